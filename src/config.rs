@@ -1,0 +1,154 @@
+//! Configuration in layers: built-in defaults < `TOLLGATE_*` environment < flags.
+use crate::crypto::DEFAULT_PBKDF2_ITERATIONS;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub const DEFAULT_DB: &str = "./tollgate.db";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "OAuth 2.0 token server, licence seats and product API on one SQLite file"
+)]
+pub struct Cli {
+    /// SQLite database file [default: ./tollgate.db]
+    #[arg(long, global = true, env = "TOLLGATE_DB")]
+    pub db: Option<PathBuf>,
+
+    /// PBKDF2 iterations for newly hashed secrets (tests lower it to save time).
+    #[arg(long, global = true, env = "TOLLGATE_PBKDF2_ITERATIONS", default_value_t = DEFAULT_PBKDF2_ITERATIONS,
+          value_parser = clap::value_parser!(u32).range(1..), hide = true)]
+    pub pbkdf2_iterations: u32,
+
+    /// With no command, `serve` runs with its defaults.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the OAuth and product API.
+    Serve(ServeArgs),
+    /// Create a new, migrated database.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Prefix for every route, e.g. /Jim_Test.
+    #[arg(long, env = "TOLLGATE_BASE_PATH", default_value = "")]
+    pub base_path: String,
+    /// Access token lifetime, seconds.
+    #[arg(long, env = "TOLLGATE_ACCESS_TTL", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+    pub access_ttl: u32,
+    /// Refresh token (and licence seat) lifetime, seconds; slides on each refresh.
+    #[arg(long, env = "TOLLGATE_REFRESH_TTL", default_value_t = 1200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub refresh_ttl: u32,
+    /// HTTP worker threads [default: number of cores].
+    #[arg(long, env = "TOLLGATE_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
+    /// Seconds between sweeps of long-dead sessions and tokens.
+    #[arg(long, env = "TOLLGATE_SWEEP_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..), hide = true)]
+    pub sweep_interval: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The file to create; it must not exist yet.
+    pub file: PathBuf,
+    /// Add the demo users, seats and products.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+/// Everything the server needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub db: PathBuf,
+    /// Create the file with the demo data if it does not exist.
+    pub create_demo_if_missing: bool,
+    pub listen: SocketAddr,
+    /// "" or "/Something" without a trailing slash.
+    pub base_path: String,
+    pub access_ttl: i64,
+    pub refresh_ttl: i64,
+    pub pbkdf2_iterations: u32,
+    pub workers: usize,
+    pub sweep_interval: std::time::Duration,
+}
+
+impl Settings {
+    /// Sensible settings for a given file; tests and embedders start here.
+    pub fn for_db(db: impl Into<PathBuf>) -> Self {
+        Self {
+            db: db.into(),
+            create_demo_if_missing: false,
+            listen: ([127, 0, 0, 1], 8080).into(),
+            base_path: String::new(),
+            access_ttl: 300,
+            refresh_ttl: 1200,
+            pbkdf2_iterations: DEFAULT_PBKDF2_ITERATIONS,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            sweep_interval: std::time::Duration::from_secs(60),
+        }
+    }
+
+    pub fn from_cli(db: Option<PathBuf>, iterations: u32, a: &ServeArgs) -> Result<Self, String> {
+        let explicit_db = db.is_some();
+        let mut s = Self::for_db(db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB)));
+        s.create_demo_if_missing = !explicit_db;
+        s.listen = a.listen;
+        s.base_path = normalize_base_path(&a.base_path)?;
+        s.access_ttl = a.access_ttl.into();
+        s.refresh_ttl = a.refresh_ttl.into();
+        s.pbkdf2_iterations = iterations;
+        if let Some(w) = a.workers {
+            s.workers = w.into();
+        }
+        s.sweep_interval = std::time::Duration::from_secs(a.sweep_interval.into());
+        Ok(s)
+    }
+}
+
+/// `Jim_Test/` -> `/Jim_Test`; `/` -> ``.
+pub fn normalize_base_path(raw: &str) -> Result<String, String> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    let p = if trimmed.starts_with('/') {
+        trimmed.to_owned()
+    } else {
+        format!("/{trimmed}")
+    };
+    let ok = p
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))
+        && !p.contains("//");
+    if ok {
+        Ok(p)
+    } else {
+        Err(format!(
+            "--base-path {raw:?} is not a plain URL path; use letters, digits and - . _ ~ separated by /, e.g. /Jim_Test"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_base_path as n;
+
+    #[test]
+    fn base_paths() {
+        assert_eq!(n("").unwrap(), "");
+        assert_eq!(n("/").unwrap(), "");
+        assert_eq!(n("Jim_Test/").unwrap(), "/Jim_Test");
+        assert!(n("/a b").is_err());
+        assert!(n("/a//b").is_err());
+    }
+}

@@ -1,0 +1,178 @@
+//! Randomness, token hashing and password hashing, in one place.
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::{digest, hmac, pbkdf2};
+use std::fmt;
+use std::num::NonZeroU32;
+
+/// OWASP's 2023 recommendation for PBKDF2-HMAC-SHA256.
+pub const DEFAULT_PBKDF2_ITERATIONS: u32 = 600_000;
+const SALT_LEN: usize = 16;
+const HASH_LEN: usize = 32;
+
+/// A value that must never be printed: `Debug` and `Display` show `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+pub type TokenHash = [u8; 32];
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    // SystemRandom only fails when the OS has no entropy source; nothing can go on then.
+    SystemRandom::new()
+        .fill(&mut buf)
+        .expect("the operating system's random source failed");
+    buf
+}
+
+/// An opaque token: 256 bits from the CSPRNG, base64url on the wire, SHA-256 at rest.
+pub fn new_token() -> (String, TokenHash) {
+    let text = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
+    let hash = token_hash(&text);
+    (text, hash)
+}
+
+pub fn token_hash(token: &str) -> TokenHash {
+    let d = digest::digest(&digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// A client secret for `user add`: 32 random bytes, base64url.
+pub fn new_secret() -> Secret {
+    Secret(URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
+}
+
+/// `$pbkdf2-sha256$i=<iterations>$<salt b64>$<hash b64>` (PHC string format, unpadded base64).
+pub fn hash_password(secret: &str, iterations: u32) -> String {
+    let iterations = NonZeroU32::new(iterations.max(1)).unwrap_or(NonZeroU32::MIN);
+    let salt = random_bytes::<SALT_LEN>();
+    let mut out = [0u8; HASH_LEN];
+    pbkdf2::derive(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        iterations,
+        &salt,
+        secret.as_bytes(),
+        &mut out,
+    );
+    format!(
+        "$pbkdf2-sha256$i={}${}${}",
+        iterations,
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(out)
+    )
+}
+
+struct Phc {
+    iterations: NonZeroU32,
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+fn parse_phc(stored: &str) -> Option<Phc> {
+    let mut parts = stored.split('$');
+    if !parts.next()?.is_empty() || parts.next()? != "pbkdf2-sha256" {
+        return None;
+    }
+    let iterations = parts.next()?.strip_prefix("i=")?.parse::<u32>().ok()?;
+    let salt = STANDARD_NO_PAD.decode(parts.next()?).ok()?;
+    let hash = STANDARD_NO_PAD.decode(parts.next()?).ok()?;
+    if parts.next().is_some() || hash.is_empty() {
+        return None;
+    }
+    Some(Phc {
+        iterations: NonZeroU32::new(iterations)?,
+        salt,
+        hash,
+    })
+}
+
+/// Constant-time check of `secret` against a stored PHC string; a malformed string never matches.
+pub fn verify_password(secret: &str, stored: &str) -> bool {
+    match parse_phc(stored) {
+        Some(p) => pbkdf2::verify(
+            pbkdf2::PBKDF2_HMAC_SHA256,
+            p.iterations,
+            &p.salt,
+            secret.as_bytes(),
+            &p.hash,
+        )
+        .is_ok(),
+        None => false,
+    }
+}
+
+/// Keyed digest for the verified-credential cache: lets us recognise a secret
+/// we have already checked without keeping the secret itself.
+pub struct CredentialKey(hmac::Key);
+
+impl CredentialKey {
+    pub fn random() -> Self {
+        Self(hmac::Key::new(hmac::HMAC_SHA256, &random_bytes::<32>()))
+    }
+    pub fn tag(&self, client_id: &str, secret: &str) -> TokenHash {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        ctx.update(client_id.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(secret.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
+    }
+}
+
+/// Constant-time equality for digests.
+pub fn digest_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_round_trip_and_wrong_secret() {
+        let h = hash_password("s3cret", 1000);
+        assert!(h.starts_with("$pbkdf2-sha256$i=1000$"));
+        assert!(verify_password("s3cret", &h));
+        assert!(!verify_password("s3creT", &h));
+        assert!(!verify_password("s3cret", "garbage"));
+    }
+
+    #[test]
+    fn tokens_are_long_and_distinct() {
+        let (a, ha) = new_token();
+        let (b, _) = new_token();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, b);
+        assert_eq!(token_hash(&a), ha);
+    }
+
+    #[test]
+    fn secret_debug_hides_value() {
+        assert_eq!(format!("{:?}", Secret::new("x")), "***");
+    }
+}

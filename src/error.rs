@@ -1,0 +1,250 @@
+//! One error type per boundary, each turned into its wire format here and only here.
+//!
+//! - [`OAuthError`]: the token, revocation and introspection endpoints (RFC 6749 §5.2).
+//! - [`BearerError`]: resource routes' authentication (RFC 6750 §3).
+//! - [`Problem`]: resource input and lookups (RFC 9457 problem details).
+//! - [`StoreError`]: anything below the HTTP layer that is not the client's fault.
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+pub const REALM: &str = "tollgate";
+
+/// Failures inside tollgate (database, pool, thread pool). Never the client's fault;
+/// on the wire they all become one opaque 500 `server_error`, logged once.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("migration: {0}")]
+    Migration(#[from] refinery::Error),
+    #[error("blocking task was cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<actix_web::error::BlockingError> for StoreError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        StoreError::Cancelled
+    }
+}
+
+/// RFC 6749 §5.2 error responses, plus tollgate's licence and throttling codes.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Always the same description: a response never says whether a client exists.
+    #[error("client authentication failed")]
+    InvalidClient,
+    #[error("{0}")]
+    InvalidGrant(String),
+    #[error("{0}")]
+    InvalidScope(String),
+    #[error("grant_type must be client_credentials or refresh_token")]
+    UnsupportedGrantType,
+    /// `retry_after` is None when the pool has no seats at all.
+    #[error("every licence seat is held; only the view scope can be granted now")]
+    LicenceUnavailable { retry_after: Option<i64> },
+    #[error("only POST is allowed here")]
+    MethodNotAllowed,
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("internal error")]
+    Server(#[from] StoreError),
+}
+
+impl OAuthError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) | Self::MethodNotAllowed | Self::PayloadTooLarge(_) => {
+                "invalid_request"
+            }
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::LicenceUnavailable { .. } => "licence_unavailable",
+            Self::Server(_) => "server_error",
+        }
+    }
+}
+
+/// `Retry-After` is whole seconds, at least 1.
+pub fn retry_after_value(secs: i64) -> HeaderValue {
+    HeaderValue::from(secs.max(1))
+}
+
+/// RFC 6749 §5.1: token responses, errors included, must not be cached.
+pub fn no_store(resp: &mut HttpResponse) {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidClient => StatusCode::UNAUTHORIZED,
+            Self::LicenceUnavailable { .. } => StatusCode::FORBIDDEN,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Server(e) = self {
+            log::error!("token endpoint: {e}");
+        }
+        let mut b = HttpResponse::build(self.status_code());
+        match self {
+            Self::InvalidClient => {
+                b.insert_header((header::WWW_AUTHENTICATE, format!("Basic realm=\"{REALM}\"")));
+            }
+            Self::LicenceUnavailable {
+                retry_after: Some(s),
+            } => {
+                b.insert_header((header::RETRY_AFTER, retry_after_value(*s)));
+            }
+            Self::MethodNotAllowed => {
+                b.insert_header((header::ALLOW, "POST"));
+            }
+            _ => {}
+        }
+        let mut resp = b.json(json!({"error": self.code(), "error_description": self.to_string()}));
+        no_store(&mut resp);
+        resp
+    }
+}
+
+/// RFC 6750 §3: failures to authenticate a resource request.
+#[derive(Debug, thiserror::Error)]
+pub enum BearerError {
+    /// §3.1: no authentication information at all — no error code.
+    #[error("no bearer token")]
+    Missing,
+    #[error("{0}")]
+    InvalidRequest(&'static str),
+    #[error("the access token is invalid, expired or revoked")]
+    InvalidToken,
+    /// The scope that would have sufficed.
+    #[error("the access token lacks the required scope")]
+    InsufficientScope(&'static str),
+    #[error("internal error")]
+    Server(#[from] StoreError),
+}
+
+impl ResponseError for BearerError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Missing | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let challenge = match self {
+            Self::Missing => format!("Bearer realm=\"{REALM}\""),
+            Self::InvalidRequest(_) => {
+                format!("Bearer realm=\"{REALM}\", error=\"invalid_request\"")
+            }
+            Self::InvalidToken => format!(
+                "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{self}\""
+            ),
+            Self::InsufficientScope(scope) => {
+                format!("Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{scope}\"")
+            }
+            Self::Server(e) => {
+                log::error!("resource authentication: {e}");
+                return Problem::internal().error_response();
+            }
+        };
+        let code = match self {
+            Self::Missing => None,
+            Self::InvalidRequest(_) => Some("invalid_request"),
+            Self::InvalidToken => Some("invalid_token"),
+            Self::InsufficientScope(_) => Some("insufficient_scope"),
+            Self::Server(_) => None,
+        };
+        let mut b = HttpResponse::build(self.status_code());
+        b.insert_header((header::WWW_AUTHENTICATE, challenge));
+        match code {
+            Some(code) => b.json(json!({"error": code, "error_description": self.to_string()})),
+            None => b.finish(),
+        }
+    }
+}
+
+/// RFC 9457 problem details for resource input and lookups.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{title}: {detail}")]
+pub struct Problem {
+    pub status: StatusCode,
+    pub title: &'static str,
+    pub detail: String,
+    pub retry_after: Option<i64>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            title,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Bad Request", detail)
+    }
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Not Found", detail)
+    }
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "Conflict", detail)
+    }
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+            "internal error",
+        )
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Self {
+        log::error!("resource route: {e}");
+        Problem::internal()
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+    fn error_response(&self) -> HttpResponse {
+        let mut b = HttpResponse::build(self.status);
+        b.content_type("application/problem+json");
+        if let Some(s) = self.retry_after {
+            b.insert_header((header::RETRY_AFTER, retry_after_value(s)));
+        }
+        b.body(
+            json!({
+                "type": "about:blank",
+                "title": self.title,
+                "status": self.status.as_u16(),
+                "detail": self.detail,
+            })
+            .to_string(),
+        )
+    }
+}

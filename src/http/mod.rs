@@ -1,0 +1,51 @@
+//! The HTTP surface: shared state, extractors, handlers and the one route table.
+pub mod bearer;
+pub mod body;
+pub mod products;
+pub mod token;
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::error::Problem;
+use crate::oauth::verified::VerifiedCredentials;
+use crate::store::Db;
+use actix_web::web;
+
+pub struct AppState {
+    pub db: Db,
+    pub clock: SharedClock,
+    pub settings: Settings,
+    pub verified: VerifiedCredentials,
+    /// Verified when the client is unknown, so that timing does not tell.
+    pub dummy_hash: String,
+}
+
+pub type State = web::Data<AppState>;
+
+/// The route table. Everything sits under the configured base path.
+pub fn routes(cfg: &mut web::ServiceConfig, base_path: &str) {
+    cfg.service(
+        web::scope(base_path)
+            .service(
+                web::resource("/token")
+                    .route(web::post().to(token::post_token))
+                    .default_service(web::to(token::method_not_allowed)),
+            )
+            .service(
+                web::resource("/api/v1/products")
+                    .route(web::get().to(products::list_products))
+                    .route(web::post().to(products::post_product)),
+            )
+            .service(
+                web::resource("/api/v1/products/{sku}")
+                    .route(web::get().to(products::get_product))
+                    .route(web::put().to(products::put_product))
+                    .route(web::delete().to(products::delete_product)),
+            )
+            .service(web::resource("/api/v1/me").route(web::get().to(products::get_me))),
+    );
+}
+
+pub async fn not_found() -> Result<actix_web::HttpResponse, Problem> {
+    Err(Problem::not_found("no such route"))
+}

@@ -1,0 +1,222 @@
+//! POST /token: the client-credentials and refresh-token grants (API.md §3).
+use super::body::{media_type, read_limited, BodyError};
+use super::{AppState, State};
+use crate::crypto::{new_token, token_hash, verify_password, Secret};
+use crate::error::{no_store, OAuthError};
+use crate::oauth::client_auth::{self, Presented};
+use crate::oauth::params::Params;
+use crate::oauth::scopes::{self, Scopes};
+use crate::store::sessions::{self, IssuedPair, NewSession, OpenOutcome, RefreshOutcome};
+use crate::store::users::{self, ClientRecord};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+
+/// API.md §3: OAuth endpoint bodies are at most 8 KiB.
+pub const OAUTH_BODY_LIMIT: usize = 8 * 1024;
+
+/// RFC 6749 §5.1 successful response, plus Jim2's refresh-token lifetime.
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    refresh_token: String,
+    refresh_token_expires_in: i64,
+    scope: String,
+}
+
+pub async fn method_not_allowed() -> Result<HttpResponse, OAuthError> {
+    Err(OAuthError::MethodNotAllowed)
+}
+
+/// Reads and parses an OAuth endpoint's form body: content type, size, duplicates.
+pub async fn read_form(req: &HttpRequest, body: web::Payload) -> Result<Params, OAuthError> {
+    if media_type(req).as_deref() != Some("application/x-www-form-urlencoded") {
+        return Err(OAuthError::InvalidRequest(
+            "Content-Type must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let bytes = read_limited(req, body, OAUTH_BODY_LIMIT)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => OAuthError::PayloadTooLarge(OAUTH_BODY_LIMIT),
+            BodyError::Broken => {
+                OAuthError::InvalidRequest("the request body could not be read".into())
+            }
+        })?;
+    Params::parse(&bytes)
+}
+
+pub async fn post_token(
+    req: HttpRequest,
+    body: web::Payload,
+    state: State,
+) -> Result<HttpResponse, OAuthError> {
+    let params = read_form(&req, body).await?;
+    let grant_type = params.require("grant_type")?;
+    let refresh = match grant_type {
+        "client_credentials" => None,
+        "refresh_token" => Some(params.require("refresh_token")?.to_owned()),
+        _ => return Err(OAuthError::UnsupportedGrantType),
+    };
+    let presented = client_auth::from_request(
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.as_bytes()),
+        &params,
+    )?;
+    let client = authenticate(&state, presented).await?;
+    let requested = scopes::parse_requested(params.get("scope"), &client.nickname)?;
+    let resp = match refresh {
+        None => client_credentials(&state, &client.record, requested).await?,
+        Some(token) => refresh_token(&state, &client.record, &token, requested).await?,
+    };
+    let mut resp = HttpResponse::Ok().json(resp);
+    no_store(&mut resp);
+    Ok(resp)
+}
+
+/// An authenticated client: the name it authenticated with and its record.
+pub struct Client {
+    pub nickname: String,
+    pub record: ClientRecord,
+}
+
+/// RFC 6749 §2.3.1 client authentication. Every failure is the same `invalid_client`;
+/// an unknown client still costs one PBKDF2 verification.
+pub async fn authenticate(state: &State, p: Presented) -> Result<Client, OAuthError> {
+    if let Some(c) = check(state, p.client_id, p.secret).await? {
+        return Ok(c);
+    }
+    if let Some((id, secret)) = p.raw {
+        if let Some(c) = check(state, id, secret).await? {
+            return Ok(c);
+        }
+    }
+    Err(OAuthError::InvalidClient)
+}
+
+async fn check(state: &State, id: String, secret: Secret) -> Result<Option<Client>, OAuthError> {
+    let lookup = id.clone();
+    let record = state
+        .db
+        .read(move |c| users::find_client(c, &lookup))
+        .await?;
+    let eligible = record.as_ref().is_some_and(|r| r.api_user && r.enabled);
+    if let Some(r) = record.as_ref().filter(|_| eligible) {
+        if state
+            .verified
+            .is_verified(&id, secret.expose(), &r.password_hash)
+        {
+            return Ok(Some(Client {
+                nickname: id,
+                record: record.unwrap(),
+            }));
+        }
+    }
+    // Ordinary and disabled users are verified too (then refused), so timing tells nothing.
+    let stored = record
+        .as_ref()
+        .map_or_else(|| state.dummy_hash.clone(), |r| r.password_hash.clone());
+    let s = secret.clone();
+    let ok = web::block(move || verify_password(s.expose(), &stored))
+        .await
+        .map_err(|e| OAuthError::Server(e.into()))?;
+    match record {
+        Some(r) if ok && eligible => {
+            state
+                .verified
+                .remember(&id, secret.expose(), &r.password_hash);
+            Ok(Some(Client {
+                nickname: id,
+                record: r,
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn issue_pair(state: &AppState, now: i64) -> (String, String, IssuedPair) {
+    let (access, access_hash) = new_token();
+    let (refresh, refresh_hash) = new_token();
+    let pair = IssuedPair {
+        access_hash,
+        refresh_hash,
+        access_expires_at: now + state.settings.access_ttl,
+        refresh_expires_at: now + state.settings.refresh_ttl,
+    };
+    (access, refresh, pair)
+}
+
+fn token_response(
+    state: &AppState,
+    access: String,
+    refresh: String,
+    scope: String,
+) -> TokenResponse {
+    TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: state.settings.access_ttl,
+        refresh_token: refresh,
+        refresh_token_expires_in: state.settings.refresh_ttl,
+        scope,
+    }
+}
+
+/// RFC 6749 §4.4, with API.md §2's licence seats.
+async fn client_credentials(
+    state: &State,
+    client: &ClientRecord,
+    requested: Option<Scopes>,
+) -> Result<TokenResponse, OAuthError> {
+    let granted = scopes::grant(requested, &client.scopes)?;
+    let now = state.clock.now();
+    let (access, refresh, tokens) = issue_pair(state, now);
+    let session = NewSession {
+        user_id: client.id,
+        scope: granted.scopes.to_text(),
+        licensed: granted.licensed,
+        tokens,
+    };
+    let scope = session.scope.clone();
+    match state
+        .db
+        .write(move |c| sessions::open(c, &session, now))
+        .await?
+    {
+        OpenOutcome::Opened { .. } => Ok(token_response(state, access, refresh, scope)),
+        OpenOutcome::NoSeat { retry_after } => Err(OAuthError::LicenceUnavailable { retry_after }),
+    }
+}
+
+/// RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2).
+async fn refresh_token(
+    state: &State,
+    client: &ClientRecord,
+    presented: &str,
+    requested: Option<Scopes>,
+) -> Result<TokenResponse, OAuthError> {
+    let now = state.clock.now();
+    let hash = token_hash(presented);
+    let (access, refresh, tokens) = issue_pair(state, now);
+    let user_id = client.id;
+    let outcome = state
+        .db
+        .write(move |c| {
+            sessions::refresh(c, &hash, user_id, &tokens, now, |t| {
+                scopes::narrow(requested, &Scopes::from_text(&t.scope)).map(|s| s.to_text())
+            })
+        })
+        .await??;
+    match outcome {
+        RefreshOutcome::Rotated { scope, .. } => Ok(token_response(state, access, refresh, scope)),
+        RefreshOutcome::Invalid => Err(OAuthError::InvalidGrant(
+            "the refresh token is invalid, expired or revoked".into(),
+        )),
+        RefreshOutcome::Reused => Err(OAuthError::InvalidGrant(
+            "the refresh token was already used; its session has been revoked".into(),
+        )),
+    }
+}

@@ -1,0 +1,141 @@
+//! SQLite access. Plain synchronous functions over `&Connection` live in the
+//! submodules; async code reaches them only through [`Db::read`] and [`Db::write`],
+//! which run them on the blocking thread pool.
+pub mod demo;
+pub mod products;
+pub mod sessions;
+pub mod users;
+
+use crate::error::StoreError;
+use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+use std::path::Path;
+use std::time::Duration;
+
+mod embedded {
+    refinery::embed_migrations!("sql");
+}
+
+type Manager = SqliteConnectionManager;
+
+/// Every connection: WAL (readers never wait for the writer), foreign keys, and a
+/// busy timeout for the moments an admin command holds the write lock.
+/// `synchronous=NORMAL` in WAL mode: a committed grant survives a process crash
+/// (kill -9); only an OS crash or power loss can lose the last commits.
+const CONNECTION_PRAGMAS: &str = "PRAGMA journal_mode = WAL;
+     PRAGMA synchronous = NORMAL;
+     PRAGMA foreign_keys = ON;
+     PRAGMA busy_timeout = 5000;";
+
+/// Open a connection for one-shot use (commands, tests), migrated.
+pub fn open_migrated(path: &Path) -> Result<Connection, StoreError> {
+    let mut c = Connection::open(path)?;
+    c.execute_batch(CONNECTION_PRAGMAS)?;
+    migrate(&mut c)?;
+    Ok(c)
+}
+
+pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {
+    embedded::migrations::runner().run(c)?;
+    Ok(())
+}
+
+/// The latest migration version compiled into this binary.
+pub fn latest_migration() -> i32 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| m.version())
+        .max()
+        .unwrap_or(0)
+}
+
+/// A pool of reader connections and a single writer.
+///
+/// One writer connection serialises tollgate's own writes in-process, so its
+/// threads never spin on SQLITE_BUSY against each other; readers in WAL mode run
+/// beside it. Cloning is cheap.
+#[derive(Clone)]
+pub struct Db {
+    readers: Pool<Manager>,
+    writer: Pool<Manager>,
+}
+
+impl Db {
+    /// Opens (creating if needed) and migrates the file.
+    pub fn open(path: &Path, readers: u32) -> Result<Self, StoreError> {
+        let c = open_migrated(path)?;
+        // Keep the file's WAL mode settled before the pools start.
+        c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?;
+        drop(c);
+        let writer = Pool::builder()
+            .max_size(1)
+            .connection_timeout(Duration::from_secs(30))
+            .build(
+                SqliteConnectionManager::file(path)
+                    .with_init(|c| c.execute_batch(CONNECTION_PRAGMAS)),
+            )?;
+        let readers = Pool::builder()
+            .max_size(readers.max(1))
+            .connection_timeout(Duration::from_secs(30))
+            .build(SqliteConnectionManager::file(path).with_init(|c| {
+                c.execute_batch(CONNECTION_PRAGMAS)?;
+                c.execute_batch("PRAGMA query_only = ON;")
+            }))?;
+        Ok(Self { readers, writer })
+    }
+
+    /// Runs `f` on a reader connection, off the async workers.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        actix_web::web::block(move || {
+            let c: PooledConnection<Manager> = pool.get()?;
+            f(&c)
+        })
+        .await?
+    }
+
+    /// Runs `f` on the writer connection, off the async workers.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.writer.clone();
+        actix_web::web::block(move || {
+            let mut c: PooledConnection<Manager> = pool.get()?;
+            f(&mut c)
+        })
+        .await?
+    }
+
+    /// Synchronous access to the writer, for shutdown work.
+    pub fn write_now<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut c = self.writer.get()?;
+        f(&mut c)
+    }
+}
+
+/// Deletes what can no longer matter: sessions and tokens dead for longer than `grace`.
+pub fn sweep(c: &mut Connection, now: i64, grace: i64) -> Result<usize, StoreError> {
+    let cutoff = now - grace;
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut n = tx.execute(
+        "DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1",
+        [cutoff],
+    )?;
+    n += tx.execute(
+        "DELETE FROM access_tokens WHERE expires_at < ?1 OR revoked_at < ?1",
+        [cutoff],
+    )?;
+    tx.commit()?;
+    Ok(n)
+}

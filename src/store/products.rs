@@ -1,0 +1,124 @@
+//! The product catalogue.
+use crate::error::StoreError;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub price_cents: i64,
+    pub stock: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "sku, name, description, price_cents, stock, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Product> {
+    Ok(Product {
+        sku: r.get(0)?,
+        name: r.get(1)?,
+        description: r.get(2)?,
+        price_cents: r.get(3)?,
+        stock: r.get(4)?,
+        updated_at: r.get(5)?,
+    })
+}
+
+/// LIKE pattern for a case-insensitive substring match, with `\` escaping.
+fn like_pattern(q: &str) -> String {
+    let mut p = String::with_capacity(q.len() + 2);
+    p.push('%');
+    for ch in q.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+/// A page ordered by sku, and the total that matched.
+pub fn list(
+    c: &Connection,
+    q: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Product>, i64), StoreError> {
+    let pattern = like_pattern(q.unwrap_or(""));
+    let filter = "sku LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\'";
+    let total = c
+        .prepare_cached(&format!("SELECT count(*) FROM products WHERE {filter}"))?
+        .query_row([&pattern], |r| r.get(0))?;
+    let items = c
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM products WHERE {filter} ORDER BY sku LIMIT ?2 OFFSET ?3"
+        ))?
+        .query_map(params![pattern, limit, offset], from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok((items, total))
+}
+
+pub fn get(c: &Connection, sku: &str) -> Result<Option<Product>, StoreError> {
+    Ok(
+        c.prepare_cached(&format!("SELECT {COLUMNS} FROM products WHERE sku = ?1"))?
+            .query_row([sku], from_row)
+            .optional()?,
+    )
+}
+
+/// Inserts a new product; false if the sku exists.
+pub fn insert(c: &Connection, p: &Product) -> Result<bool, StoreError> {
+    let n = c
+        .prepare_cached(&format!(
+            "INSERT INTO products ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (sku) DO NOTHING"
+        ))?
+        .execute(params![
+            p.sku,
+            p.name,
+            p.description,
+            p.price_cents,
+            p.stock,
+            p.updated_at
+        ])?;
+    Ok(n == 1)
+}
+
+/// Creates or replaces; true if it was created.
+pub fn upsert(c: &mut Connection, p: &Product) -> Result<bool, StoreError> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let existed = get(&tx, &p.sku)?.is_some();
+    tx.prepare_cached(&format!(
+        "INSERT INTO products ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (sku) DO UPDATE SET name = excluded.name, description = excluded.description,
+           price_cents = excluded.price_cents, stock = excluded.stock, updated_at = excluded.updated_at"
+    ))?
+    .execute(params![
+        p.sku,
+        p.name,
+        p.description,
+        p.price_cents,
+        p.stock,
+        p.updated_at
+    ])?;
+    tx.commit()?;
+    Ok(!existed)
+}
+
+pub fn delete(c: &Connection, sku: &str) -> Result<bool, StoreError> {
+    Ok(c.prepare_cached("DELETE FROM products WHERE sku = ?1")?
+        .execute([sku])?
+        == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_pattern_escapes_wildcards() {
+        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+}

@@ -1,0 +1,256 @@
+//! Sessions (licence seats), refresh tokens and access tokens.
+//!
+//! API.md §2: a licensed session holds a seat while `revoked_at IS NULL AND
+//! expires_at > now`. Counting held seats and inserting the session happen in one
+//! `BEGIN IMMEDIATE` transaction, so the count cannot go stale between the two.
+use crate::crypto::TokenHash;
+use crate::error::StoreError;
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+/// The token pair a grant issues, already hashed, with their lifetimes.
+pub struct IssuedPair {
+    pub access_hash: TokenHash,
+    pub refresh_hash: TokenHash,
+    pub access_expires_at: i64,
+    pub refresh_expires_at: i64,
+}
+
+pub struct NewSession {
+    pub user_id: i64,
+    /// Space-separated, sorted.
+    pub scope: String,
+    pub licensed: bool,
+    pub tokens: IssuedPair,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum OpenOutcome {
+    Opened {
+        session_id: i64,
+    },
+    /// Every seat is held. `retry_after`: seconds until the first one frees;
+    /// None when the pool has no seats.
+    NoSeat {
+        retry_after: Option<i64>,
+    },
+}
+
+fn immediate(c: &mut Connection) -> Result<Transaction<'_>, StoreError> {
+    Ok(c.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+pub fn seats_total(c: &Connection) -> Result<i64, StoreError> {
+    Ok(c.prepare_cached("SELECT seats FROM licence WHERE id = 1")?
+        .query_row([], |r| r.get(0))?)
+}
+
+pub fn seats_held(c: &Connection, now: i64) -> Result<i64, StoreError> {
+    Ok(c
+        .prepare_cached(
+            "SELECT count(*) FROM sessions WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > ?1",
+        )?
+        .query_row([now], |r| r.get(0))?)
+}
+
+/// Seconds until the earliest held seat frees, if any seat is held.
+fn first_seat_frees_in(c: &Connection, now: i64) -> Result<Option<i64>, StoreError> {
+    let min: Option<i64> = c
+        .prepare_cached(
+            "SELECT min(expires_at) FROM sessions WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > ?1",
+        )?
+        .query_row([now], |r| r.get(0))?;
+    Ok(min.map(|t| (t - now).max(1)))
+}
+
+fn insert_tokens(
+    tx: &Connection,
+    session_id: i64,
+    scope: &str,
+    t: &IssuedPair,
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![&t.refresh_hash[..], session_id, now])?;
+    tx.prepare_cached(
+        "INSERT INTO access_tokens (hash, session_id, scope, issued_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        &t.access_hash[..],
+        session_id,
+        scope,
+        now,
+        t.access_expires_at
+    ])?;
+    Ok(())
+}
+
+/// Opens a session for a grant, taking a seat if it is licensed.
+pub fn open(c: &mut Connection, s: &NewSession, now: i64) -> Result<OpenOutcome, StoreError> {
+    let tx = immediate(c)?;
+    if s.licensed {
+        let total = seats_total(&tx)?;
+        if seats_held(&tx, now)? >= total {
+            let retry_after = if total > 0 {
+                first_seat_frees_in(&tx, now)?
+            } else {
+                None
+            };
+            return Ok(OpenOutcome::NoSeat { retry_after });
+        }
+    }
+    tx.prepare_cached(
+        "INSERT INTO sessions (user_id, scope, licensed, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        s.user_id,
+        s.scope,
+        s.licensed,
+        now,
+        s.tokens.refresh_expires_at
+    ])?;
+    let session_id = tx.last_insert_rowid();
+    insert_tokens(&tx, session_id, &s.scope, &s.tokens, now)?;
+    tx.commit()?;
+    Ok(OpenOutcome::Opened { session_id })
+}
+
+/// The live session a refresh token belongs to.
+#[derive(Debug, Clone)]
+pub struct RefreshTarget {
+    pub session_id: i64,
+    pub user_id: i64,
+    /// The scope originally granted; a refresh may only narrow it.
+    pub scope: String,
+}
+
+#[derive(Debug)]
+pub enum RefreshOutcome {
+    Rotated {
+        session_id: i64,
+        scope: String,
+    },
+    /// Unknown, expired, revoked or another client's token: nothing changed.
+    Invalid,
+    /// An already exchanged token: the session has just been revoked (RFC 9700 §4.14.2).
+    Reused,
+}
+
+/// Looks up, checks and rotates a refresh token in one transaction.
+/// `decide` sees the live session and returns the scope for the new access token,
+/// or an error (e.g. widening) that aborts without changing anything.
+pub fn refresh<E>(
+    c: &mut Connection,
+    presented: &TokenHash,
+    client_user_id: i64,
+    new: &IssuedPair,
+    now: i64,
+    decide: impl FnOnce(&RefreshTarget) -> Result<String, E>,
+) -> Result<Result<RefreshOutcome, E>, StoreError> {
+    let tx = immediate(c)?;
+    let row = tx
+        .prepare_cached(
+            "SELECT r.session_id, r.used_at, s.user_id, s.scope, s.expires_at, s.revoked_at
+             FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?1",
+        )?
+        .query_row([&presented[..]], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((session_id, used_at, user_id, scope, expires_at, revoked_at)) = row else {
+        return Ok(Ok(RefreshOutcome::Invalid));
+    };
+    // Another client's token is left alone: it proves nothing about its owner.
+    if user_id != client_user_id || revoked_at.is_some() || expires_at <= now {
+        return Ok(Ok(RefreshOutcome::Invalid));
+    }
+    if used_at.is_some() {
+        revoke_session_tx(&tx, session_id, now)?;
+        tx.commit()?;
+        return Ok(Ok(RefreshOutcome::Reused));
+    }
+    let target = RefreshTarget {
+        session_id,
+        user_id,
+        scope,
+    };
+    let access_scope = match decide(&target) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    tx.prepare_cached("UPDATE refresh_tokens SET used_at = ?2 WHERE hash = ?1")?
+        .execute(params![&presented[..], now])?;
+    tx.prepare_cached("UPDATE sessions SET expires_at = ?2 WHERE id = ?1")?
+        .execute(params![session_id, new.refresh_expires_at])?;
+    insert_tokens(&tx, session_id, &access_scope, new, now)?;
+    tx.commit()?;
+    Ok(Ok(RefreshOutcome::Rotated {
+        session_id,
+        scope: access_scope,
+    }))
+}
+
+fn revoke_session_tx(tx: &Connection, session_id: i64, now: i64) -> Result<bool, StoreError> {
+    let n = tx
+        .prepare_cached("UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
+        .execute(params![session_id, now])?;
+    Ok(n > 0)
+}
+
+/// Ends a session: its seat frees and all its tokens die. Returns whether it was live.
+pub fn revoke_session(c: &mut Connection, session_id: i64, now: i64) -> Result<bool, StoreError> {
+    let tx = immediate(c)?;
+    let changed = revoke_session_tx(&tx, session_id, now)?;
+    tx.commit()?;
+    Ok(changed)
+}
+
+/// What a valid access token grants.
+#[derive(Debug, Clone)]
+pub struct AccessGrant {
+    pub client_id: String,
+    pub scope: String,
+    pub expires_at: i64,
+    pub issued_at: i64,
+    pub session_id: i64,
+    pub session_expires_at: i64,
+    pub seat: bool,
+}
+
+/// A live access token: not expired or revoked, its session live, its user enabled.
+pub fn find_access(
+    c: &Connection,
+    hash: &TokenHash,
+    now: i64,
+) -> Result<Option<AccessGrant>, StoreError> {
+    Ok(c.prepare_cached(
+        "SELECT u.NICKNAME, a.scope, a.expires_at, a.issued_at, s.id, s.expires_at, s.licensed
+             FROM access_tokens a
+             JOIN sessions s ON s.id = a.session_id
+             JOIN USERS u ON u.ID = s.user_id
+             WHERE a.hash = ?1 AND a.revoked_at IS NULL AND a.expires_at > ?2
+               AND s.revoked_at IS NULL AND s.expires_at > ?2 AND u.ENABLED = 1",
+    )?
+    .query_row(params![&hash[..], now], |r| {
+        Ok(AccessGrant {
+            client_id: r.get(0)?,
+            scope: r.get(1)?,
+            expires_at: r.get(2)?,
+            issued_at: r.get(3)?,
+            session_id: r.get(4)?,
+            session_expires_at: r.get(5)?,
+            seat: r.get(6)?,
+        })
+    })
+    .optional()?)
+}
