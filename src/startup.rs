@@ -101,7 +101,7 @@ impl Application {
 
     /// Serves until the server stops (SIGINT/SIGTERM: graceful), then checkpoints the WAL.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let sweeper = actix_web::rt::spawn(sweep_loop(self.state.clone()));
+        let sweeper = tokio::spawn(sweep_loop(self.state.clone()));
         let result = self.server.await;
         sweeper.abort();
         if let Err(e) = self

@@ -1,0 +1,167 @@
+//! Spawns the real server on 127.0.0.1:0 with a temporary SQLite file and a manual clock.
+#![allow(dead_code)]
+use reqwest::{Client, Response};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tempfile::TempDir;
+use tollgate::clock::ManualClock;
+use tollgate::config::Settings;
+use tollgate::startup::Application;
+use tollgate::store;
+
+/// Low iteration count: tests check behaviour, not PBKDF2's cost.
+pub const TEST_ITERATIONS: u32 = 1000;
+pub const START: i64 = 1_800_000_000;
+
+pub struct TestApp {
+    pub base: String,
+    pub clock: ManualClock,
+    pub client: Client,
+    pub db_path: PathBuf,
+    pub settings: Settings,
+    _dir: TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The demo database (API.md §6) with `tweak` applied to the settings.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("tollgate.db");
+    let clock = ManualClock::new(START);
+    {
+        let mut c = store::open_migrated(&db_path).expect("create db");
+        store::demo::seed(&mut c, TEST_ITERATIONS, START).expect("seed");
+    }
+    let mut settings = Settings::for_db(&db_path);
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.workers = 1;
+    settings.pbkdf2_iterations = TEST_ITERATIONS;
+    tweak(&mut settings);
+    let app = Application::build(settings.clone(), Arc::new(clock.clone())).expect("build app");
+    let base = format!("http://127.0.0.1:{}{}", app.port(), settings.base_path);
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        clock,
+        client: Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        db_path,
+        settings,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A direct connection to the server's database, as an admin command would have.
+    pub fn db(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open(&self.db_path).unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        c
+    }
+
+    pub fn set_seats(&self, n: i64) {
+        self.db()
+            .execute("UPDATE licence SET seats = ?1", [n])
+            .unwrap();
+    }
+
+    /// POST /token with a raw form body and optional Basic credentials.
+    pub async fn post_token(&self, body: &str, basic: Option<(&str, &str)>) -> Response {
+        let mut rb = self
+            .client
+            .post(self.url("/token"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if let Some((u, p)) = basic {
+            rb = rb.basic_auth(u, Some(p));
+        }
+        rb.send().await.expect("request")
+    }
+
+    /// client_credentials with Basic auth; `scope` None leaves it out.
+    pub async fn grant(&self, user: &str, secret: &str, scope: Option<&str>) -> Response {
+        let body = match scope {
+            Some(s) => format!(
+                "grant_type=client_credentials&scope={}",
+                s.replace(' ', "+")
+            ),
+            None => "grant_type=client_credentials".to_owned(),
+        };
+        self.post_token(&body, Some((user, secret))).await
+    }
+
+    /// A grant that must succeed; returns the token response.
+    pub async fn grant_ok(&self, user: &str, secret: &str, scope: Option<&str>) -> Value {
+        let r = self.grant(user, secret, scope).await;
+        assert_eq!(r.status(), 200, "grant for {user} failed");
+        r.json().await.unwrap()
+    }
+
+    pub async fn refresh(
+        &self,
+        user: &str,
+        secret: &str,
+        refresh_token: &str,
+        scope: Option<&str>,
+    ) -> Response {
+        let mut body = format!("grant_type=refresh_token&refresh_token={refresh_token}");
+        if let Some(s) = scope {
+            body.push_str(&format!("&scope={}", s.replace(' ', "+")));
+        }
+        self.post_token(&body, Some((user, secret))).await
+    }
+
+    pub async fn get_with(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET /api/v1/me with the token; the JSON on 200.
+    pub async fn me(&self, token: &str) -> Response {
+        self.get_with("/api/v1/me", token).await
+    }
+
+    pub fn seats_held(&self) -> i64 {
+        self.db()
+            .query_row(
+                "SELECT count(*) FROM sessions WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > ?1",
+                [self.clock_now()],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        use tollgate::clock::Clock;
+        self.clock.now()
+    }
+}
+
+/// Asserts an OAuth error response: status, `error` code, no-store; returns the body.
+pub async fn assert_oauth_error(r: Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status(), status, "status for {code}");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(r.headers()["pragma"], "no-cache");
+    let body: Value = r.json().await.expect("JSON error body");
+    assert_eq!(body["error"], code, "{body}");
+    assert!(body["error_description"].is_string());
+    body
+}
+
+pub fn s(v: &Value) -> String {
+    v.as_str().expect("string").to_owned()
+}
