@@ -52,6 +52,9 @@ pub struct ServeArgs {
     /// HTTP worker threads [default: number of cores].
     #[arg(long, env = "TOLLGATE_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
+    /// Issuer URL for server metadata (RFC 8414) [default: http://LISTEN/BASE-PATH].
+    #[arg(long, env = "TOLLGATE_ISSUER")]
+    pub issuer: Option<String>,
     /// Seconds between sweeps of long-dead sessions and tokens.
     #[arg(long, env = "TOLLGATE_SWEEP_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..), hide = true)]
     pub sweep_interval: u32,
@@ -75,6 +78,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// "" or "/Something" without a trailing slash.
     pub base_path: String,
+    /// RFC 8414 issuer; None derives it from `listen` and `base_path`.
+    pub issuer: Option<String>,
     pub access_ttl: i64,
     pub refresh_ttl: i64,
     pub pbkdf2_iterations: u32,
@@ -90,6 +95,7 @@ impl Settings {
             create_demo_if_missing: false,
             listen: ([127, 0, 0, 1], 8080).into(),
             base_path: String::new(),
+            issuer: None,
             access_ttl: 300,
             refresh_ttl: 1200,
             pbkdf2_iterations: DEFAULT_PBKDF2_ITERATIONS,
@@ -104,6 +110,12 @@ impl Settings {
         s.create_demo_if_missing = !explicit_db;
         s.listen = a.listen;
         s.base_path = normalize_base_path(&a.base_path)?;
+        s.issuer = match &a.issuer {
+            Some(i) if !(i.starts_with("https://") || i.starts_with("http://")) => {
+                return Err(format!("--issuer {i:?} must be an http:// or https:// URL"))
+            }
+            other => other.clone(),
+        };
         s.access_ttl = a.access_ttl.into();
         s.refresh_ttl = a.refresh_ttl.into();
         s.pbkdf2_iterations = iterations;

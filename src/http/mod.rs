@@ -1,7 +1,9 @@
 //! The HTTP surface: shared state, extractors, handlers and the one route table.
 pub mod bearer;
 pub mod body;
+pub mod meta;
 pub mod products;
+pub mod revocation;
 pub mod token;
 
 use crate::clock::SharedClock;
@@ -24,6 +26,11 @@ pub type State = web::Data<AppState>;
 
 /// The route table. Everything sits under the configured base path.
 pub fn routes(cfg: &mut web::ServiceConfig, base_path: &str) {
+    // RFC 8414 §3: the well-known segment goes between the host and the base path.
+    cfg.route(
+        &format!("/.well-known/oauth-authorization-server{base_path}"),
+        web::get().to(meta::get_metadata),
+    );
     cfg.service(
         web::scope(base_path)
             .service(
@@ -31,6 +38,18 @@ pub fn routes(cfg: &mut web::ServiceConfig, base_path: &str) {
                     .route(web::post().to(token::post_token))
                     .default_service(web::to(token::method_not_allowed)),
             )
+            .service(
+                web::resource("/revoke")
+                    .route(web::post().to(revocation::post_revoke))
+                    .default_service(web::to(token::method_not_allowed)),
+            )
+            .service(
+                web::resource("/introspect")
+                    .route(web::post().to(revocation::post_introspect))
+                    .default_service(web::to(token::method_not_allowed)),
+            )
+            .route("/healthz", web::get().to(meta::get_healthz))
+            .route("/readyz", web::get().to(meta::get_readyz))
             .service(
                 web::resource("/api/v1/products")
                     .route(web::get().to(products::list_products))

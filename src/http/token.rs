@@ -83,6 +83,21 @@ pub struct Client {
     pub record: ClientRecord,
 }
 
+/// Client authentication for the token, revocation and introspection endpoints.
+pub async fn authenticate_request(
+    req: &HttpRequest,
+    params: &Params,
+    state: &State,
+) -> Result<Client, OAuthError> {
+    let presented = client_auth::from_request(
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.as_bytes()),
+        params,
+    )?;
+    authenticate(state, presented).await
+}
+
 /// RFC 6749 §2.3.1 client authentication. Every failure is the same `invalid_client`;
 /// an unknown client still costs one PBKDF2 verification.
 pub async fn authenticate(state: &State, p: Presented) -> Result<Client, OAuthError> {

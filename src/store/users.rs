@@ -65,3 +65,10 @@ pub fn set_seats(c: &Connection, seats: i64) -> Result<(), StoreError> {
     c.execute("UPDATE licence SET seats = ?1 WHERE id = 1", [seats])?;
     Ok(())
 }
+
+/// Every scope name, sorted.
+pub fn scope_names(c: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut st = c.prepare_cached("SELECT name FROM scopes ORDER BY name")?;
+    let names = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(names)
+}

@@ -1,0 +1,90 @@
+//! POST /revoke (RFC 7009) and POST /introspect (RFC 7662).
+use super::token::{authenticate_request, read_form};
+use super::State;
+use crate::crypto::token_hash;
+use crate::error::{no_store, OAuthError};
+use crate::store::sessions::{self, FoundToken, TokenKind};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+/// RFC 7009 §2.1 / RFC 7662 §2.1: `token_type_hint` is a hint, never trusted.
+fn hint(params: &crate::oauth::params::Params) -> Option<TokenKind> {
+    match params.get("token_type_hint") {
+        Some("refresh_token") => Some(TokenKind::Refresh),
+        Some("access_token") => Some(TokenKind::Access),
+        _ => None,
+    }
+}
+
+/// RFC 7009 §2.2: 200 whether or not the token existed. A refresh token ends its
+/// session (its access tokens die and its seat frees); an access token dies alone.
+/// Another client's token is left alone.
+pub async fn post_revoke(
+    req: HttpRequest,
+    body: web::Payload,
+    state: State,
+) -> Result<HttpResponse, OAuthError> {
+    let params = read_form(&req, body).await?;
+    let token = params.require("token")?.to_owned();
+    let client = authenticate_request(&req, &params, &state).await?;
+    let (hash, hint, now, owner) = (
+        token_hash(&token),
+        hint(&params),
+        state.clock.now(),
+        client.record.id,
+    );
+    state
+        .db
+        .write(move |c| {
+            match sessions::find_any(c, &hash, hint, now)? {
+                Some(t) if t.user_id == owner => match t.kind {
+                    TokenKind::Refresh => {
+                        sessions::revoke_session(c, t.session_id, now)?;
+                    }
+                    TokenKind::Access => sessions::revoke_access(c, &hash, now)?,
+                },
+                _ => {}
+            }
+            Ok(())
+        })
+        .await?;
+    let mut resp = HttpResponse::Ok().finish();
+    no_store(&mut resp);
+    Ok(resp)
+}
+
+/// RFC 7662 §2.2: `{"active": false}` for anything unknown, dead, or another client's.
+pub async fn post_introspect(
+    req: HttpRequest,
+    body: web::Payload,
+    state: State,
+) -> Result<HttpResponse, OAuthError> {
+    let params = read_form(&req, body).await?;
+    let token = params.require("token")?.to_owned();
+    let client = authenticate_request(&req, &params, &state).await?;
+    let (hash, hint, now) = (token_hash(&token), hint(&params), state.clock.now());
+    let found = state
+        .db
+        .read(move |c| sessions::find_any(c, &hash, hint, now))
+        .await?;
+    let body = match found {
+        Some(t) if t.active && t.user_id == client.record.id => active_body(&t),
+        _ => json!({"active": false}),
+    };
+    let mut resp = HttpResponse::Ok().json(body);
+    no_store(&mut resp);
+    Ok(resp)
+}
+
+fn active_body(t: &FoundToken) -> serde_json::Value {
+    json!({
+        "active": true,
+        "scope": t.scope,
+        "client_id": t.client_id,
+        // RFC 7662 §2.2 takes token types from RFC 6749 §5.1; refresh tokens have none there.
+        "token_type": match t.kind { TokenKind::Access => "Bearer", TokenKind::Refresh => "refresh_token" },
+        "exp": t.expires_at,
+        "iat": t.issued_at,
+        "sub": t.client_id,
+    })
+}

@@ -1,0 +1,8 @@
+//! One integration-test binary: each module is one flow, each test its own server and database.
+mod helpers;
+
+mod process;
+mod products;
+mod seats;
+mod token_errors;
+mod token_grants;
