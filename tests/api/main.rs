@@ -3,6 +3,7 @@ mod helpers;
 
 mod process;
 mod products;
+mod revocation;
 mod seats;
 mod token_errors;
 mod token_grants;

@@ -1,0 +1,275 @@
+//! Revocation (RFC 7009), introspection (RFC 7662), metadata (RFC 8414), health.
+use crate::helpers::*;
+use serde_json::Value;
+
+impl TestApp {
+    async fn post_form(
+        &self,
+        path: &str,
+        body: &str,
+        basic: Option<(&str, &str)>,
+    ) -> reqwest::Response {
+        let mut rb = self
+            .client
+            .post(self.url(path))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if let Some((u, p)) = basic {
+            rb = rb.basic_auth(u, Some(p));
+        }
+        rb.send().await.unwrap()
+    }
+
+    async fn revoke(
+        &self,
+        token: &str,
+        hint: Option<&str>,
+        who: (&str, &str),
+    ) -> reqwest::Response {
+        let mut body = format!("token={token}");
+        if let Some(h) = hint {
+            body.push_str(&format!("&token_type_hint={h}"));
+        }
+        self.post_form("/revoke", &body, Some(who)).await
+    }
+
+    async fn introspect(&self, token: &str, who: (&str, &str)) -> Value {
+        let r = self
+            .post_form("/introspect", &format!("token={token}"), Some(who))
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        r.json().await.unwrap()
+    }
+}
+
+const DEMO: (&str, &str) = ("demo", "demo-secret");
+const VIEWER: (&str, &str) = ("viewer", "viewer-secret");
+
+#[tokio::test]
+async fn revoking_a_refresh_token_ends_the_session_and_frees_the_seat() {
+    let app = spawn_app().await;
+    app.set_seats(1);
+    let t = app.grant_ok("demo", "demo-secret", None).await;
+    assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 403);
+    let r = app
+        .revoke(&s(&t["refresh_token"]), Some("refresh_token"), DEMO)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.me(&s(&t["access_token"])).await.status(), 401);
+    assert_eq!(app.seats_held(), 0);
+    app.grant_ok("demo", "demo-secret", None).await;
+}
+
+#[tokio::test]
+async fn a_wrong_hint_does_not_stop_revocation() {
+    let app = spawn_app().await;
+    let t = app.grant_ok("demo", "demo-secret", None).await;
+    let r = app
+        .revoke(&s(&t["refresh_token"]), Some("access_token"), DEMO)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.seats_held(), 0);
+}
+
+#[tokio::test]
+async fn revoking_an_access_token_kills_only_that_token() {
+    let app = spawn_app().await;
+    let t = app.grant_ok("demo", "demo-secret", None).await;
+    let r = app.revoke(&s(&t["access_token"]), None, DEMO).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.me(&s(&t["access_token"])).await.status(), 401);
+    assert_eq!(app.seats_held(), 1);
+    let r = app
+        .refresh("demo", "demo-secret", &s(&t["refresh_token"]), None)
+        .await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn revoking_an_unknown_token_is_200() {
+    let app = spawn_app().await;
+    assert_eq!(app.revoke("no-such-token", None, DEMO).await.status(), 200);
+}
+
+#[tokio::test]
+async fn another_clients_token_is_left_alone_by_revocation() {
+    let app = spawn_app().await;
+    let t = app.grant_ok("viewer", "viewer-secret", None).await;
+    let r = app.revoke(&s(&t["refresh_token"]), None, DEMO).await;
+    assert_eq!(r.status(), 200);
+    let r = app.revoke(&s(&t["access_token"]), None, DEMO).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.me(&s(&t["access_token"])).await.status(), 200);
+}
+
+#[tokio::test]
+async fn revocation_requires_client_authentication() {
+    let app = spawn_app().await;
+    let t = app.grant_ok("demo", "demo-secret", None).await;
+    let r = app
+        .post_form(
+            "/revoke",
+            &format!("token={}", s(&t["refresh_token"])),
+            None,
+        )
+        .await;
+    assert_eq!(r.headers()["www-authenticate"], "Basic realm=\"tollgate\"");
+    assert_oauth_error(r, 401, "invalid_client").await;
+    let r = app
+        .revoke(&s(&t["refresh_token"]), None, ("demo", "wrong"))
+        .await;
+    assert_oauth_error(r, 401, "invalid_client").await;
+    assert_eq!(app.seats_held(), 1);
+}
+
+#[tokio::test]
+async fn revocation_without_token_is_invalid_request() {
+    let app = spawn_app().await;
+    let r = app
+        .post_form("/revoke", "token_type_hint=refresh_token", Some(DEMO))
+        .await;
+    assert_oauth_error(r, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn revocation_takes_body_credentials_too() {
+    let app = spawn_app().await;
+    let t = app.grant_ok("demo", "demo-secret", None).await;
+    let body = format!(
+        "token={}&client_id=demo&client_secret=demo-secret",
+        s(&t["refresh_token"])
+    );
+    assert_eq!(app.post_form("/revoke", &body, None).await.status(), 200);
+    assert_eq!(app.seats_held(), 0);
+}
+
+#[tokio::test]
+async fn revoke_and_introspect_share_the_token_endpoint_request_rules() {
+    let app = spawn_app().await;
+    for path in ["/revoke", "/introspect"] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.headers()["allow"], "POST");
+        assert_oauth_error(r, 405, "invalid_request").await;
+        let big = format!("token={}", "x".repeat(9000));
+        assert_oauth_error(
+            app.post_form(path, &big, Some(DEMO)).await,
+            413,
+            "invalid_request",
+        )
+        .await;
+        let dup = app.post_form(path, "token=a&token=b", Some(DEMO)).await;
+        assert_oauth_error(dup, 400, "invalid_request").await;
+        let both = app
+            .post_form(path, "token=a&client_secret=demo-secret", Some(DEMO))
+            .await;
+        assert_oauth_error(both, 400, "invalid_request").await;
+    }
+}
+
+#[tokio::test]
+async fn introspecting_an_access_token_describes_it() {
+    let app = spawn_app().await;
+    app.clock.advance(10);
+    let t = app.grant_ok("demo", "demo-secret", None).await;
+    let v = app.introspect(&s(&t["access_token"]), DEMO).await;
+    assert_eq!(v["active"], true);
+    assert_eq!(v["scope"], "all view");
+    assert_eq!(v["client_id"], "demo");
+    assert_eq!(v["sub"], "demo");
+    assert_eq!(v["token_type"], "Bearer");
+    assert_eq!(v["iat"], START + 10);
+    assert_eq!(v["exp"], START + 10 + 300);
+}
+
+#[tokio::test]
+async fn introspecting_a_refresh_token_gives_the_session_expiry() {
+    let app = spawn_app().await;
+    let t = app.grant_ok("demo", "demo-secret", Some("view")).await;
+    let v = app.introspect(&s(&t["refresh_token"]), DEMO).await;
+    assert_eq!(v["active"], true);
+    assert_eq!(v["scope"], "view");
+    assert_eq!(v["exp"], START + 1200);
+}
+
+#[tokio::test]
+async fn dead_unknown_and_foreign_tokens_are_inactive() {
+    let app = spawn_app().await;
+    let t = app.grant_ok("demo", "demo-secret", None).await;
+    let (at, rt) = (s(&t["access_token"]), s(&t["refresh_token"]));
+    assert_eq!(
+        app.introspect("nope", DEMO).await,
+        serde_json::json!({"active": false})
+    );
+    assert_eq!(
+        app.introspect(&at, VIEWER).await,
+        serde_json::json!({"active": false})
+    );
+    // An exchanged refresh token is dead.
+    app.refresh("demo", "demo-secret", &rt, None).await;
+    assert_eq!(app.introspect(&rt, DEMO).await["active"], false);
+    // An expired access token is dead.
+    app.clock.advance(301);
+    assert_eq!(app.introspect(&at, DEMO).await["active"], false);
+}
+
+#[tokio::test]
+async fn metadata_lists_endpoints_methods_and_scopes() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let m: Value = r.json().await.unwrap();
+    let iss = s(&m["issuer"]);
+    assert_eq!(m["token_endpoint"], format!("{iss}/token"));
+    assert_eq!(m["revocation_endpoint"], format!("{iss}/revoke"));
+    assert_eq!(m["introspection_endpoint"], format!("{iss}/introspect"));
+    assert_eq!(
+        m["grant_types_supported"],
+        serde_json::json!(["client_credentials", "refresh_token"])
+    );
+    let methods = serde_json::json!(["client_secret_basic", "client_secret_post"]);
+    assert_eq!(m["token_endpoint_auth_methods_supported"], methods);
+    assert_eq!(m["revocation_endpoint_auth_methods_supported"], methods);
+    assert_eq!(m["introspection_endpoint_auth_methods_supported"], methods);
+    assert_eq!(m["scopes_supported"], serde_json::json!(["all", "view"]));
+}
+
+#[tokio::test]
+async fn metadata_with_a_base_path_lives_where_rfc_8414_puts_it() {
+    let app = spawn_app_with(|s| {
+        s.base_path = "/Jim_Test".into();
+        s.issuer = Some("https://erp.example.com/Jim_Test".into());
+    })
+    .await;
+    let root = app.base.trim_end_matches("/Jim_Test").to_owned();
+    let m: Value = app
+        .client
+        .get(format!(
+            "{root}/.well-known/oauth-authorization-server/Jim_Test"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(m["issuer"], "https://erp.example.com/Jim_Test");
+    assert_eq!(
+        m["token_endpoint"],
+        "https://erp.example.com/Jim_Test/token"
+    );
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/readyz"] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+}
