@@ -1,12 +1,12 @@
 //! RFC 6750 bearer-token authentication for resource routes.
-use super::State;
+use super::{LoggedClient, State};
 use crate::crypto::token_hash;
 use crate::error::BearerError;
 use crate::oauth::scopes::Scopes;
 use crate::store::sessions::{self, AccessGrant};
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -63,6 +63,7 @@ impl FromRequest for Authenticated {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = parse_authorization(req.headers().get(header::AUTHORIZATION));
         let state = req.app_data::<State>().cloned();
+        let req = req.clone();
         Box::pin(async move {
             let token = token?;
             let state = state.ok_or(BearerError::InvalidToken)?;
@@ -72,7 +73,10 @@ impl FromRequest for Authenticated {
                 .db
                 .read(move |c| sessions::find_access(c, &hash, now))
                 .await?;
-            grant.map(Authenticated).ok_or(BearerError::InvalidToken)
+            let grant = grant.ok_or(BearerError::InvalidToken)?;
+            req.extensions_mut()
+                .insert(LoggedClient(grant.client_id.clone()));
+            Ok(Authenticated(grant))
         })
     }
 }

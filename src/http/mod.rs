@@ -1,6 +1,7 @@
 //! The HTTP surface: shared state, extractors, handlers and the one route table.
 pub mod bearer;
 pub mod body;
+pub mod events;
 pub mod meta;
 pub mod products;
 pub mod revocation;
@@ -23,6 +24,10 @@ pub struct AppState {
 }
 
 pub type State = web::Data<AppState>;
+
+/// The client a request authenticated as, left in the request's extensions for the access log.
+#[derive(Debug, Clone)]
+pub struct LoggedClient(pub String);
 
 /// The route table. Everything sits under the configured base path.
 pub fn routes(cfg: &mut web::ServiceConfig, base_path: &str) {

@@ -1,6 +1,7 @@
 //! POST /token: the client-credentials and refresh-token grants (API.md §3).
 use super::body::{media_type, read_limited, BodyError};
-use super::{AppState, State};
+use super::events::{self, GrantEvent};
+use super::{AppState, LoggedClient, State};
 use crate::crypto::{new_token, token_hash, verify_password, Secret};
 use crate::error::{no_store, OAuthError};
 use crate::oauth::client_auth::{self, Presented};
@@ -9,7 +10,7 @@ use crate::oauth::scopes::{self, Scopes};
 use crate::store::sessions::{self, IssuedPair, NewSession, OpenOutcome, RefreshOutcome};
 use crate::store::users::{self, ClientRecord};
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 /// API.md §3: OAuth endpoint bodies are at most 8 KiB.
@@ -53,28 +54,39 @@ pub async fn post_token(
     body: web::Payload,
     state: State,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = read_form(&req, body).await?;
+    let mut event = GrantEvent::new(&req);
+    let result = token_grant(&req, body, &state, &mut event).await;
+    events::record_grant(&state, event, result.as_ref().map(|_| ()));
+    let mut resp = HttpResponse::Ok().json(result?);
+    no_store(&mut resp);
+    Ok(resp)
+}
+
+async fn token_grant(
+    req: &HttpRequest,
+    body: web::Payload,
+    state: &State,
+    event: &mut GrantEvent,
+) -> Result<TokenResponse, OAuthError> {
+    let params = read_form(req, body).await?;
     let grant_type = params.require("grant_type")?;
     let refresh = match grant_type {
         "client_credentials" => None,
         "refresh_token" => Some(params.require("refresh_token")?.to_owned()),
         _ => return Err(OAuthError::UnsupportedGrantType),
     };
-    let presented = client_auth::from_request(
-        req.headers()
-            .get(header::AUTHORIZATION)
-            .map(|v| v.as_bytes()),
-        &params,
-    )?;
-    let client = authenticate(&state, presented).await?;
-    let requested = scopes::parse_requested(params.get("scope"), &client.nickname)?;
-    let resp = match refresh {
-        None => client_credentials(&state, &client.record, requested).await?,
-        Some(token) => refresh_token(&state, &client.record, &token, requested).await?,
+    event.grant_type = if refresh.is_some() {
+        "refresh_token"
+    } else {
+        "client_credentials"
     };
-    let mut resp = HttpResponse::Ok().json(resp);
-    no_store(&mut resp);
-    Ok(resp)
+    let client = authenticate_request(req, &params, state).await?;
+    event.client_id = Some(client.nickname.clone());
+    let requested = scopes::parse_requested(params.get("scope"), &client.nickname)?;
+    match refresh {
+        None => client_credentials(state, &client.record, requested).await,
+        Some(token) => refresh_token(state, &client.record, &token, requested).await,
+    }
 }
 
 /// An authenticated client: the name it authenticated with and its record.
@@ -95,7 +107,10 @@ pub async fn authenticate_request(
             .map(|v| v.as_bytes()),
         params,
     )?;
-    authenticate(state, presented).await
+    let client = authenticate(state, presented).await?;
+    req.extensions_mut()
+        .insert(LoggedClient(client.nickname.clone()));
+    Ok(client)
 }
 
 /// RFC 6749 §2.3.1 client authentication. Every failure is the same `invalid_client`;
