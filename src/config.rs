@@ -33,6 +33,25 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create a new, migrated database.
     Init(InitArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(crate::cli::args::UserCmd),
+    /// Show or set the licence seats.
+    #[command(subcommand)]
+    Licences(crate::cli::args::LicencesCmd),
+    /// List or revoke sessions.
+    #[command(subcommand)]
+    Sessions(crate::cli::args::SessionsCmd),
+    /// Manage scopes.
+    #[command(subcommand)]
+    Scope(crate::cli::args::ScopeCmd),
+    /// Read the audit trail.
+    Audit(crate::cli::args::AuditArgs),
+    /// Copy the database consistently while the server runs.
+    Backup(crate::cli::args::BackupArgs),
+    /// Publish and try GetData queries.
+    #[command(subcommand)]
+    Query(crate::cli::args::QueryCmd),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -55,9 +74,22 @@ pub struct ServeArgs {
     /// Issuer URL for server metadata (RFC 8414) [default: http://LISTEN/BASE-PATH].
     #[arg(long, env = "TOLLGATE_ISSUER")]
     pub issuer: Option<String>,
+    /// Days to keep audit-trail rows.
+    #[arg(long, env = "TOLLGATE_AUDIT_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..))]
+    pub audit_retention_days: u32,
     /// Seconds between sweeps of long-dead sessions and tokens.
     #[arg(long, env = "TOLLGATE_SWEEP_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..), hide = true)]
     pub sweep_interval: u32,
+    /// PEM certificate chain: serve HTTPS (RFC 6749 §1.6, §2.3.1). Needs --tls-key.
+    #[arg(long, env = "TOLLGATE_TLS_CERT", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "TOLLGATE_TLS_KEY", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// Listen beyond loopback even while the demo users keep their published secrets.
+    #[arg(long, env = "TOLLGATE_ALLOW_DEMO_CREDENTIALS",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_demo_credentials: bool,
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +99,13 @@ pub struct InitArgs {
     /// Add the demo users, seats and products.
     #[arg(long)]
     pub demo: bool,
+}
+
+/// The PEM files of `--tls-cert` and `--tls-key`, always given together.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Everything the server needs, validated.
@@ -85,6 +124,11 @@ pub struct Settings {
     pub pbkdf2_iterations: u32,
     pub workers: usize,
     pub sweep_interval: std::time::Duration,
+    /// HTTPS when set; plain HTTP otherwise.
+    pub tls: Option<TlsFiles>,
+    /// Start beyond loopback even if a demo user still has its demo secret.
+    pub allow_demo_credentials: bool,
+    pub audit_retention_days: i64,
 }
 
 impl Settings {
@@ -101,6 +145,9 @@ impl Settings {
             pbkdf2_iterations: DEFAULT_PBKDF2_ITERATIONS,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             sweep_interval: std::time::Duration::from_secs(60),
+            tls: None,
+            allow_demo_credentials: false,
+            audit_retention_days: 90,
         }
     }
 
@@ -123,7 +170,24 @@ impl Settings {
             s.workers = w.into();
         }
         s.sweep_interval = std::time::Duration::from_secs(a.sweep_interval.into());
+        s.tls = tls_files(a.tls_cert.clone(), a.tls_key.clone())?;
+        s.allow_demo_credentials = a.allow_demo_credentials;
+        s.audit_retention_days = a.audit_retention_days.into();
         Ok(s)
+    }
+}
+
+/// Both files or neither: a certificate without its key (or the reverse) is a mistake.
+pub fn tls_files(cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<Option<TlsFiles>, String> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(
+            "--tls-cert needs --tls-key (TOLLGATE_TLS_KEY): give the private key's PEM file too, or neither for plain HTTP".into(),
+        ),
+        (None, Some(_)) => Err(
+            "--tls-key needs --tls-cert (TOLLGATE_TLS_CERT): give the certificate chain's PEM file too, or neither for plain HTTP".into(),
+        ),
     }
 }
 
@@ -162,5 +226,19 @@ mod tests {
         assert_eq!(n("Jim_Test/").unwrap(), "/Jim_Test");
         assert!(n("/a b").is_err());
         assert!(n("/a//b").is_err());
+    }
+
+    #[test]
+    fn tls_files_go_together() {
+        use super::tls_files;
+        let p = |s: &str| Some(std::path::PathBuf::from(s));
+        assert!(tls_files(None, None).unwrap().is_none());
+        assert!(tls_files(p("c.pem"), p("k.pem")).unwrap().is_some());
+        assert!(tls_files(p("c.pem"), None)
+            .unwrap_err()
+            .contains("--tls-key"));
+        assert!(tls_files(None, p("k.pem"))
+            .unwrap_err()
+            .contains("--tls-cert"));
     }
 }

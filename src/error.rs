@@ -135,7 +135,7 @@ pub enum BearerError {
     InvalidToken,
     /// The scope that would have sufficed.
     #[error("the access token lacks the required scope")]
-    InsufficientScope(&'static str),
+    InsufficientScope(String),
     #[error("internal error")]
     Server(#[from] StoreError),
 }

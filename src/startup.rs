@@ -1,15 +1,21 @@
-//! Builds the server on a listener: migrations, state, routes, background sweep.
+//! Builds the server on a listener: migrations, state, routes, TLS, background sweep.
+use crate::audit::AuditLog;
 use crate::clock::SharedClock;
-use crate::config::Settings;
-use crate::crypto::hash_password;
+use crate::config::{Settings, TlsFiles};
+use crate::crypto::{hash_password, verify_password};
 use crate::error::StoreError;
+use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
 use crate::oauth::verified::VerifiedCredentials;
-use crate::store::{self, demo, Db};
+use crate::store::{self, demo, users, Db};
 use actix_web::dev::Server;
-use actix_web::middleware::Logger;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use std::net::TcpListener;
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
 
 /// Sessions and tokens dead for longer than this are deleted by the sweep.
 const SWEEP_GRACE_SECS: i64 = 3600;
@@ -23,6 +29,18 @@ pub enum StartError {
     },
     #[error("database {path}: {source}")]
     Database { path: String, source: StoreError },
+    #[error("TLS {path}: {reason}")]
+    Tls { path: String, reason: String },
+    #[error(
+        "{addr} is reachable from other machines and the database still accepts the published \
+         demo secret of {users}: anyone could take tokens. Give each a new secret \
+         (`tollgate user reset-secret NAME`) or disable it (`tollgate user disable NAME`), or \
+         listen on 127.0.0.1; for a throwaway trial only, pass --allow-demo-credentials \
+         (TOLLGATE_ALLOW_DEMO_CREDENTIALS=true)"
+    )]
+    DemoCredentials { addr: SocketAddr, users: String },
+    #[error("metrics registry: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 pub struct Application {
@@ -58,13 +76,27 @@ impl Application {
             let mut c = store::open_migrated(&settings.db).map_err(db_err)?;
             demo::seed(&mut c, settings.pbkdf2_iterations, clock.now()).map_err(db_err)?;
         }
+        let tls = settings.tls.as_ref().map(tls_config).transpose()?;
+        if let Some(files) = &settings.tls {
+            log::info!("HTTPS only, certificate {}", files.cert.display());
+        }
         let db = Db::open(&settings.db, (settings.workers * 2) as u32).map_err(db_err)?;
-        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: settings.listen.to_string(),
+            source,
+        })?;
+        check_exposure(addr, &settings, &db).map_err(|e| match e {
+            Exposure::Demo(users) => StartError::DemoCredentials { addr, users },
+            Exposure::Store(source) => db_err(source),
+        })?;
+        let port = addr.port();
         let state = web::Data::new(AppState {
             db,
             clock,
             dummy_hash: hash_password("tollgate-dummy-secret", settings.pbkdf2_iterations),
             verified: VerifiedCredentials::default(),
+            metrics: Metrics::new()?,
+            audit: AuditLog::default(),
             settings: settings.clone(),
         });
         let data = state.clone();
@@ -72,22 +104,22 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
-                // Path only: query strings may carry tokens; headers and bodies never logged.
-                .wrap(
-                    Logger::new("%a \"%{method}xi %U\" %s %Dms")
-                        .custom_request_replace("method", |req| req.method().to_string()),
-                )
+                .wrap(from_fn(http::access_log::observe))
                 .configure(|cfg| http::routes(cfg, &base))
                 .default_service(web::to(http::not_found))
         })
         .workers(settings.workers)
-        .shutdown_timeout(10)
-        .listen(listener)
-        .map_err(|source| StartError::Listen {
-            addr: settings.listen.to_string(),
-            source,
-        })?
-        .run();
+        .shutdown_timeout(10);
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        };
+        let server = server
+            .map_err(|source| StartError::Listen {
+                addr: settings.listen.to_string(),
+                source,
+            })?
+            .run();
         Ok(Self {
             port,
             server,
@@ -102,8 +134,11 @@ impl Application {
     /// Serves until the server stops (SIGINT/SIGTERM: graceful), then checkpoints the WAL.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep_loop(self.state.clone()));
+        let auditor = tokio::spawn(audit_loop(self.state.clone()));
         let result = self.server.await;
         sweeper.abort();
+        auditor.abort();
+        self.state.audit.flush_now(&self.state.db);
         if let Err(e) = self
             .state
             .db
@@ -115,15 +150,107 @@ impl Application {
     }
 }
 
+/// Audit rows are written in batches, a few times a second.
+async fn audit_loop(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        state.audit.flush(&state.db).await;
+    }
+}
+
+/// What stops a server from listening where it was asked to.
+enum Exposure {
+    /// The demo users whose published secrets still work.
+    Demo(String),
+    Store(StoreError),
+}
+
+/// RFC 6749 §2.3.1 and §1.6: client secrets and tokens need TLS once they leave this
+/// machine, and the published demo secrets must not open a reachable server.
+fn check_exposure(addr: SocketAddr, settings: &Settings, db: &Db) -> Result<(), Exposure> {
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    if settings.tls.is_none() {
+        log::warn!(
+            "listening on {addr} without TLS: OAuth client secrets and tokens travel in clear \
+             text, and RFC 6749 §2.3.1 requires TLS; pass --tls-cert and --tls-key, or listen \
+             on 127.0.0.1 behind a TLS-terminating proxy"
+        );
+    }
+    if settings.allow_demo_credentials {
+        return Ok(());
+    }
+    let mut open = Vec::new();
+    for (name, secret, _, _) in demo::DEMO_USERS {
+        // Startup is single-threaded: the writer connection is free for this read.
+        let record = db
+            .write_now(|c| users::find_client(c, name))
+            .map_err(Exposure::Store)?;
+        if record
+            .is_some_and(|r| r.api_user && r.enabled && verify_password(secret, &r.password_hash))
+        {
+            open.push(*name);
+        }
+    }
+    if open.is_empty() {
+        Ok(())
+    } else {
+        Err(Exposure::Demo(open.join(", ")))
+    }
+}
+
+/// RFC 8446 via rustls with the ring provider: the PEM certificate chain and its key.
+fn tls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, StartError> {
+    let fail = |path: &Path, reason: String| StartError::Tls {
+        path: path.display().to_string(),
+        reason,
+    };
+    let why = |e: pem::Error, what: &str| match e {
+        pem::Error::Io(e) => format!("cannot read it: {e}"),
+        pem::Error::NoItemsFound => format!("no PEM {what} in it"),
+        e => format!("not a valid PEM {what}: {e}"),
+    };
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| fail(&files.cert, why(e, "certificate")))?;
+    if certs.is_empty() {
+        return Err(fail(
+            &files.cert,
+            why(pem::Error::NoItemsFound, "certificate"),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| fail(&files.key, why(e, "private key")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail(&files.cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            let key = files.key.display();
+            fail(
+                &files.cert,
+                format!("does not pair with the key in {key}: {e}"),
+            )
+        })
+}
+
 async fn sweep_loop(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(state.settings.sweep_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let now = state.clock.now();
+        let retention = state.settings.audit_retention_days * 86_400;
         match state
             .db
-            .write(move |c| store::sweep(c, now, SWEEP_GRACE_SECS))
+            .write(move |c| {
+                let n = store::sweep(c, now, SWEEP_GRACE_SECS)?;
+                Ok(n + store::audit::prune(c, now - retention)?)
+            })
             .await
         {
             Ok(0) => {}

@@ -1,6 +1,13 @@
 //! Command-line entry: parse, dispatch, turn failures into a message and an exit code.
+pub mod args;
+mod audit;
+mod licences;
+mod output;
+mod query;
+mod users;
+
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Cli, Command, InitArgs, ServeArgs, Settings};
+use crate::config::{Cli, Command, InitArgs, ServeArgs, Settings, DEFAULT_DB};
 use crate::startup::Application;
 use crate::store::{self, demo};
 use clap::Parser;
@@ -13,6 +20,19 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Some(Command::Init(a)) => init(&a, cli.pbkdf2_iterations),
         Some(Command::Serve(a)) => serve(cli.db, cli.pbkdf2_iterations, &a),
+        Some(admin) => Ctx::open(cli.db, cli.pbkdf2_iterations).and_then(|mut ctx| match admin {
+            Command::User(c) => users::run(&mut ctx, c),
+            Command::Licences(c) => licences::licences(&mut ctx, c),
+            Command::Sessions(c) => licences::sessions_cmd(&mut ctx, c),
+            Command::Scope(c) => licences::scope(&mut ctx, c),
+            Command::Audit(a) => audit::show(&ctx, &a),
+            Command::Backup(a) => audit::backup(&ctx, &a),
+            Command::Query(c) => {
+                let path = ctx.path.clone();
+                query::run(&mut ctx, &path, c)
+            }
+            Command::Serve(_) | Command::Init(_) => unreachable!("dispatched above"),
+        }),
         None => {
             let defaults = ServeArgs::parse_defaults();
             serve(cli.db, cli.pbkdf2_iterations, &defaults)
@@ -73,4 +93,45 @@ fn init(a: &InitArgs, iterations: u32) -> Result<(), String> {
         if a.demo { " with the demo data" } else { "" }
     );
     Ok(())
+}
+
+/// What an admin command works with: the database (which a server may be using
+/// at the same moment: WAL and a busy timeout make that safe) and the time.
+pub struct Ctx {
+    pub conn: rusqlite::Connection,
+    pub path: PathBuf,
+    pub now: i64,
+    pub iterations: u32,
+}
+
+impl Ctx {
+    fn open(db: Option<PathBuf>, iterations: u32) -> Result<Self, String> {
+        let path = db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
+        let conn = store::open_existing(&path).map_err(err)?;
+        Ok(Self {
+            conn,
+            path,
+            now: SystemClock.now(),
+            iterations,
+        })
+    }
+}
+
+pub fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Admin changes go into the audit trail; a failure to record is reported, not fatal.
+pub fn audit_admin(ctx: &mut Ctx, event: &str, subject: &str, detail: &str) {
+    let row = crate::store::audit::AuditRecord {
+        at: ctx.now,
+        event: event.to_owned(),
+        outcome: "ok".to_owned(),
+        client_id: (!subject.is_empty()).then(|| subject.to_owned()),
+        remote: Some("cli".to_owned()),
+        detail: detail.to_owned(),
+    };
+    if let Err(e) = crate::store::audit::insert_many(&mut ctx.conn, &[row]) {
+        eprintln!("tollgate: warning: could not record this change in the audit trail: {e}");
+    }
 }

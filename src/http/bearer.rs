@@ -20,7 +20,7 @@ impl Authenticated {
         if accepted.iter().any(|s| held.contains(s)) {
             Ok(())
         } else {
-            Err(BearerError::InsufficientScope(challenge))
+            Err(BearerError::InsufficientScope(challenge.to_owned()))
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What happened at the token endpoint, recorded once per request for metrics and the audit trail.
 use super::AppState;
 use crate::error::OAuthError;
+use crate::store::audit::AuditRecord;
 use actix_web::HttpRequest;
 
 /// One token request, filled in as the handler learns more.
@@ -31,6 +32,16 @@ pub fn outcome(result: Result<(), &OAuthError>) -> &'static str {
     }
 }
 
-pub fn record_grant(_state: &AppState, event: GrantEvent, result: Result<(), &OAuthError>) {
-    let _ = (event, outcome(result));
+pub fn record_grant(state: &AppState, event: GrantEvent, result: Result<(), &OAuthError>) {
+    let outcome = outcome(result);
+    state.metrics.count_grant(event.grant_type, outcome);
+    state.audit.record(AuditRecord {
+        at: state.clock.now(),
+        event: format!("grant.{}", event.grant_type),
+        outcome: outcome.to_owned(),
+        client_id: event.client_id,
+        remote: event.remote,
+        // Error descriptions never carry secrets or tokens.
+        detail: result.err().map(ToString::to_string).unwrap_or_default(),
+    });
 }

@@ -1,8 +1,10 @@
 //! The HTTP surface: shared state, extractors, handlers and the one route table.
+pub mod access_log;
 pub mod bearer;
 pub mod body;
 pub mod events;
 pub mod meta;
+pub mod metrics;
 pub mod products;
 pub mod revocation;
 pub mod token;
@@ -21,6 +23,9 @@ pub struct AppState {
     pub verified: VerifiedCredentials,
     /// Verified when the client is unknown, so that timing does not tell.
     pub dummy_hash: String,
+    /// Prometheus counters and gauges for GET /metrics.
+    pub metrics: metrics::Metrics,
+    pub audit: crate::audit::AuditLog,
 }
 
 pub type State = web::Data<AppState>;
@@ -55,6 +60,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, base_path: &str) {
             )
             .route("/healthz", web::get().to(meta::get_healthz))
             .route("/readyz", web::get().to(meta::get_readyz))
+            .route("/metrics", web::get().to(metrics::get_metrics))
             .service(
                 web::resource("/api/v1/products")
                     .route(web::get().to(products::list_products))

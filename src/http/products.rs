@@ -2,14 +2,13 @@
 use super::bearer::Authenticated;
 use super::body::{read_limited, BodyError};
 use super::State;
+use crate::clock::rfc3339;
 use crate::error::Problem;
 use crate::store::products::{self, Product};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 type Reply = Result<HttpResponse, actix_web::Error>;
 
@@ -27,13 +26,6 @@ struct ProductOut {
     price_cents: i64,
     stock: i64,
     updated_at: String,
-}
-
-fn rfc3339(t: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|d| d.format(&Rfc3339).ok())
-        .unwrap_or_default()
 }
 
 impl From<Product> for ProductOut {

@@ -3,6 +3,7 @@ use super::token::{authenticate_request, read_form};
 use super::State;
 use crate::crypto::token_hash;
 use crate::error::{no_store, OAuthError};
+use crate::store::audit::AuditRecord;
 use crate::store::sessions::{self, FoundToken, TokenKind};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
@@ -33,21 +34,32 @@ pub async fn post_revoke(
         state.clock.now(),
         client.record.id,
     );
-    state
+    let detail = state
         .db
         .write(move |c| {
-            match sessions::find_any(c, &hash, hint, now)? {
+            Ok(match sessions::find_any(c, &hash, hint, now)? {
                 Some(t) if t.user_id == owner => match t.kind {
                     TokenKind::Refresh => {
                         sessions::revoke_session(c, t.session_id, now)?;
+                        format!("refresh token: session {} ended", t.session_id)
                     }
-                    TokenKind::Access => sessions::revoke_access(c, &hash, now)?,
+                    TokenKind::Access => {
+                        sessions::revoke_access(c, &hash, now)?;
+                        format!("access token of session {}", t.session_id)
+                    }
                 },
-                _ => {}
-            }
-            Ok(())
+                _ => "unknown or another client's token: nothing revoked".to_owned(),
+            })
         })
         .await?;
+    state.audit.record(AuditRecord {
+        at: now,
+        event: "revoke".into(),
+        outcome: "ok".into(),
+        client_id: Some(client.nickname),
+        remote: req.peer_addr().map(|a| a.ip().to_string()),
+        detail,
+    });
     let mut resp = HttpResponse::Ok().finish();
     no_store(&mut resp);
     Ok(resp)

@@ -32,7 +32,7 @@ impl Scopes {
 }
 
 /// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-fn valid_token(t: &str) -> bool {
+pub fn valid_token(t: &str) -> bool {
     !t.is_empty()
         && t.bytes()
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))

@@ -238,7 +238,21 @@ const PRODUCTS: &[(&str, &str, &str, i64, i64)] = &[
     ),
 ];
 
-/// Adds the demo users, seats and products to a migrated, empty database.
+/// Two GetData examples (API.md §7): (name, sql, description).
+pub const DEMO_QUERIES: &[(&str, &str, &str)] = &[
+    (
+        "low-stock",
+        "SELECT sku, name, stock FROM products WHERE stock < ?1 ORDER BY stock, sku",
+        "Products with fewer than qp1 in stock",
+    ),
+    (
+        "products-by-prefix",
+        "SELECT sku, name, price_cents FROM products WHERE name LIKE ?1 || '%' ORDER BY name, sku",
+        "Products whose name starts with qp1 (case-insensitive)",
+    ),
+];
+
+/// Adds the demo users, seats, products and queries to a migrated, empty database.
 pub fn seed(c: &mut Connection, iterations: u32, now: i64) -> Result<(), StoreError> {
     let tx = c.transaction()?;
     for (name, secret, api_user, scopes) in DEMO_USERS {
@@ -254,13 +268,22 @@ pub fn seed(c: &mut Connection, iterations: u32, now: i64) -> Result<(), StoreEr
             now,
         )?;
     }
-    users::set_seats(&tx, DEMO_SEATS)?;
+    super::sessions::set_seats(&tx, DEMO_SEATS)?;
     for (sku, name, desc, price, stock) in PRODUCTS {
         tx.execute(
             "INSERT INTO products (sku, name, description, price_cents, stock, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![sku, name, desc, price, stock, now],
         )?;
+    }
+    for (name, sql, description) in DEMO_QUERIES {
+        let q = super::queries::SavedQuery {
+            name: (*name).into(),
+            sql: (*sql).into(),
+            scope: "view".into(),
+            description: (*description).into(),
+        };
+        super::queries::insert(&tx, &q, now)?;
     }
     tx.commit()?;
     Ok(())

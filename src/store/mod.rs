@@ -1,8 +1,10 @@
 //! SQLite access. Plain synchronous functions over `&Connection` live in the
 //! submodules; async code reaches them only through [`Db::read`] and [`Db::write`],
 //! which run them on the blocking thread pool.
+pub mod audit;
 pub mod demo;
 pub mod products;
+pub mod queries;
 pub mod sessions;
 pub mod users;
 
@@ -36,9 +38,40 @@ pub fn open_migrated(path: &Path) -> Result<Connection, StoreError> {
     Ok(c)
 }
 
+/// Brings the schema up to date; refuses a database written by a newer tollgate.
 pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {
+    let has_history: bool = c.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'refinery_schema_history'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_history {
+        let applied: Option<i64> = c.query_row(
+            "SELECT max(version) FROM refinery_schema_history",
+            [],
+            |r| r.get(0),
+        )?;
+        let known = i64::from(latest_migration());
+        if let Some(v) = applied.filter(|v| *v > known) {
+            return Err(StoreError::Invalid(format!(
+                "this database has schema version {v}, written by a newer tollgate; this binary knows up to {known}: run the newer binary"
+            )));
+        }
+    }
     embedded::migrations::runner().run(c)?;
     Ok(())
+}
+
+/// Opens an existing database for an admin command: a missing file is an error
+/// that says how to create one, never a silently created empty database.
+pub fn open_existing(path: &Path) -> Result<Connection, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::Invalid(format!(
+            "no database at {p}; create one with `tollgate init {p}` (add --demo for the demo data), or name another with --db",
+            p = path.display()
+        )));
+    }
+    open_migrated(path)
 }
 
 /// The latest migration version compiled into this binary.

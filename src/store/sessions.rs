@@ -44,6 +44,12 @@ pub fn seats_total(c: &Connection) -> Result<i64, StoreError> {
         .query_row([], |r| r.get(0))?)
 }
 
+/// Sets the pool size; held sessions keep their seats if it shrinks below them.
+pub fn set_seats(c: &Connection, seats: i64) -> Result<(), StoreError> {
+    c.execute("UPDATE licence SET seats = ?1 WHERE id = 1", [seats])?;
+    Ok(())
+}
+
 pub fn seats_held(c: &Connection, now: i64) -> Result<i64, StoreError> {
     Ok(c
         .prepare_cached(
@@ -341,4 +347,38 @@ pub fn revoke_access(c: &Connection, hash: &TokenHash, now: i64) -> Result<(), S
     )?
     .execute(params![&hash[..], now])?;
     Ok(())
+}
+
+/// One live session, for `sessions list` and `licences show`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionRow {
+    pub id: i64,
+    pub client_id: String,
+    pub scope: String,
+    pub seat: bool,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Live sessions, seat holders first, then by expiry.
+pub fn list_live(c: &Connection, now: i64) -> Result<Vec<SessionRow>, StoreError> {
+    let mut st = c.prepare(
+        "SELECT s.id, u.NICKNAME, s.scope, s.licensed, s.created_at, s.expires_at
+         FROM sessions s JOIN USERS u ON u.ID = s.user_id
+         WHERE s.revoked_at IS NULL AND s.expires_at > ?1
+         ORDER BY s.licensed DESC, s.expires_at, s.id",
+    )?;
+    let rows = st
+        .query_map([now], |r| {
+            Ok(SessionRow {
+                id: r.get(0)?,
+                client_id: r.get(1)?,
+                scope: r.get(2)?,
+                seat: r.get(3)?,
+                created_at: r.get(4)?,
+                expires_at: r.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }

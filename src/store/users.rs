@@ -61,14 +61,117 @@ pub fn create(c: &Connection, u: &NewUser<'_>, now: i64) -> Result<i64, StoreErr
     Ok(id)
 }
 
-pub fn set_seats(c: &Connection, seats: i64) -> Result<(), StoreError> {
-    c.execute("UPDATE licence SET seats = ?1 WHERE id = 1", [seats])?;
-    Ok(())
-}
-
 /// Every scope name, sorted.
 pub fn scope_names(c: &Connection) -> Result<Vec<String>, StoreError> {
     let mut st = c.prepare_cached("SELECT name FROM scopes ORDER BY name")?;
     let names = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
     Ok(names)
+}
+
+/// One row of `user list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserSummary {
+    pub nickname: String,
+    pub api_user: bool,
+    pub enabled: bool,
+    pub scopes: Vec<String>,
+    pub live_sessions: i64,
+}
+
+pub fn list(c: &Connection, now: i64) -> Result<Vec<UserSummary>, StoreError> {
+    let mut st = c.prepare(
+        r#"SELECT u.NICKNAME, u.APIUSER, u.ENABLED,
+                  (SELECT group_concat(scope, ' ') FROM (SELECT scope FROM user_scopes WHERE user_id = u.ID ORDER BY scope)),
+                  (SELECT count(*) FROM sessions s WHERE s.user_id = u.ID AND s.revoked_at IS NULL AND s.expires_at > ?1)
+           FROM USERS u ORDER BY u.NICKNAME"#,
+    )?;
+    let rows = st
+        .query_map([now], |r| {
+            let scopes: Option<String> = r.get(3)?;
+            Ok(UserSummary {
+                nickname: r.get(0)?,
+                api_user: r.get(1)?,
+                enabled: r.get(2)?,
+                scopes: scopes
+                    .unwrap_or_default()
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                live_sessions: r.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn id_of(c: &Connection, nickname: &str) -> Result<Option<i64>, StoreError> {
+    Ok(c.query_row(
+        "SELECT ID FROM USERS WHERE NICKNAME = ?1",
+        [nickname],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
+/// Enables or disables a user; disabling ends its live sessions (API.md §1).
+/// Returns the number of sessions ended.
+pub fn set_enabled(
+    c: &mut Connection,
+    id: i64,
+    enabled: bool,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute(
+        "UPDATE USERS SET ENABLED = ?2 WHERE ID = ?1",
+        params![id, enabled],
+    )?;
+    let ended = if enabled {
+        0
+    } else {
+        tx.execute(
+            "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+            params![id, now],
+        )?
+    };
+    tx.commit()?;
+    Ok(ended)
+}
+
+pub fn set_password(c: &Connection, id: i64, hash: &str) -> Result<(), StoreError> {
+    c.execute(
+        r#"UPDATE USERS SET "PASSWORD" = ?2 WHERE ID = ?1"#,
+        params![id, hash],
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScopeRow {
+    pub name: String,
+    pub description: String,
+    pub licensed: bool,
+}
+
+pub fn scopes(c: &Connection) -> Result<Vec<ScopeRow>, StoreError> {
+    let mut st = c.prepare("SELECT name, description, licensed FROM scopes ORDER BY name")?;
+    let rows = st
+        .query_map([], |r| {
+            Ok(ScopeRow {
+                name: r.get(0)?,
+                description: r.get(1)?,
+                licensed: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Adds a scope; false if one with that name exists.
+pub fn add_scope(c: &Connection, s: &ScopeRow) -> Result<bool, StoreError> {
+    Ok(c.execute(
+        "INSERT INTO scopes (name, description, licensed) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+        params![s.name, s.description, s.licensed],
+    )? == 1)
 }

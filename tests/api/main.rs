@@ -1,6 +1,9 @@
 //! One integration-test binary: each module is one flow, each test its own server and database.
 mod helpers;
 
+mod admin;
+mod oauth2_client;
+mod ops;
 mod process;
 mod products;
 mod revocation;

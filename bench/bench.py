@@ -1,0 +1,674 @@
+#!/usr/bin/env python3
+"""tollgate benchmark driver (issue 7). Run it through bench/run.sh.
+
+Creates a throw-away database, starts the server pinned to one core, drives it
+with wrk from the other core, and prints one table plus a JSON file. Standard
+library only.
+"""
+import argparse
+import base64
+import datetime
+import hashlib
+import http.client
+import json
+import os
+import platform
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+LUA = os.path.join(HERE, "wrk.lua")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+PBKDF2_ITERATIONS = 600_000  # tollgate's default (OWASP 2023)
+SEATS = 1_000_000
+PRODUCT = "NUT-M6"
+PRODUCT_BODY = json.dumps(
+    {"sku": PRODUCT, "name": "Hex nut M6", "description": "DIN 934", "price_cents": 5, "stock": 8000},
+    separators=(",", ":"),
+)
+FORM = "application/x-www-form-urlencoded"
+
+# Issue 7 targets, as ratios to scenario 1 (GET /healthz) of the same run.
+TARGETS = {"view_grant": 0.40, "licensed_grant": 0.25, "bearer_get": 0.60}
+GRANT_P99_MS = 2.0
+GRANT_SCENARIOS = ("view_grant", "licensed_grant", "refresh_grant")
+RSS_MIB = 30.0
+
+
+def basic(client_id, secret):
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+DEMO_AUTH = basic("demo", "demo-secret")
+
+
+class Fail(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- HTTP helpers
+
+class Client:
+    def __init__(self, port):
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def call(self, method, path, body=None, headers=None):
+        try:
+            self.conn.request(method, path, body=body, headers=headers or {})
+            r = self.conn.getresponse()
+            data = r.read()
+        except (http.client.HTTPException, OSError):
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            raise
+        try:
+            doc = json.loads(data) if data else None
+        except ValueError:
+            doc = None
+        return r.status, doc
+
+    def token(self, body, auth=DEMO_AUTH):
+        return self.call("POST", "/token", body, {"Content-Type": FORM, "Authorization": auth})
+
+    def grant(self, scope=None, auth=DEMO_AUTH):
+        body = "grant_type=client_credentials" + (f"&scope={scope}" if scope else "")
+        status, doc = self.token(body, auth)
+        check_token(status, doc, f"client_credentials grant (scope={scope or 'default'})")
+        return doc
+
+    def me(self, access):
+        return self.call("GET", "/api/v1/me", headers={"Authorization": f"Bearer {access}"})
+
+
+def check_token(status, doc, what):
+    if status != 200 or not isinstance(doc, dict):
+        raise Fail(f"{what}: HTTP {status} {doc}")
+    for k in ("access_token", "refresh_token"):
+        if len(doc.get(k) or "") < 43:
+            raise Fail(f"{what}: no real {k} in {doc}")
+    if doc.get("token_type") != "Bearer":
+        raise Fail(f"{what}: token_type {doc.get('token_type')!r}")
+
+
+def check_real_access(client, access, scope, seat):
+    """The token is real: /api/v1/me knows it, with the expected scope and seat."""
+    status, doc = client.me(access)
+    if status != 200 or doc.get("scope") != scope or doc.get("seat") is not seat:
+        raise Fail(f"/api/v1/me with the new token: HTTP {status} {doc}")
+
+
+# ---------------------------------------------------------------- /proc helpers
+
+def proc_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime, all threads
+
+
+def system_busy_ticks():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user + nice + system + irq + softirq: what processes are charged for (not idle, iowait, steal)
+    return v[0] + v[1] + v[2] + v[5] + v[6]
+
+
+def children_cpu_s():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def proc_status(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])  # kB
+    return None
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---------------------------------------------------------------- database setup
+
+def pbkdf2_phc(secret, iterations):
+    salt = secrets.token_bytes(16)
+    dk = hashlib.pbkdf2_hmac("sha256", secret.encode(), salt, iterations)
+    b64 = lambda b: base64.b64encode(b).decode().rstrip("=")
+    return f"$pbkdf2-sha256$i={iterations}${b64(salt)}${b64(dk)}"
+
+
+def prepare_db(db, n_users):
+    """Seats high enough never to run out, plus n_users distinct API users for
+    scenario 8. They share one PBKDF2 hash (computed once here, at the server's
+    iteration count): the server's verified-credential record is keyed by client
+    id, so each of them still costs the server one full PBKDF2 verification."""
+    phc = pbkdf2_phc("bench-secret", PBKDF2_ITERATIONS)
+    c = sqlite3.connect(db)
+    c.execute("UPDATE licence SET seats = ?", (SEATS,))
+    cols = [r[1] for r in c.execute("PRAGMA table_info(USERS)")]
+    now = int(time.time())
+    names = [f"bench-{i:05d}" for i in range(n_users)] + ["bench-check"]
+    for name in names:
+        if "CREATED_AT" in cols:
+            c.execute('INSERT INTO USERS (NICKNAME, "PASSWORD", APIUSER, ENABLED, CREATED_AT) '
+                      "VALUES (?, ?, 1, 1, ?)", (name, phc, now))
+        else:
+            c.execute('INSERT INTO USERS (NICKNAME, "PASSWORD", APIUSER, ENABLED) VALUES (?, ?, 1, 1)',
+                      (name, phc))
+        c.execute("INSERT INTO user_scopes (user_id, scope) VALUES (?, 'view')", (c.execute(
+            "SELECT ID FROM USERS WHERE NICKNAME = ?", (name,)).fetchone()[0],))
+    c.commit()
+    c.close()
+    return names[:-1]
+
+
+def row_counts(db):
+    c = sqlite3.connect(db)
+    out = {}
+    for t in ("sessions", "access_tokens", "refresh_tokens", "audit", "products", "USERS"):
+        try:
+            out[t] = c.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        except sqlite3.Error:
+            pass
+    c.close()
+    return out
+
+
+# ---------------------------------------------------------------- the run
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.tmp = tempfile.mkdtemp(prefix="tollgate-bench-", dir=a.tmpdir)
+        self.db = os.path.join(self.tmp, "bench.db")
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.server = None
+        self.pin_server = ["taskset", "-c", a.server_cpu] if a.pin else []
+        self.pin_client = ["taskset", "-c", a.client_cpu] if a.pin else []
+        self.results = []
+        self.pbkdf2_users = []
+        # A private copy, so that a concurrent `cargo build` cannot swap the binary mid-run.
+        self.bin = os.path.join(self.tmp, "tollgate")
+        shutil.copy2(a.bin, self.bin)
+
+    # -- server
+    def start(self):
+        env = dict(os.environ)
+        env["RUST_LOG"] = self.a.rust_log
+        for k in list(env):
+            if k.startswith("TOLLGATE_"):
+                del env[k]
+        self.log = open(os.path.join(self.tmp, "server.log"), "wb")
+        cmd = self.pin_server + [self.bin, "--db", self.db, "serve",
+                                 "--listen", f"127.0.0.1:{self.port}", "--workers", str(self.a.workers)]
+        self.server = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.server.poll() is not None:
+                raise Fail(f"server exited with {self.server.returncode}; log: {self.tmp}/server.log")
+            try:
+                status, _ = Client(self.port).call("GET", "/healthz")
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise Fail("server did not answer /healthz within 30 s")
+
+    def stop(self):
+        if self.server and self.server.poll() is None:
+            self.server.send_signal(signal.SIGTERM)
+            try:
+                self.server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait()
+
+    # -- one wrk run
+    def wrk(self, path, env, seconds, connections, timeout_s, perf_name=None):
+        out = os.path.join(self.tmp, "wrk-out.json")
+        if os.path.exists(out):
+            os.remove(out)
+        e = dict(os.environ)
+        e.update({k: v for k, v in env.items() if v is not None})
+        e["BENCH_OUT"] = out
+        cmd = self.pin_client + ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+                                 f"--timeout={timeout_s}s", "-s", LUA, self.base + path]
+        t0_srv = proc_ticks(self.server.pid)
+        t0_sys = system_busy_ticks()
+        t0_kids = children_cpu_s()
+        perf = None
+        if perf_name and self.a.perf:
+            os.makedirs(self.a.perf, exist_ok=True)
+            perf = subprocess.Popen(self.pin_client + [
+                "perf", "record", "-q", "-e", "cpu-clock", "-F", str(self.a.perf_freq),
+                "--call-graph", "dwarf,32768", "-p", str(self.server.pid),
+                "-o", os.path.join(self.a.perf, perf_name + ".perf.data")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+        w0 = time.monotonic()
+        p = subprocess.run(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wall = time.monotonic() - w0
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait()
+        srv = (proc_ticks(self.server.pid) - t0_srv) / CLK_TCK
+        busy = (system_busy_ticks() - t0_sys) / CLK_TCK
+        kids = children_cpu_s() - t0_kids
+        if p.returncode != 0 or not os.path.exists(out):
+            raise Fail(f"wrk failed ({p.returncode}): {p.stdout[-2000:]}")
+        with open(out) as f:
+            r = json.load(f)
+        r["server_cpu_s"] = srv
+        r["loadgen_cpu_s"] = kids
+        r["other_cpu_s"] = max(0.0, busy - srv - kids)
+        r["wall_s"] = wall
+        return r
+
+    # -- scenarios: each returns (path, wrk env, connections, seconds, note)
+    def s_healthz(self, c):
+        status, doc = c.call("GET", "/healthz")
+        if status != 200:
+            raise Fail(f"GET /healthz: HTTP {status} {doc}")
+        return "/healthz", {"BENCH_MODE": "static"}, None
+
+    def s_view_grant(self, c):
+        doc = c.grant("view")  # the first one pays PBKDF2; later ones hit the verified record
+        check_real_access(c, doc["access_token"], "view", False)
+        return "/token", {"BENCH_MODE": "static", "BENCH_METHOD": "POST", "BENCH_CTYPE": FORM,
+                          "BENCH_AUTH": DEMO_AUTH,
+                          "BENCH_BODY": "grant_type=client_credentials&scope=view"}, None
+
+    def s_licensed_grant(self, c):
+        doc = c.grant()
+        if doc.get("scope") != "all view":
+            raise Fail(f"licensed grant: scope {doc.get('scope')!r}")
+        check_real_access(c, doc["access_token"], "all view", True)
+        return "/token", {"BENCH_MODE": "static", "BENCH_METHOD": "POST", "BENCH_CTYPE": FORM,
+                          "BENCH_AUTH": DEMO_AUTH,
+                          "BENCH_BODY": "grant_type=client_credentials"}, \
+            f"seats = {SEATS:,}; every grant opens a licensed session"
+
+    def seed_refresh_tokens(self, c, n, scope=None):
+        path = os.path.join(self.tmp, f"seed-{secrets.token_hex(4)}.txt")
+        with open(path, "w") as f:
+            for _ in range(n):
+                f.write(c.grant(scope)["refresh_token"] + "\n")
+        return path
+
+    def s_refresh_grant(self, c):
+        doc = c.grant()
+        status, new = c.token(f"grant_type=refresh_token&refresh_token={doc['refresh_token']}")
+        check_token(status, new, "refresh grant")
+        if new["refresh_token"] == doc["refresh_token"]:
+            raise Fail("refresh grant did not rotate the refresh token")
+        check_real_access(c, new["access_token"], "all view", True)
+        return "/token", {"BENCH_MODE": "refresh", "BENCH_GRANT_AUTH": DEMO_AUTH,
+                          "BENCH_LINES": self.seed_refresh_tokens(c, 4 * self.a.connections)}, \
+            "licensed sessions; each request presents a fresh refresh token (the one the previous refresh returned)"
+
+    def s_bearer_get(self, c):
+        access = c.grant("view")["access_token"]
+        status, doc = c.call("GET", f"/api/v1/products/{PRODUCT}", headers={"Authorization": f"Bearer {access}"})
+        if status != 200 or doc.get("sku") != PRODUCT:
+            raise Fail(f"GET product: HTTP {status} {doc}")
+        return f"/api/v1/products/{PRODUCT}", {"BENCH_MODE": "static", "BENCH_AUTH": f"Bearer {access}"}, \
+            "view token"
+
+    def s_product_write(self, c):
+        access = c.grant()["access_token"]
+        h = {"Authorization": f"Bearer {access}", "Content-Type": "application/json"}
+        status, doc = c.call("PUT", f"/api/v1/products/{PRODUCT}", PRODUCT_BODY, h)
+        if status != 200 or doc.get("sku") != PRODUCT:
+            raise Fail(f"PUT product: HTTP {status} {doc}")
+        return f"/api/v1/products/{PRODUCT}", {"BENCH_MODE": "static", "BENCH_METHOD": "PUT",
+                                               "BENCH_AUTH": f"Bearer {access}",
+                                               "BENCH_CTYPE": "application/json",
+                                               "BENCH_BODY": PRODUCT_BODY}, "PUT, `all` token"
+
+    def s_mixed(self, c):
+        access = c.grant("view")["access_token"]
+        status, _ = c.call("GET", f"/api/v1/products/{PRODUCT}", headers={"Authorization": f"Bearer {access}"})
+        if status != 200:
+            raise Fail(f"GET product: HTTP {status}")
+        return f"/api/v1/products/{PRODUCT}", {
+            "BENCH_MODE": "mixed", "BENCH_GRANT_AUTH": DEMO_AUTH, "BENCH_BEARER": f"Bearer {access}",
+            "BENCH_READ_PATH": f"/api/v1/products/{PRODUCT}",
+            "BENCH_LINES": self.seed_refresh_tokens(c, 4 * self.a.connections, "view")}, \
+            "45 Bearer GETs, 4 view grants, 1 refresh in every 50 requests"
+
+    def s_pbkdf2(self, c):
+        doc = c.grant("view", auth=basic("bench-check", "bench-secret"))
+        check_real_access(c, doc["access_token"], "view", False)
+        path = os.path.join(self.tmp, "pbkdf2-auth.txt")
+        with open(path, "w") as f:
+            for name in self.pbkdf2_users:
+                f.write(basic(name, "bench-secret") + "\n")
+        return "/token", {"BENCH_MODE": "walk_auth", "BENCH_METHOD": "POST", "BENCH_CTYPE": FORM,
+                          "BENCH_BODY": "grant_type=client_credentials&scope=view",
+                          "BENCH_LINES": path}, \
+            (f"{len(self.pbkdf2_users):,} distinct API users, each used once: every request is a "
+             f"successful first-time verification (PBKDF2-HMAC-SHA256, {PBKDF2_ITERATIONS:,} iterations)")
+
+    SCENARIOS = [
+        (1, "healthz", "GET /healthz (ceiling)", "s_healthz"),
+        (2, "view_grant", "view grant, verified credential", "s_view_grant"),
+        (3, "licensed_grant", "licensed grant", "s_licensed_grant"),
+        (4, "refresh_grant", "refresh grant", "s_refresh_grant"),
+        (5, "bearer_get", "GET product, Bearer", "s_bearer_get"),
+        (6, "product_write", "PUT product, `all` token", "s_product_write"),
+        (7, "mixed", "mixed 90/8/2 read/grant/refresh", "s_mixed"),
+        (8, "pbkdf2", "first-time credential (PBKDF2)", "s_pbkdf2"),
+    ]
+
+    def run_scenario(self, num, key, title, method):
+        a = self.a
+        pb = key == "pbkdf2"
+        conns = a.pbkdf2_connections if pb else a.connections
+        seconds = a.pbkdf2_duration if pb else a.duration
+        res = {"n": num, "key": key, "title": title, "connections": conns, "duration_s": seconds}
+        c = Client(self.port)
+        problems = []
+        try:
+            path, env, note = getattr(self, method)(c)
+            res["note"] = note
+            if a.warmup > 0 and not pb:
+                # warm-up gets its own fresh seed tokens, so the measured run never sees a used one
+                wenv = dict(env)
+                if "BENCH_LINES" in env:
+                    _, wenv, _ = getattr(self, method)(c)
+                w = self.wrk(path, wenv, a.warmup, conns, a.timeout)
+                werr = self.error_count(w)
+                if werr:
+                    problems.append(f"warm-up: {werr} errors")
+            r = self.wrk(path, env, seconds, conns, a.pbkdf2_timeout if pb else a.timeout,
+                         perf_name=f"{num}-{key}")
+        except Fail as e:
+            res.update(status="FAILED", problems=[str(e)], rps=None)
+            return res
+        dur = r["duration_us"] / 1e6
+        res["rps"] = r["requests"] / dur if dur else 0.0
+        res["requests"] = r["requests"]
+        res["p50_ms"] = r["latency_us"]["p50"] / 1000
+        res["p99_ms"] = r["latency_us"]["p99"] / 1000
+        res["latency_us"] = r["latency_us"]
+        res["non2xx"] = r["non2xx"] if r["non2xx"] is not None else r["errors"]["status"]
+        res["socket_errors"] = {k: v for k, v in r["errors"].items() if k != "status" and v}
+        res["server_cpu_pct"] = 100 * r["server_cpu_s"] / dur if dur else 0
+        res["server_cpu_us_per_req"] = 1e6 * r["server_cpu_s"] / r["requests"] if r["requests"] else None
+        res["loadgen_cpu_pct"] = 100 * r["loadgen_cpu_s"] / dur if dur else 0
+        res["other_cpu_pct"] = 100 * r["other_cpu_s"] / dur if dur else 0
+        if r.get("sent") and any(r["sent"].values()):
+            res["sent"] = r["sent"]
+        if res["non2xx"]:
+            problems.append(f"{res['non2xx']} non-2xx responses")
+        if res["socket_errors"]:
+            problems.append(f"socket errors/timeouts {res['socket_errors']}")
+        if r["starved"]:
+            problems.append(f"{r['starved']} refresh requests found no fresh token")
+        if r["exhausted"]:
+            problems.append(f"ran out of distinct users ({r['exhausted']} repeats); raise --pbkdf2-users")
+        if r["requests"] == 0:
+            problems.append("no request completed")
+        res["problems"] = problems
+        res["status"] = "FAILED" if problems else "ok"
+        if res["other_cpu_pct"] > a.disturbed_pct:
+            res["disturbed"] = True
+        res["rss_kib_after"] = proc_status(self.server.pid, "VmRSS")
+        return res
+
+    @staticmethod
+    def error_count(r):
+        n = r["non2xx"] if r["non2xx"] is not None else r["errors"]["status"]
+        return n + sum(v for k, v in r["errors"].items() if k != "status") + r["starved"] + r["exhausted"]
+
+    def main(self):
+        a = self.a
+        t_start = time.time()
+        env = dict(os.environ, TOLLGATE_PBKDF2_ITERATIONS=str(PBKDF2_ITERATIONS))
+        subprocess.run([self.bin, "init", self.db, "--demo"], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.pbkdf2_users = prepare_db(self.db, a.pbkdf2_users)
+        self.start()
+        wanted = set(a.only.split(",")) if a.only else None
+        try:
+            for num, key, title, method in self.SCENARIOS:
+                if wanted and str(num) not in wanted and key not in wanted:
+                    continue
+                print(f"  [{num}/8] {title} ...", file=sys.stderr, flush=True)
+                self.results.append(self.run_scenario(num, key, title, method))
+            self.hwm_kib = proc_status(self.server.pid, "VmHWM")
+            self.rss_kib = proc_status(self.server.pid, "VmRSS")
+            self.threads = proc_status(self.server.pid, "Threads")
+            self.wal_bytes = os.path.getsize(self.db + "-wal") if os.path.exists(self.db + "-wal") else 0
+            self.db_bytes_live = os.path.getsize(self.db)
+        finally:
+            self.stop()
+        self.db_bytes = os.path.getsize(self.db)
+        self.rows = row_counts(self.db)
+        self.elapsed = time.time() - t_start
+        return self.report()
+
+    # -- output
+    def report(self):
+        a = self.a
+        base = next((r for r in self.results if r["key"] == "healthz" and r.get("rps")), None)
+        for r in self.results:
+            r["ratio"] = (r["rps"] / base["rps"]) if base and r.get("rps") else None
+        by = {r["key"]: r for r in self.results}
+
+        targets = []
+        def t(name, ok, value, goal):
+            targets.append({"target": name, "met": ok, "value": value, "goal": goal})
+        for key, goal in TARGETS.items():
+            r = by.get(key)
+            if r and r.get("ratio") is not None:
+                t(f"{key} ratio", r["status"] == "ok" and r["ratio"] >= goal, round(r["ratio"], 3), f">= {goal}")
+        for key in GRANT_SCENARIOS:
+            r = by.get(key)
+            if r and r.get("p99_ms") is not None:
+                t(f"{key} p99", r["status"] == "ok" and r["p99_ms"] <= GRANT_P99_MS, round(r["p99_ms"], 2),
+                  f"<= {GRANT_P99_MS} ms")
+        t("server peak RSS", self.hwm_kib / 1024 <= RSS_MIB, round(self.hwm_kib / 1024, 1), f"<= {RSS_MIB} MiB")
+
+        lines = []
+        hdr = ["#", "scenario", "conns", "req/s", "p50 ms", "p99 ms", "ratio", "non-2xx", "srv CPU", "CPU µs/req", "status"]
+        rows = []
+        for r in self.results:
+            ok = r.get("rps") is not None
+            status = r["status"] + (" (disturbed)" if r.get("disturbed") else "")
+            rows.append([str(r["n"]), r["title"], str(r["connections"]),
+                         f"{r['rps']:,.0f}" if ok else "-",
+                         f"{r['p50_ms']:.2f}" if ok else "-",
+                         f"{r['p99_ms']:.2f}" if ok else "-",
+                         (f"{r['ratio']:.3f}" if r["ratio"] >= 0.01 else f"{r['ratio']:.1e}")
+                         if r.get("ratio") is not None else "-",
+                         str(r["non2xx"]) if ok else "-",
+                         f"{r['server_cpu_pct']:.0f} %" if ok else "-",
+                         f"{r['server_cpu_us_per_req']:,.0f}" if ok and r.get("server_cpu_us_per_req") else "-",
+                         status])
+        w = [max(len(h), *(len(x[i]) for x in rows)) if rows else len(h) for i, h in enumerate(hdr)]
+        fmt = lambda cells: "| " + " | ".join(c.ljust(w[i]) if i in (1, 10) else c.rjust(w[i])
+                                              for i, c in enumerate(cells)) + " |"
+        lines.append(fmt(hdr))
+        lines.append("|" + "|".join(("-" * (w[i] + 1) + ":") if i not in (1, 10) else "-" * (w[i] + 2)
+                                    for i in range(len(hdr))) + "|")
+        for row in rows:
+            lines.append(fmt(row))
+        lines.append("")
+        lines.append(f"server peak RSS (VmHWM): {self.hwm_kib / 1024:.1f} MiB "
+                     f"(VmRSS at the end {self.rss_kib / 1024:.1f} MiB, {self.threads} threads)")
+        lines.append(f"database after the run: {self.db_bytes / 1048576:.1f} MiB after shutdown checkpoint "
+                     f"(while serving: {self.db_bytes_live / 1048576:.1f} MiB + WAL {self.wal_bytes / 1048576:.1f} MiB); "
+                     f"rows: " + ", ".join(f"{k} {v:,}" for k, v in self.rows.items()))
+        lines.append("")
+        lines.append("targets (issue 7, ratios to scenario 1 of this run):")
+        for x in targets:
+            lines.append(f"  {'MET    ' if x['met'] else 'NOT MET'}  {x['target']}: {x['value']} (goal {x['goal']})")
+        lines.append("")
+        lines.append("notes:")
+        for r in self.results:
+            if r.get("note"):
+                lines.append(f"  {r['n']}. {r['note']}")
+            if r.get("sent"):
+                s = r["sent"]
+                lines.append(f"     sent: {s['read']:,} reads, {s['grant']:,} view grants, {s['refresh']:,} refreshes")
+            for p in r.get("problems", []):
+                lines.append(f"  {r['n']}. PROBLEM: {p}")
+        disturbed = [r for r in self.results if r.get("disturbed")]
+        if disturbed:
+            lines.append("  CAVEAT: other processes used CPU during scenario(s) " +
+                         ", ".join(f"{r['n']} ({r['other_cpu_pct']:.0f} % of a core)" for r in disturbed) +
+                         "; those numbers are disturbed, rerun on a quiet machine.")
+        lines.append(f"  durability: every grant is committed (WAL, synchronous=NORMAL) before it is answered; "
+                     f"server RUST_LOG={a.rust_log} (access log to a file), --workers {a.workers}, "
+                     f"PBKDF2 {PBKDF2_ITERATIONS:,} iterations in the database.")
+        lines.append(f"  load: wrk -t1 -c{a.connections} (scenario 8: -c{a.pbkdf2_connections}), keep-alive, "
+                     f"{a.duration} s per scenario after {a.warmup} s warm-up; "
+                     + (f"server on CPU {a.server_cpu}, wrk on CPU {a.client_cpu}" if a.pin else "NOT pinned")
+                     + f"; whole run {self.elapsed:.0f} s.")
+        text = "\n".join(lines)
+
+        doc = {
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": a.command,
+            "machine": machine(),
+            "git": git_state(),
+            "binary_sha256": hashlib.sha256(open(self.bin, "rb").read()).hexdigest(),
+            "database_dir": os.path.dirname(self.db),
+            "database_fs": sh(f"df -PT {os.path.dirname(self.db)} | tail -1"),
+            "config": {"connections": a.connections, "duration_s": a.duration, "warmup_s": a.warmup,
+                       "pbkdf2_connections": a.pbkdf2_connections, "pbkdf2_duration_s": a.pbkdf2_duration,
+                       "pbkdf2_iterations": PBKDF2_ITERATIONS, "seats": SEATS, "workers": a.workers,
+                       "rust_log": a.rust_log, "pinned": a.pin, "server_cpu": a.server_cpu,
+                       "client_cpu": a.client_cpu, "load_generator": wrk_version()},
+            "scenarios": self.results,
+            "server": {"peak_rss_kib": self.hwm_kib, "rss_kib_end": self.rss_kib, "threads": self.threads},
+            "database": {"bytes_after_shutdown": self.db_bytes, "bytes_while_serving": self.db_bytes_live,
+                         "wal_bytes_while_serving": self.wal_bytes, "rows": self.rows},
+            "targets": targets,
+            "elapsed_s": round(self.elapsed, 1),
+            "table": text,
+        }
+        os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
+        with open(a.json, "w") as f:
+            json.dump(doc, f, indent=2)
+            f.write("\n")
+        print(text)
+        print(f"\nJSON: {os.path.relpath(a.json, os.getcwd())}")
+        if a.md:
+            write_markdown(a.md, doc)
+            print(f"Markdown: {os.path.relpath(a.md, os.getcwd())}")
+        if not a.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            print(f"kept: {self.tmp}")
+        failed = any(r["status"] != "ok" for r in self.results)
+        return 1 if failed else 0
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True, cwd=ROOT).stdout.strip()
+    except OSError:
+        return ""
+
+
+def wrk_version():
+    return sh("wrk -v 2>&1 | head -1") or sh("wrk --version 2>&1 | head -1")
+
+
+def machine():
+    mem = sh("free -h | head -2")
+    return {"nproc": sh("nproc"), "lscpu": sh("lscpu | head -20"), "memory": mem,
+            "kernel": platform.release(), "loadavg_at_end": sh("cat /proc/loadavg")}
+
+
+def git_state():
+    return {"commit": sh("git rev-parse HEAD"), "describe": sh("git describe --always --dirty"),
+            "dirty_files": [l for l in sh("git status --porcelain").splitlines()]}
+
+
+def write_markdown(path, doc):
+    m = doc["machine"]
+    g = doc["git"]
+    out = [f"# tollgate benchmark, {doc['date'][:10]}", "",
+           "Command:", "", f"    {doc['command']}", "",
+           f"Code: `{g['describe']}`" + (" (work tree had uncommitted changes: "
+                                          f"{len(g['dirty_files'])} files)" if g["dirty_files"] else ""),
+           "", "## Result", "", doc["table"], "",
+           "## Machine", "", f"`nproc`: {m['nproc']}; kernel {m['kernel']}; load average at the end: "
+           f"{m['loadavg_at_end']}", "", "```", m["lscpu"], "```", "", "```", m["memory"], "```", ""]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--bin", default=os.path.join(ROOT, "target/release/tollgate"))
+    p.add_argument("--duration", type=int, default=8, help="seconds per scenario (default 8)")
+    p.add_argument("--warmup", type=int, default=1, help="warm-up seconds before each scenario (default 1)")
+    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--timeout", type=int, default=10, help="wrk request timeout, seconds")
+    p.add_argument("--pbkdf2-duration", type=int, default=10)
+    p.add_argument("--pbkdf2-connections", type=int, default=4,
+                   help="scenario 8 concurrency (default 4: at 32, one core time-slices 32 PBKDF2 runs "
+                        "and few finish within the run)")
+    p.add_argument("--pbkdf2-timeout", type=int, default=60)
+    p.add_argument("--pbkdf2-users", type=int, default=1000)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--rust-log", default="info", help="server RUST_LOG (default info, as shipped)")
+    p.add_argument("--server-cpu", default="0")
+    p.add_argument("--client-cpu", default="1")
+    p.add_argument("--no-pin", dest="pin", action="store_false")
+    p.add_argument("--only", help="comma-separated scenario numbers or names")
+    p.add_argument("--perf", metavar="DIR",
+                   help="profile the server with perf record (cpu-clock, DWARF call graphs) during each "
+                        "measured run into DIR/<n>-<scenario>.perf.data (numbers are then disturbed)")
+    p.add_argument("--perf-freq", type=int, default=1999)
+    p.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
+    p.add_argument("--md", help="also write a Markdown report (table, command, machine) to this file")
+    p.add_argument("--tmpdir", help="where the throw-away database goes (default: the system temp "
+                   "directory); a tmpfs such as /dev/shm takes the disk out (diagnosis only: nothing is durable there)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory (database, server log)")
+    p.add_argument("--disturbed-pct", type=float, default=10.0,
+                   help="flag a scenario when other processes used more than this %% of a core")
+    p.add_argument("--command", default="python3 bench/bench.py " + " ".join(sys.argv[1:]),
+                   help=argparse.SUPPRESS)
+    a = p.parse_args()
+    for tool in ["wrk"] + (["taskset"] if a.pin else []):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} is not installed (bench/run.sh installs it)")
+    if not os.access(a.bin, os.X_OK):
+        sys.exit(f"bench: no executable at {a.bin}; run cargo build --release")
+    b = Bench(a)
+    try:
+        return b.main()
+    except Fail as e:
+        print(f"bench: FAILED: {e}", file=sys.stderr)
+        return 2
+    finally:
+        b.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+//! Audit records from the server, buffered in memory and written in batches by a
+//! background task, so that a grant never waits for its audit row.
+use crate::store::audit::{self, AuditRecord};
+use crate::store::Db;
+use std::sync::Mutex;
+
+/// Past this many unwritten records (the database is stuck), new ones are dropped.
+const MAX_PENDING: usize = 100_000;
+
+#[derive(Default)]
+pub struct AuditLog {
+    pending: Mutex<Vec<AuditRecord>>,
+}
+
+impl AuditLog {
+    pub fn record(&self, r: AuditRecord) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.len() < MAX_PENDING {
+            p.push(r);
+        } else if p.len() == MAX_PENDING {
+            log::warn!("audit trail backlog full: dropping records until the database catches up");
+        }
+    }
+
+    fn take(&self) -> Vec<AuditRecord> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Writes what is pending, off the async workers.
+    pub async fn flush(&self, db: &Db) {
+        let rows = self.take();
+        if rows.is_empty() {
+            return;
+        }
+        if let Err(e) = db.write(move |c| audit::insert_many(c, &rows)).await {
+            log::warn!("audit trail write failed: {e}");
+        }
+    }
+
+    /// Writes what is pending on this thread: for shutdown.
+    pub fn flush_now(&self, db: &Db) {
+        let rows = self.take();
+        if !rows.is_empty() {
+            if let Err(e) = db.write_now(|c| audit::insert_many(c, &rows)) {
+                log::warn!("audit trail write at shutdown failed: {e}");
+            }
+        }
+    }
+}

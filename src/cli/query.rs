@@ -1,0 +1,181 @@
+//! `tollgate query ...`: publish, list, withdraw and try GetData queries.
+use super::args::QueryCmd;
+use super::output::{print_json, print_table};
+use super::{audit_admin, err, Ctx};
+use crate::getdata::{self, Page};
+use crate::store::queries::{self, SavedQuery};
+use crate::store::users;
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+pub fn run(ctx: &mut Ctx, db: &Path, cmd: QueryCmd) -> Result<(), String> {
+    match cmd {
+        QueryCmd::Add {
+            name,
+            sql,
+            scope,
+            description,
+            data_db,
+        } => add(
+            ctx,
+            db,
+            SavedQuery {
+                name,
+                sql,
+                scope,
+                description,
+            },
+            data_db.as_deref(),
+        ),
+        QueryCmd::List { json } => list(ctx, json),
+        QueryCmd::Remove { name } => {
+            if !queries::remove(&ctx.conn, &name).map_err(err)? {
+                return Err(format!(
+                    "no query named {name:?}; `tollgate query list` shows them"
+                ));
+            }
+            audit_admin(ctx, "query.remove", "", &name);
+            println!("query {name} removed");
+            Ok(())
+        }
+        QueryCmd::Run {
+            name,
+            params,
+            pageno,
+            pagesize,
+            json,
+            data_db,
+        } => try_run(
+            ctx,
+            db,
+            &name,
+            &params,
+            Page {
+                no: pageno.max(1),
+                size: pagesize.clamp(1, 500),
+            },
+            json,
+            data_db.as_deref(),
+        ),
+    }
+}
+
+/// Names travel in URLs; `getdata` is the route's own name.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && name != "getdata";
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "query name {name:?}: use 1 to 64 of A-Z a-z 0-9 _ - (and not \"getdata\")"
+        ))
+    }
+}
+
+fn add(ctx: &mut Ctx, db: &Path, q: SavedQuery, data_db: Option<&Path>) -> Result<(), String> {
+    check_name(&q.name)?;
+    if !users::scope_names(&ctx.conn)
+        .map_err(err)?
+        .contains(&q.scope)
+    {
+        return Err(format!(
+            "unknown scope {:?}; `tollgate scope list` shows them",
+            q.scope
+        ));
+    }
+    let (sandbox, why) = getdata::open_sandbox(db, data_db).map_err(err)?;
+    let n = getdata::check(&sandbox, &why, q.sql.trim())
+        .map_err(|e| format!("query {}: {e}", q.name))?;
+    let q = SavedQuery {
+        sql: q.sql.trim().to_owned(),
+        ..q
+    };
+    if !queries::insert(&ctx.conn, &q, ctx.now).map_err(err)? {
+        return Err(format!(
+            "a query named {:?} exists already; remove it first",
+            q.name
+        ));
+    }
+    audit_admin(
+        ctx,
+        "query.add",
+        "",
+        &format!("{} (scope {}, {n} parameters)", q.name, q.scope),
+    );
+    println!("query {} added: {n} parameters, scope {}", q.name, q.scope);
+    Ok(())
+}
+
+fn list(ctx: &Ctx, json: bool) -> Result<(), String> {
+    let rows = queries::list(&ctx.conn).map_err(err)?;
+    if json {
+        return print_json(&rows);
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|q| {
+            vec![
+                q.name.clone(),
+                q.scope.clone(),
+                q.description.clone(),
+                q.sql.clone(),
+            ]
+        })
+        .collect();
+    print_table(&["NAME", "SCOPE", "DESCRIPTION", "SQL"], &table);
+    Ok(())
+}
+
+fn try_run(
+    ctx: &Ctx,
+    db: &Path,
+    name: &str,
+    params: &[String],
+    page: Page,
+    json: bool,
+    data_db: Option<&Path>,
+) -> Result<(), String> {
+    let q = queries::get(&ctx.conn, name)
+        .map_err(err)?
+        .ok_or_else(|| format!("no query named {name:?}; `tollgate query list` shows them"))?;
+    let (sandbox, _) = getdata::open_sandbox(db, data_db).map_err(err)?;
+    let n = getdata::param_count(&sandbox, &q.sql).map_err(err)?;
+    if params.len() != n {
+        return Err(format!(
+            "query {name} takes {n} parameters; {} given",
+            params.len()
+        ));
+    }
+    let doc = getdata::run(&sandbox, &q.sql, params, page, Duration::from_secs(2)).map_err(err)?;
+    if json {
+        return print_json(&doc);
+    }
+    let set = &doc["resultSets"][0];
+    let headers: Vec<&str> = set["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["Name"].as_str())
+        .collect();
+    let rows: Vec<Vec<String>> = set["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r.as_array().into_iter().flatten().map(cell).collect())
+        .collect();
+    print_table(&headers, &rows);
+    Ok(())
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}

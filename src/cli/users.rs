@@ -1,0 +1,179 @@
+//! `tollgate user ...`
+use super::args::UserCmd;
+use super::output::{print_json, print_table, yes_no};
+use super::{audit_admin, err, Ctx};
+use crate::crypto::{hash_password, new_secret, Secret};
+use crate::oauth::scopes::valid_token;
+use crate::store::users::{self, NewUser};
+use serde_json::json;
+use std::io::Read;
+
+pub fn run(ctx: &mut Ctx, cmd: UserCmd) -> Result<(), String> {
+    match cmd {
+        UserCmd::Add {
+            name,
+            scopes,
+            no_api,
+            secret_stdin,
+            json,
+        } => add(ctx, &name, &scopes, !no_api, secret_stdin, json),
+        UserCmd::List { json } => list(ctx, json),
+        UserCmd::Disable { name } => set_enabled(ctx, &name, false),
+        UserCmd::Enable { name } => set_enabled(ctx, &name, true),
+        UserCmd::ResetSecret {
+            name,
+            secret_stdin,
+            json,
+        } => reset_secret(ctx, &name, secret_stdin, json),
+    }
+}
+
+/// Nicknames travel in HTTP Basic, where ':' separates id from secret.
+fn check_nickname(name: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&name.chars().count())
+        && name.trim() == name
+        && !name.contains(':')
+        && !name.chars().any(char::is_control);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("user name {name:?}: use 1 to 64 characters, no ':' or control characters, no leading or trailing spaces"))
+    }
+}
+
+fn read_secret(from_stdin: bool) -> Result<Secret, String> {
+    if !from_stdin {
+        return Ok(new_secret());
+    }
+    let mut buf = String::new();
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut buf)
+        .map_err(|e| format!("reading the secret from standard input: {e}"))?;
+    let secret = buf.strip_suffix('\n').unwrap_or(&buf);
+    let secret = secret.strip_suffix('\r').unwrap_or(secret);
+    if secret.is_empty() || secret.len() > 1024 {
+        return Err("the secret on standard input must be 1 to 1024 bytes".into());
+    }
+    Ok(Secret::new(secret))
+}
+
+fn print_credentials(name: &str, secret: &Secret, json: bool) -> Result<(), String> {
+    if json {
+        print_json(&json!({"client_id": name, "client_secret": secret.expose()}))
+    } else {
+        println!("client_id: {name}\nclient_secret: {}", secret.expose());
+        Ok(())
+    }
+}
+
+fn user_id(ctx: &Ctx, name: &str) -> Result<i64, String> {
+    users::id_of(&ctx.conn, name)
+        .map_err(err)?
+        .ok_or_else(|| format!("no user named {name:?}; `tollgate user list` shows who exists"))
+}
+
+fn add(
+    ctx: &mut Ctx,
+    name: &str,
+    scopes: &[String],
+    api: bool,
+    stdin: bool,
+    json: bool,
+) -> Result<(), String> {
+    check_nickname(name)?;
+    let known: Vec<String> = users::scopes(&ctx.conn)
+        .map_err(err)?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    let scopes: Vec<&str> = scopes
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if let Some(bad) = scopes
+        .iter()
+        .find(|s| !valid_token(s) || !known.iter().any(|k| k == *s))
+    {
+        return Err(format!(
+            "unknown scope {bad:?}; known scopes: {} (add one with `tollgate scope add`)",
+            known.join(", ")
+        ));
+    }
+    if users::id_of(&ctx.conn, name).map_err(err)?.is_some() {
+        return Err(format!("a user named {name:?} exists already"));
+    }
+    let secret = read_secret(stdin)?;
+    let hash = hash_password(secret.expose(), ctx.iterations);
+    let new = NewUser {
+        nickname: name,
+        password_hash: &hash,
+        api_user: api,
+        scopes: &scopes,
+    };
+    let tx = ctx.conn.transaction().map_err(err)?;
+    users::create(&tx, &new, ctx.now).map_err(err)?;
+    tx.commit().map_err(err)?;
+    audit_admin(
+        ctx,
+        "user.add",
+        name,
+        &format!("scopes: {}; api user: {}", scopes.join(" "), yes_no(api)),
+    );
+    print_credentials(name, &secret, json)
+}
+
+fn list(ctx: &Ctx, json: bool) -> Result<(), String> {
+    let rows = users::list(&ctx.conn, ctx.now).map_err(err)?;
+    if json {
+        return print_json(&rows);
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|u| {
+            vec![
+                u.nickname.clone(),
+                yes_no(u.api_user),
+                u.scopes.join(","),
+                yes_no(u.enabled),
+                u.live_sessions.to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["NICKNAME", "API", "SCOPES", "ENABLED", "SESSIONS"],
+        &table,
+    );
+    Ok(())
+}
+
+fn set_enabled(ctx: &mut Ctx, name: &str, enabled: bool) -> Result<(), String> {
+    let id = user_id(ctx, name)?;
+    let ended = users::set_enabled(&mut ctx.conn, id, enabled, ctx.now).map_err(err)?;
+    let (event, detail) = if enabled {
+        ("user.enable", String::new())
+    } else {
+        ("user.disable", format!("{ended} live sessions ended"))
+    };
+    audit_admin(ctx, event, name, &detail);
+    if enabled {
+        println!("{name}: enabled");
+    } else {
+        println!("{name}: disabled; {ended} live sessions ended");
+    }
+    Ok(())
+}
+
+fn reset_secret(ctx: &mut Ctx, name: &str, stdin: bool, json: bool) -> Result<(), String> {
+    let id = user_id(ctx, name)?;
+    let secret = read_secret(stdin)?;
+    users::set_password(
+        &ctx.conn,
+        id,
+        &hash_password(secret.expose(), ctx.iterations),
+    )
+    .map_err(err)?;
+    audit_admin(ctx, "user.reset-secret", name, "");
+    print_credentials(name, &secret, json)
+}

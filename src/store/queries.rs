@@ -1,0 +1,54 @@
+//! The published GetData queries (API.md §7).
+use crate::error::StoreError;
+use rusqlite::{params, Connection, OptionalExtension};
+
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct SavedQuery {
+    pub name: String,
+    pub sql: String,
+    pub scope: String,
+    pub description: String,
+}
+
+pub fn get(c: &Connection, name: &str) -> Result<Option<SavedQuery>, StoreError> {
+    Ok(
+        c.prepare_cached("SELECT name, sql, scope, description FROM queries WHERE name = ?1")?
+            .query_row([name], |r| {
+                Ok(SavedQuery {
+                    name: r.get(0)?,
+                    sql: r.get(1)?,
+                    scope: r.get(2)?,
+                    description: r.get(3)?,
+                })
+            })
+            .optional()?,
+    )
+}
+
+pub fn list(c: &Connection) -> Result<Vec<SavedQuery>, StoreError> {
+    let mut st = c.prepare("SELECT name, sql, scope, description FROM queries ORDER BY name")?;
+    let rows = st
+        .query_map([], |r| {
+            Ok(SavedQuery {
+                name: r.get(0)?,
+                sql: r.get(1)?,
+                scope: r.get(2)?,
+                description: r.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Saves a new query; false if the name is taken.
+pub fn insert(c: &Connection, q: &SavedQuery, now: i64) -> Result<bool, StoreError> {
+    Ok(c.execute(
+        "INSERT INTO queries (name, sql, scope, description, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (name) DO NOTHING",
+        params![q.name, q.sql, q.scope, q.description, now],
+    )? == 1)
+}
+
+pub fn remove(c: &Connection, name: &str) -> Result<bool, StoreError> {
+    Ok(c.execute("DELETE FROM queries WHERE name = ?1", [name])? == 1)
+}
