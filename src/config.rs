@@ -90,6 +90,12 @@ pub struct ServeArgs {
     #[arg(long, env = "TOLLGATE_ALLOW_DEMO_CREDENTIALS",
           value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_demo_credentials: bool,
+    /// An existing SQLite file attached read-only as schema `data` for GetData queries.
+    #[arg(long, env = "TOLLGATE_DATA_DB")]
+    pub data_db: Option<PathBuf>,
+    /// GetData time limit per query, milliseconds.
+    #[arg(long, env = "TOLLGATE_QUERY_TIME_LIMIT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub query_time_limit_ms: u32,
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +135,10 @@ pub struct Settings {
     /// Start beyond loopback even if a demo user still has its demo secret.
     pub allow_demo_credentials: bool,
     pub audit_retention_days: i64,
+    /// GetData: attached read-only as schema `data`.
+    pub data_db: Option<PathBuf>,
+    /// GetData: per-query time limit.
+    pub query_time_limit: std::time::Duration,
 }
 
 impl Settings {
@@ -148,6 +158,8 @@ impl Settings {
             tls: None,
             allow_demo_credentials: false,
             audit_retention_days: 90,
+            data_db: None,
+            query_time_limit: std::time::Duration::from_secs(2),
         }
     }
 
@@ -173,6 +185,8 @@ impl Settings {
         s.tls = tls_files(a.tls_cert.clone(), a.tls_key.clone())?;
         s.allow_demo_credentials = a.allow_demo_credentials;
         s.audit_retention_days = a.audit_retention_days.into();
+        s.data_db = a.data_db.clone();
+        s.query_time_limit = std::time::Duration::from_millis(a.query_time_limit_ms.into());
         Ok(s)
     }
 }

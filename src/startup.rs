@@ -4,6 +4,7 @@ use crate::clock::SharedClock;
 use crate::config::{Settings, TlsFiles};
 use crate::crypto::{hash_password, verify_password};
 use crate::error::StoreError;
+use crate::getdata::Sandbox;
 use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
 use crate::oauth::verified::VerifiedCredentials;
@@ -97,6 +98,13 @@ impl Application {
             verified: VerifiedCredentials::default(),
             metrics: Metrics::new()?,
             audit: AuditLog::default(),
+            sandbox: Sandbox::open(
+                &settings.db,
+                settings.data_db.clone(),
+                settings.workers as u32 + 1,
+                settings.query_time_limit,
+            )
+            .map_err(db_err)?,
             settings: settings.clone(),
         });
         let data = state.clone();
@@ -233,7 +241,7 @@ fn tls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, StartError> {
             let key = files.key.display();
             fail(
                 &files.cert,
-                format!("does not pair with the key in {key}: {e}"),
+                format!("cannot be served with the key in {key}: {e}"),
             )
         })
 }

@@ -2,7 +2,7 @@
 use super::bearer::Authenticated;
 use super::State;
 use crate::error::{BearerError, Problem};
-use crate::getdata::{self, Page, QueryError, MAX_PARAMS};
+use crate::getdata::{Page, QueryError, MAX_PARAMS};
 use crate::oauth::scopes::Scopes;
 use crate::store::queries::{self, SavedQuery};
 use actix_web::http::StatusCode;
@@ -38,14 +38,18 @@ pub fn parse_params(qs: &str) -> Result<GetDataParams, Problem> {
                     .parse()
                     .ok()
                     .filter(|n| (1..=1_000_000).contains(n))
-                    .ok_or_else(|| Problem::bad_request("pageno must be an integer from 1 to 1000000"))?
+                    .ok_or_else(|| {
+                        Problem::bad_request("pageno must be an integer from 1 to 1000000")
+                    })?
             }
             "pagesize" => {
                 size = v
                     .parse()
                     .ok()
                     .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-                    .ok_or_else(|| Problem::bad_request("pagesize must be an integer from 1 to 500"))?
+                    .ok_or_else(|| {
+                        Problem::bad_request("pagesize must be an integer from 1 to 500")
+                    })?
             }
             key => {
                 if let Some(n) = key.strip_prefix("qp") {
@@ -53,7 +57,9 @@ pub fn parse_params(qs: &str) -> Result<GetDataParams, Problem> {
                         .parse()
                         .ok()
                         .filter(|n| (1..=MAX_PARAMS).contains(n))
-                        .ok_or_else(|| Problem::bad_request(format!("{key}: parameters are qp1 to qp9")))?;
+                        .ok_or_else(|| {
+                            Problem::bad_request(format!("{key}: parameters are qp1 to qp9"))
+                        })?;
                     out.qp.insert(n, v.into_owned());
                 }
             }
@@ -66,15 +72,24 @@ pub fn parse_params(qs: &str) -> Result<GetDataParams, Problem> {
 /// Exactly qp1..qpN for a query with N parameters.
 fn bind(qp: &BTreeMap<usize, String>, n: usize) -> Result<Vec<String>, Problem> {
     if let Some(extra) = qp.keys().find(|k| **k > n) {
-        return Err(Problem::bad_request(format!("qp{extra}: this query takes {n} parameters")));
+        return Err(Problem::bad_request(format!(
+            "qp{extra}: this query takes {n} parameters"
+        )));
     }
     (1..=n)
-        .map(|i| qp.get(&i).cloned().ok_or_else(|| Problem::bad_request(format!("qp{i}: missing; this query takes {n} parameters"))))
+        .map(|i| {
+            qp.get(&i).cloned().ok_or_else(|| {
+                Problem::bad_request(format!("qp{i}: missing; this query takes {n} parameters"))
+            })
+        })
         .collect()
 }
 
 fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 pub async fn get_getdata(auth: Authenticated, req: HttpRequest, state: State) -> Reply {
@@ -86,7 +101,12 @@ pub async fn get_getdata(auth: Authenticated, req: HttpRequest, state: State) ->
     serve(auth, &name, params, state).await
 }
 
-pub async fn get_custom(auth: Authenticated, name: web::Path<String>, req: HttpRequest, state: State) -> Reply {
+pub async fn get_custom(
+    auth: Authenticated,
+    name: web::Path<String>,
+    req: HttpRequest,
+    state: State,
+) -> Reply {
     let params = parse_params(req.query_string())?;
     serve(auth, &name, params, state).await
 }
@@ -123,7 +143,11 @@ async fn serve(auth: Authenticated, name: &str, params: GetDataParams, state: St
 fn problem(e: QueryError) -> Problem {
     match e {
         QueryError::TimedOut => {
-            let mut p = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", e.to_string());
+            let mut p = Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+                e.to_string(),
+            );
             p.retry_after = Some(1);
             p
         }
@@ -147,8 +171,17 @@ mod tests {
         assert!(bind(&p.qp, 1).unwrap_err().detail.contains("qp2"));
         assert!(bind(&p.qp, 3).unwrap_err().detail.contains("qp3"));
         assert!(parse_params("qp10=1").unwrap_err().detail.contains("qp10"));
-        assert!(parse_params("pagesize=501").unwrap_err().detail.contains("pagesize"));
-        assert!(parse_params("pageno=0").unwrap_err().detail.contains("pageno"));
-        assert!(parse_params("pageno=x").unwrap_err().detail.contains("pageno"));
+        assert!(parse_params("pagesize=501")
+            .unwrap_err()
+            .detail
+            .contains("pagesize"));
+        assert!(parse_params("pageno=0")
+            .unwrap_err()
+            .detail
+            .contains("pageno"));
+        assert!(parse_params("pageno=x")
+            .unwrap_err()
+            .detail
+            .contains("pageno"));
     }
 }

@@ -3,6 +3,7 @@ pub mod access_log;
 pub mod bearer;
 pub mod body;
 pub mod events;
+pub mod getdata;
 pub mod meta;
 pub mod metrics;
 pub mod products;
@@ -26,6 +27,8 @@ pub struct AppState {
     /// Prometheus counters and gauges for GET /metrics.
     pub metrics: metrics::Metrics,
     pub audit: crate::audit::AuditLog,
+    /// Read-only connections for GetData queries.
+    pub sandbox: crate::getdata::Sandbox,
 }
 
 pub type State = web::Data<AppState>;
@@ -72,6 +75,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, base_path: &str) {
                     .route(web::put().to(products::put_product))
                     .route(web::delete().to(products::delete_product)),
             )
+            .route(
+                "/api/v1/custom/getdata",
+                web::get().to(getdata::get_getdata),
+            )
+            .route("/api/v1/custom/{name}", web::get().to(getdata::get_custom))
             .service(web::resource("/api/v1/me").route(web::get().to(products::get_me))),
     );
 }
