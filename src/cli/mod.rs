@@ -65,8 +65,13 @@ fn serve(db: Option<PathBuf>, iterations: u32, a: &ServeArgs) -> Result<(), Stri
         let app = Application::build(settings.clone(), Arc::new(SystemClock))
             .map_err(|e| e.to_string())?;
         log::info!(
-            "tollgate serving {} on http://{}{}",
+            "tollgate serving {} on {}://{}{}",
             settings.db.display(),
+            if settings.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
             settings.listen,
             settings.base_path
         );

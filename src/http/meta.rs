@@ -10,7 +10,10 @@ pub fn issuer(state: &State) -> String {
     let s = &state.settings;
     match &s.issuer {
         Some(i) => i.trim_end_matches('/').to_owned(),
-        None => format!("http://{}{}", s.listen, s.base_path),
+        None => {
+            let scheme = if s.tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{}{}", s.listen, s.base_path)
+        }
     }
 }
 
