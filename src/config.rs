@@ -93,6 +93,25 @@ pub struct ServeArgs {
     /// An existing SQLite file attached read-only as schema `data` for GetData queries.
     #[arg(long, env = "TOLLGATE_DATA_DB")]
     pub data_db: Option<PathBuf>,
+    /// A proxy whose X-Forwarded-For is believed (repeat, or comma-separate in the environment).
+    #[arg(
+        long = "trusted-proxy",
+        env = "TOLLGATE_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Failed authentications per client and address before it is throttled.
+    #[arg(long, env = "TOLLGATE_THROTTLE_FAILURES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub throttle_failures: u32,
+    /// Seconds over which failed authentications are counted.
+    #[arg(long, env = "TOLLGATE_THROTTLE_WINDOW", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+    pub throttle_window: u32,
+    /// Longest throttle block, seconds (blocks start at 30 s and double).
+    #[arg(long, env = "TOLLGATE_THROTTLE_CAP", default_value_t = 900, value_parser = clap::value_parser!(u32).range(1..))]
+    pub throttle_cap: u32,
+    /// How long a request may wait for a PBKDF2 slot before it is answered 503, milliseconds.
+    #[arg(long, env = "TOLLGATE_PBKDF2_QUEUE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub pbkdf2_queue_ms: u32,
     /// GetData time limit per query, milliseconds.
     #[arg(long, env = "TOLLGATE_QUERY_TIME_LIMIT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
     pub query_time_limit_ms: u32,
@@ -139,6 +158,10 @@ pub struct Settings {
     pub data_db: Option<PathBuf>,
     /// GetData: per-query time limit.
     pub query_time_limit: std::time::Duration,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub throttle: crate::oauth::throttle::ThrottleConfig,
+    /// Longest wait for a PBKDF2 slot.
+    pub pbkdf2_queue_wait: std::time::Duration,
 }
 
 impl Settings {
@@ -160,6 +183,9 @@ impl Settings {
             audit_retention_days: 90,
             data_db: None,
             query_time_limit: std::time::Duration::from_secs(2),
+            trusted_proxies: Vec::new(),
+            throttle: crate::oauth::throttle::ThrottleConfig::default(),
+            pbkdf2_queue_wait: std::time::Duration::from_secs(1),
         }
     }
 
@@ -187,6 +213,11 @@ impl Settings {
         s.audit_retention_days = a.audit_retention_days.into();
         s.data_db = a.data_db.clone();
         s.query_time_limit = std::time::Duration::from_millis(a.query_time_limit_ms.into());
+        s.trusted_proxies = a.trusted_proxies.clone();
+        s.throttle.max_failures = a.throttle_failures;
+        s.throttle.window = a.throttle_window.into();
+        s.throttle.cap = a.throttle_cap.into();
+        s.pbkdf2_queue_wait = std::time::Duration::from_millis(a.pbkdf2_queue_ms.into());
         Ok(s)
     }
 }

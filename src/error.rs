@@ -50,6 +50,12 @@ pub enum OAuthError {
     /// `retry_after` is None when the pool has no seats at all.
     #[error("every licence seat is held; only the view scope can be granted now")]
     LicenceUnavailable { retry_after: Option<i64> },
+    /// Too many failed authentications from this address for this client.
+    #[error("too many failed authentications; try again later")]
+    SlowDown { retry_after: i64 },
+    /// Every PBKDF2 slot is busy and the queue is full.
+    #[error("the server is busy verifying secrets; try again shortly")]
+    TemporarilyUnavailable,
     #[error("only POST is allowed here")]
     MethodNotAllowed,
     #[error("the request body is larger than {0} bytes")]
@@ -69,6 +75,8 @@ impl OAuthError {
             Self::InvalidScope(_) => "invalid_scope",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::LicenceUnavailable { .. } => "licence_unavailable",
+            Self::SlowDown { .. } => "slow_down",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::Server(_) => "server_error",
         }
     }
@@ -91,6 +99,8 @@ impl ResponseError for OAuthError {
         match self {
             Self::InvalidClient => StatusCode::UNAUTHORIZED,
             Self::LicenceUnavailable { .. } => StatusCode::FORBIDDEN,
+            Self::SlowDown { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -114,6 +124,12 @@ impl ResponseError for OAuthError {
             }
             Self::MethodNotAllowed => {
                 b.insert_header((header::ALLOW, "POST"));
+            }
+            Self::SlowDown { retry_after } => {
+                b.insert_header((header::RETRY_AFTER, retry_after_value(*retry_after)));
+            }
+            Self::TemporarilyUnavailable => {
+                b.insert_header((header::RETRY_AFTER, retry_after_value(1)));
             }
             _ => {}
         }

@@ -125,16 +125,18 @@ pub fn open_sandbox(
                 data.display()
             )));
         }
-        c.execute("ATTACH DATABASE ?1 AS data", [read_only_uri(data)])?;
-        c.query_row("SELECT count(*) FROM data.sqlite_master", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .map_err(|e| {
+        let unreadable = |e: rusqlite::Error| {
             StoreError::Invalid(format!(
                 "--data-db {}: not a readable SQLite database: {e}",
                 data.display()
             ))
-        })?;
+        };
+        c.execute("ATTACH DATABASE ?1 AS data", [read_only_uri(data)])
+            .map_err(unreadable)?;
+        c.query_row("SELECT count(*) FROM data.sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(unreadable)?;
     }
     let why = Arc::new(Mutex::new(None));
     sandbox(&c, why.clone())?;

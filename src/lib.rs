@@ -6,6 +6,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod getdata;
+pub mod hashing;
 pub mod http;
 pub mod oauth;
 pub mod startup;

@@ -5,8 +5,10 @@ use crate::config::{Settings, TlsFiles};
 use crate::crypto::{hash_password, verify_password};
 use crate::error::StoreError;
 use crate::getdata::Sandbox;
+use crate::hashing::Verifier;
 use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
+use crate::oauth::throttle::Throttle;
 use crate::oauth::verified::VerifiedCredentials;
 use crate::store::{self, demo, users, Db};
 use actix_web::dev::Server;
@@ -98,6 +100,11 @@ impl Application {
             verified: VerifiedCredentials::default(),
             metrics: Metrics::new()?,
             audit: AuditLog::default(),
+            throttle: Throttle::new(settings.throttle),
+            verifier: Verifier::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+                settings.pbkdf2_queue_wait,
+            ),
             sandbox: Sandbox::open(
                 &settings.db,
                 settings.data_db.clone(),

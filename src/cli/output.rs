@@ -1,9 +1,15 @@
 //! Output for people (aligned tables) and scripts (`--json`).
 use serde::Serialize;
 
+/// Writes a line to standard output; a closed pipe (`| head`) is not an error.
+pub fn out(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 pub fn print_json<T: Serialize>(v: &T) -> Result<(), String> {
     let text = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
-    println!("{text}");
+    out(&text);
     Ok(())
 }
 
@@ -21,7 +27,7 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        out(padded.join("  ").trim_end());
     };
     line(headers.to_vec());
     for row in rows {

@@ -43,7 +43,9 @@ pub fn parse_authorization(value: Option<&header::HeaderValue>) -> Result<String
     let v = value
         .to_str()
         .map_err(|_| BearerError::InvalidRequest("the Authorization header is not ASCII"))?;
+    // RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token
     let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
+    let rest = rest.trim_start_matches(' ');
     if !scheme.eq_ignore_ascii_case("bearer") {
         // Another scheme carries no bearer token: treated as no authentication.
         return Err(BearerError::Missing);
@@ -94,6 +96,7 @@ mod tests {
     fn header_forms() {
         assert_eq!(parse("Bearer abc-_.~+/==").unwrap(), "abc-_.~+/==");
         assert_eq!(parse("bEaReR abc").unwrap(), "abc");
+        assert_eq!(parse("Bearer   abc").unwrap(), "abc");
         assert!(matches!(
             parse("Bearer"),
             Err(BearerError::InvalidRequest(_))

@@ -15,11 +15,11 @@ pub struct GrantEvent {
 }
 
 impl GrantEvent {
-    pub fn new(req: &HttpRequest) -> Self {
+    pub fn new(req: &HttpRequest, state: &AppState) -> Self {
         Self {
             grant_type: "other",
             client_id: None,
-            remote: req.peer_addr().map(|a| a.ip().to_string()),
+            remote: state.remote_ip(req).map(|ip| ip.to_string()),
         }
     }
 }

@@ -60,7 +60,9 @@ pub fn parse_params(qs: &str) -> Result<GetDataParams, Problem> {
                         .ok_or_else(|| {
                             Problem::bad_request(format!("{key}: parameters are qp1 to qp9"))
                         })?;
-                    out.qp.insert(n, v.into_owned());
+                    if out.qp.insert(n, v.into_owned()).is_some() {
+                        return Err(Problem::bad_request(format!("qp{n}: given more than once")));
+                    }
                 }
             }
         }

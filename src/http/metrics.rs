@@ -21,6 +21,7 @@ pub struct Metrics {
     grants: IntCounterVec,
     seats_total: IntGauge,
     seats_held: IntGauge,
+    pbkdf2: IntGauge,
 }
 
 impl Metrics {
@@ -52,7 +53,12 @@ impl Metrics {
             "tollgate_seats_held",
             "Licence seats held by live licensed sessions.",
         )?;
+        let pbkdf2 = IntGauge::new(
+            "tollgate_pbkdf2_computations",
+            "PBKDF2 computations run (shared and cached verifications are not counted again).",
+        )?;
         let registry = Registry::new();
+        registry.register(Box::new(pbkdf2.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(grants.clone()))?;
@@ -65,6 +71,7 @@ impl Metrics {
             grants,
             seats_total,
             seats_held,
+            pbkdf2,
         })
     }
 
@@ -80,7 +87,13 @@ impl Metrics {
     }
 
     /// The text exposition, with the seat gauges set to the values just read.
-    pub fn render(&self, seats_total: i64, seats_held: i64) -> Result<String, prometheus::Error> {
+    pub fn render(
+        &self,
+        seats_total: i64,
+        seats_held: i64,
+        pbkdf2: usize,
+    ) -> Result<String, prometheus::Error> {
+        self.pbkdf2.set(i64::try_from(pbkdf2).unwrap_or(i64::MAX));
         self.seats_total.set(seats_total);
         self.seats_held.set(seats_held);
         TextEncoder::new().encode_to_string(&self.registry.gather())
@@ -94,10 +107,13 @@ pub async fn get_metrics(state: State) -> Result<HttpResponse, Problem> {
         .db
         .read(move |c| Ok((sessions::seats_total(c)?, sessions::seats_held(c, now)?)))
         .await?;
-    let body = state.metrics.render(total, held).map_err(|e| {
-        log::error!("metrics exposition: {e}");
-        Problem::internal()
-    })?;
+    let body = state
+        .metrics
+        .render(total, held, state.verifier.computed())
+        .map_err(|e| {
+            log::error!("metrics exposition: {e}");
+            Problem::internal()
+        })?;
     Ok(HttpResponse::Ok()
         .content_type(format!("{TEXT_FORMAT}; charset=utf-8"))
         .body(body))

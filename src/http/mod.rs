@@ -6,7 +6,10 @@ pub mod events;
 pub mod getdata;
 pub mod meta;
 pub mod metrics;
+pub mod openapi;
+pub mod product_input;
 pub mod products;
+pub mod remote;
 pub mod revocation;
 pub mod token;
 
@@ -27,11 +30,22 @@ pub struct AppState {
     /// Prometheus counters and gauges for GET /metrics.
     pub metrics: metrics::Metrics,
     pub audit: crate::audit::AuditLog,
+    /// Brute-force throttling of client authentication.
+    pub throttle: crate::oauth::throttle::Throttle,
+    /// Bounded, single-flight PBKDF2.
+    pub verifier: crate::hashing::Verifier,
     /// Read-only connections for GetData queries.
     pub sandbox: crate::getdata::Sandbox,
 }
 
 pub type State = web::Data<AppState>;
+
+impl AppState {
+    /// The client's address as throttling and the audit trail see it.
+    pub fn remote_ip(&self, req: &actix_web::HttpRequest) -> Option<std::net::IpAddr> {
+        remote::remote_ip(req, &self.settings.trusted_proxies)
+    }
+}
 
 /// The client a request authenticated as, left in the request's extensions for the access log.
 #[derive(Debug, Clone)]
@@ -64,6 +78,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, base_path: &str) {
             .route("/healthz", web::get().to(meta::get_healthz))
             .route("/readyz", web::get().to(meta::get_readyz))
             .route("/metrics", web::get().to(metrics::get_metrics))
+            .route("/openapi.json", web::get().to(openapi::get_openapi))
             .service(
                 web::resource("/api/v1/products")
                     .route(web::get().to(products::list_products))

@@ -1,155 +1,17 @@
 //! Resource routes: the product catalogue and /me (API.md §4).
 use super::bearer::Authenticated;
-use super::body::{read_limited, BodyError};
+use super::product_input::{parse_list_query, read_product, ProductOut};
 use super::State;
-use crate::clock::rfc3339;
 use crate::error::Problem;
-use crate::store::products::{self, Product};
+use crate::store::products::{self, IfMatch, Product, Write};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 type Reply = Result<HttpResponse, actix_web::Error>;
 
 const READ: &[&str] = &["view", "all"];
 const WRITE: &[&str] = &["all"];
-/// Product writes carry one small JSON object.
-pub const PRODUCT_BODY_LIMIT: usize = 64 * 1024;
-pub const MAX_LIMIT: i64 = 500;
-
-#[derive(Serialize)]
-struct ProductOut {
-    sku: String,
-    name: String,
-    description: String,
-    price_cents: i64,
-    stock: i64,
-    updated_at: String,
-}
-
-impl From<Product> for ProductOut {
-    fn from(p: Product) -> Self {
-        Self {
-            updated_at: rfc3339(p.updated_at),
-            sku: p.sku,
-            name: p.name,
-            description: p.description,
-            price_cents: p.price_cents,
-            stock: p.stock,
-        }
-    }
-}
-
-/// What POST and PUT accept; anything else in the body is refused.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProductIn {
-    sku: String,
-    name: String,
-    #[serde(default)]
-    description: String,
-    price_cents: i64,
-    stock: i64,
-}
-
-pub fn valid_sku(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-}
-
-impl ProductIn {
-    fn validate(self, now: i64) -> Result<Product, Problem> {
-        if !valid_sku(&self.sku) {
-            return Err(Problem::bad_request(
-                "sku must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
-            ));
-        }
-        if !(1..=200).contains(&self.name.chars().count()) {
-            return Err(Problem::bad_request("name must be 1 to 200 characters"));
-        }
-        if self.description.chars().count() > 2000 {
-            return Err(Problem::bad_request(
-                "description must be at most 2000 characters",
-            ));
-        }
-        if self.price_cents < 0 {
-            return Err(Problem::bad_request("price_cents must be an integer >= 0"));
-        }
-        if self.stock < 0 {
-            return Err(Problem::bad_request("stock must be an integer >= 0"));
-        }
-        Ok(Product {
-            sku: self.sku,
-            name: self.name,
-            description: self.description,
-            price_cents: self.price_cents,
-            stock: self.stock,
-            updated_at: now,
-        })
-    }
-}
-
-async fn read_product(req: &HttpRequest, body: web::Payload, now: i64) -> Result<Product, Problem> {
-    let bytes = read_limited(req, body, PRODUCT_BODY_LIMIT)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => Problem::new(
-                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "Payload Too Large",
-                format!("body: at most {PRODUCT_BODY_LIMIT} bytes"),
-            ),
-            BodyError::Broken => Problem::bad_request("body: could not be read"),
-        })?;
-    let de = &mut serde_json::Deserializer::from_slice(&bytes);
-    let input: ProductIn = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." || path.is_empty() {
-            Problem::bad_request(format!("body: {inner}"))
-        } else {
-            Problem::bad_request(format!("{path}: {inner}"))
-        }
-    })?;
-    input.validate(now)
-}
-
-#[derive(Debug, PartialEq)]
-struct ListQuery {
-    q: Option<String>,
-    limit: i64,
-    offset: i64,
-}
-
-fn parse_list_query(qs: &str) -> Result<ListQuery, Problem> {
-    let mut out = ListQuery {
-        q: None,
-        limit: 50,
-        offset: 0,
-    };
-    for (k, v) in form_urlencoded::parse(qs.as_bytes()) {
-        match &*k {
-            "limit" => {
-                out.limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| Problem::bad_request("limit must be an integer from 1 to 500"))?
-            }
-            "offset" => {
-                out.offset = v
-                    .parse()
-                    .ok()
-                    .filter(|n: &i64| *n >= 0)
-                    .ok_or_else(|| Problem::bad_request("offset must be an integer >= 0"))?
-            }
-            "q" if !v.is_empty() => out.q = Some(v.into_owned()),
-            _ => {}
-        }
-    }
-    Ok(out)
-}
 
 pub async fn list_products(auth: Authenticated, req: HttpRequest, state: State) -> Reply {
     auth.require(READ, "view")?;
@@ -169,19 +31,60 @@ pub async fn get_product(auth: Authenticated, sku: web::Path<String>, state: Sta
     auth.require(READ, "view")?;
     let sku = sku.into_inner();
     let key = sku.clone();
-    match state
+    let found = state
         .db
         .read(move |c| products::get(c, &key))
         .await
-        .map_err(Problem::from)?
-    {
-        Some(p) => Ok(HttpResponse::Ok().json(ProductOut::from(p))),
-        None => Err(Problem::not_found(format!("sku {sku}: no such product")).into()),
-    }
+        .map_err(Problem::from)?;
+    let p = found.ok_or_else(|| Problem::not_found(format!("sku {sku}: no such product")))?;
+    Ok(with_etag(HttpResponse::Ok(), p))
 }
 
 fn location(state: &State, sku: &str) -> String {
     format!("{}/api/v1/products/{sku}", state.settings.base_path)
+}
+
+/// The product with its `ETag` (RFC 9110 §8.8.3), for conditional writes.
+fn with_etag(mut b: actix_web::HttpResponseBuilder, p: Product) -> HttpResponse {
+    b.insert_header((header::ETAG, p.etag()))
+        .json(ProductOut::from(p))
+}
+
+/// RFC 9110 §13.1.1 `If-Match`: `*` or a list of entity tags. Weak tags never
+/// match under strong comparison, so they are dropped here.
+fn if_match(req: &HttpRequest) -> Option<IfMatch> {
+    let values: Vec<&str> = req
+        .headers()
+        .get_all(header::IF_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    if values.iter().any(|v| v.trim() == "*") {
+        return Some(IfMatch::Any);
+    }
+    let tags = values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| t.len() >= 2 && t.starts_with('"') && t.ends_with('"'))
+        .map(str::to_owned)
+        .collect();
+    Some(IfMatch::Tags(tags))
+}
+
+fn precondition_failed(sku: &str, current: Option<String>) -> actix_web::Error {
+    let detail = match current {
+        Some(tag) => format!("If-Match: product {sku} has changed; its ETag is now {tag}"),
+        None => format!("If-Match: product {sku} does not exist"),
+    };
+    Problem::new(
+        actix_web::http::StatusCode::PRECONDITION_FAILED,
+        "Precondition Failed",
+        detail,
+    )
+    .into()
 }
 
 pub async fn post_product(
@@ -199,15 +102,15 @@ pub async fn post_product(
         .await
         .map_err(Problem::from)?
     {
-        return Err(Problem::conflict(format!(
+        let detail = format!(
             "sku {}: a product with this sku exists; use PUT to replace it",
             p.sku
-        ))
-        .into());
+        );
+        return Err(Problem::conflict(detail).into());
     }
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, location(&state, &p.sku)))
-        .json(ProductOut::from(p)))
+    let mut b = HttpResponse::Created();
+    b.insert_header((header::LOCATION, location(&state, &p.sku)));
+    Ok(with_etag(b, p))
 }
 
 pub async fn put_product(
@@ -222,36 +125,41 @@ pub async fn put_product(
     if p.sku != *sku {
         return Err(Problem::bad_request("sku: the body's sku differs from the URL's").into());
     }
-    let stored = p.clone();
-    let created = state
+    let (stored, cond) = (p.clone(), if_match(&req));
+    let outcome = state
         .db
-        .write(move |c| products::upsert(c, &stored))
+        .write(move |c| products::upsert(c, &stored, cond.as_ref()))
         .await
         .map_err(Problem::from)?;
-    let mut b = if created {
-        HttpResponse::Created()
-    } else {
-        HttpResponse::Ok()
-    };
-    if created {
-        b.insert_header((header::LOCATION, location(&state, &p.sku)));
+    match outcome {
+        Write::Created => {
+            let mut b = HttpResponse::Created();
+            b.insert_header((header::LOCATION, location(&state, &p.sku)));
+            Ok(with_etag(b, p))
+        }
+        Write::PreconditionFailed(current) => Err(precondition_failed(&p.sku, current)),
+        _ => Ok(with_etag(HttpResponse::Ok(), p)),
     }
-    Ok(b.json(ProductOut::from(p)))
 }
 
-pub async fn delete_product(auth: Authenticated, sku: web::Path<String>, state: State) -> Reply {
+pub async fn delete_product(
+    auth: Authenticated,
+    sku: web::Path<String>,
+    req: HttpRequest,
+    state: State,
+) -> Reply {
     auth.require(WRITE, "all")?;
     let sku = sku.into_inner();
-    let key = sku.clone();
-    if state
+    let (key, cond) = (sku.clone(), if_match(&req));
+    let outcome = state
         .db
-        .write(move |c| products::delete(c, &key))
+        .write(move |c| products::delete(c, &key, cond.as_ref()))
         .await
-        .map_err(Problem::from)?
-    {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(Problem::not_found(format!("sku {sku}: no such product")).into())
+        .map_err(Problem::from)?;
+    match outcome {
+        Write::Deleted => Ok(HttpResponse::NoContent().finish()),
+        Write::PreconditionFailed(current) => Err(precondition_failed(&sku, current)),
+        _ => Err(Problem::not_found(format!("sku {sku}: no such product")).into()),
     }
 }
 
@@ -266,35 +174,4 @@ pub async fn get_me(auth: Authenticated) -> HttpResponse {
         "session_expires_at": g.session_expires_at,
         "seat": g.seat,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn list_query_bounds() {
-        assert_eq!(
-            parse_list_query("").unwrap(),
-            ListQuery {
-                q: None,
-                limit: 50,
-                offset: 0
-            }
-        );
-        assert!(parse_list_query("limit=abc")
-            .unwrap_err()
-            .detail
-            .contains("limit"));
-        assert!(parse_list_query("limit=0").is_err());
-        assert!(parse_list_query("limit=501").is_err());
-        assert!(parse_list_query("offset=-1")
-            .unwrap_err()
-            .detail
-            .contains("offset"));
-        assert_eq!(
-            parse_list_query("q=nut&limit=5").unwrap().q.as_deref(),
-            Some("nut")
-        );
-    }
 }

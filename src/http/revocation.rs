@@ -57,7 +57,7 @@ pub async fn post_revoke(
         event: "revoke".into(),
         outcome: "ok".into(),
         client_id: Some(client.nickname),
-        remote: req.peer_addr().map(|a| a.ip().to_string()),
+        remote: state.remote_ip(&req).map(|ip| ip.to_string()),
         detail,
     });
     let mut resp = HttpResponse::Ok().finish();

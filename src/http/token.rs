@@ -2,7 +2,7 @@
 use super::body::{media_type, read_limited, BodyError};
 use super::events::{self, GrantEvent};
 use super::{AppState, LoggedClient, State};
-use crate::crypto::{new_token, token_hash, verify_password, Secret};
+use crate::crypto::{new_token, token_hash, Secret};
 use crate::error::{no_store, OAuthError};
 use crate::oauth::client_auth::{self, Presented};
 use crate::oauth::params::Params;
@@ -54,7 +54,7 @@ pub async fn post_token(
     body: web::Payload,
     state: State,
 ) -> Result<HttpResponse, OAuthError> {
-    let mut event = GrantEvent::new(&req);
+    let mut event = GrantEvent::new(&req, &state);
     let result = token_grant(&req, body, &state, &mut event).await;
     events::record_grant(&state, event, result.as_ref().map(|_| ()));
     let mut resp = HttpResponse::Ok().json(result?);
@@ -95,7 +95,8 @@ pub struct Client {
     pub record: ClientRecord,
 }
 
-/// Client authentication for the token, revocation and introspection endpoints.
+/// Client authentication for the token, revocation and introspection endpoints,
+/// throttled per (address, client id) against brute force.
 pub async fn authenticate_request(
     req: &HttpRequest,
     params: &Params,
@@ -107,7 +108,26 @@ pub async fn authenticate_request(
             .map(|v| v.as_bytes()),
         params,
     )?;
-    let client = authenticate(state, presented).await?;
+    let (ip, now) = (state.remote_ip(req), state.clock.now());
+    let id = presented.client_id.clone();
+    if let Some(ip) = ip {
+        if let Err(retry_after) = state.throttle.check(ip, &id, now) {
+            return Err(OAuthError::SlowDown { retry_after });
+        }
+    }
+    let result = authenticate(state, presented).await;
+    if let Some(ip) = ip {
+        match &result {
+            Ok(_) => state.throttle.succeeded(ip, &id),
+            Err(OAuthError::InvalidClient) => {
+                if let Some(block) = state.throttle.failed(ip, &id, now) {
+                    log::warn!("throttling client {id:?} from {ip} for {block} s after repeated failed authentications");
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    let client = result?;
     req.extensions_mut()
         .insert(LoggedClient(client.nickname.clone()));
     Ok(client)
@@ -148,11 +168,12 @@ async fn check(state: &State, id: String, secret: Secret) -> Result<Option<Clien
     // Ordinary and disabled users are verified too (then refused), so timing tells nothing.
     let stored = record
         .as_ref()
-        .map_or_else(|| state.dummy_hash.clone(), |r| r.password_hash.clone());
-    let s = secret.clone();
-    let ok = web::block(move || verify_password(s.expose(), &stored))
+        .map_or(state.dummy_hash.as_str(), |r| r.password_hash.as_str());
+    let ok = state
+        .verifier
+        .verify(&id, &secret, stored)
         .await
-        .map_err(|e| OAuthError::Server(e.into()))?;
+        .map_err(|_| OAuthError::TemporarilyUnavailable)?;
     match record {
         Some(r) if ok && eligible => {
             state

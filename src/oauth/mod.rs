@@ -2,4 +2,5 @@
 pub mod client_auth;
 pub mod params;
 pub mod scopes;
+pub mod throttle;
 pub mod verified;

@@ -3,6 +3,9 @@ use crate::error::OAuthError;
 use std::collections::HashMap;
 
 /// Decoded `application/x-www-form-urlencoded` parameters.
+/// More parameters than any OAuth request needs is a malformed request.
+pub const MAX_PARAMS: usize = 32;
+
 #[derive(Debug, Default)]
 pub struct Params(HashMap<String, String>);
 
@@ -13,6 +16,11 @@ impl Params {
         let mut map = HashMap::new();
         let mut seen = std::collections::HashSet::new();
         for (k, v) in form_urlencoded::parse(body) {
+            if seen.len() >= MAX_PARAMS {
+                return Err(OAuthError::InvalidRequest(format!(
+                    "more than {MAX_PARAMS} parameters"
+                )));
+            }
             if !seen.insert(k.clone()) {
                 return Err(OAuthError::InvalidRequest(format!(
                     "parameter {} appears more than once",
@@ -58,5 +66,7 @@ mod tests {
         let p = Params::parse(b"a=&b=x+y%21").unwrap();
         assert_eq!(p.get("a"), None);
         assert_eq!(p.get("b"), Some("x y!"));
+        let many: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("p{i}=1")).collect();
+        assert!(Params::parse(many.join("&").as_bytes()).is_err());
     }
 }

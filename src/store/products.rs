@@ -13,6 +13,58 @@ pub struct Product {
     pub updated_at: i64,
 }
 
+impl Product {
+    /// A strong entity tag (RFC 9110 §8.8.3) over every field of the representation.
+    pub fn etag(&self) -> String {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for part in [&self.sku, &self.name, &self.description] {
+            ctx.update(part.as_bytes());
+            ctx.update(&[0]);
+        }
+        for n in [self.price_cents, self.stock, self.updated_at] {
+            ctx.update(&n.to_be_bytes());
+        }
+        let hex: String = ctx.finish().as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("\"{hex}\"")
+    }
+}
+
+/// An `If-Match` precondition (RFC 9110 §13.1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    /// `*`: any current representation.
+    Any,
+    /// Strong entity tags, quotes included.
+    Tags(Vec<String>),
+}
+
+impl IfMatch {
+    /// Strong comparison: weak tags never match.
+    pub fn passes(&self, current: Option<&Product>) -> bool {
+        match (self, current) {
+            (_, None) => false,
+            (IfMatch::Any, Some(_)) => true,
+            (IfMatch::Tags(tags), Some(p)) => {
+                let tag = p.etag();
+                tags.contains(&tag)
+            }
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Write {
+    Created,
+    Replaced,
+    Deleted,
+    NotFound,
+    /// `If-Match` failed; the current entity tag, if the product exists.
+    PreconditionFailed(Option<String>),
+}
+
 const COLUMNS: &str = "sku, name, description, price_cents, stock, updated_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Product> {
@@ -86,10 +138,20 @@ pub fn insert(c: &Connection, p: &Product) -> Result<bool, StoreError> {
     Ok(n == 1)
 }
 
-/// Creates or replaces; true if it was created.
-pub fn upsert(c: &mut Connection, p: &Product) -> Result<bool, StoreError> {
+/// Creates or replaces, if `cond` holds for the current product; checked and
+/// written in one transaction so two editors cannot overwrite each other.
+pub fn upsert(
+    c: &mut Connection,
+    p: &Product,
+    cond: Option<&IfMatch>,
+) -> Result<Write, StoreError> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let existed = get(&tx, &p.sku)?.is_some();
+    let current = get(&tx, &p.sku)?;
+    if let Some(cond) = cond {
+        if !cond.passes(current.as_ref()) {
+            return Ok(Write::PreconditionFailed(current.map(|c| c.etag())));
+        }
+    }
     tx.prepare_cached(&format!(
         "INSERT INTO products ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (sku) DO UPDATE SET name = excluded.name, description = excluded.description,
@@ -104,13 +166,29 @@ pub fn upsert(c: &mut Connection, p: &Product) -> Result<bool, StoreError> {
         p.updated_at
     ])?;
     tx.commit()?;
-    Ok(!existed)
+    Ok(if current.is_some() {
+        Write::Replaced
+    } else {
+        Write::Created
+    })
 }
 
-pub fn delete(c: &Connection, sku: &str) -> Result<bool, StoreError> {
-    Ok(c.prepare_cached("DELETE FROM products WHERE sku = ?1")?
-        .execute([sku])?
-        == 1)
+/// Deletes, if `cond` holds for the current product.
+pub fn delete(c: &mut Connection, sku: &str, cond: Option<&IfMatch>) -> Result<Write, StoreError> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let current = get(&tx, sku)?;
+    if let Some(cond) = cond {
+        if !cond.passes(current.as_ref()) {
+            return Ok(Write::PreconditionFailed(current.map(|c| c.etag())));
+        }
+    }
+    if current.is_none() {
+        return Ok(Write::NotFound);
+    }
+    tx.prepare_cached("DELETE FROM products WHERE sku = ?1")?
+        .execute([sku])?;
+    tx.commit()?;
+    Ok(Write::Deleted)
 }
 
 #[cfg(test)]

@@ -2,11 +2,15 @@
 mod helpers;
 
 mod admin;
+mod crash;
+mod getdata;
+mod limits;
 mod oauth2_client;
 mod ops;
 mod process;
 mod products;
 mod revocation;
 mod seats;
+mod throttle;
 mod token_errors;
 mod token_grants;

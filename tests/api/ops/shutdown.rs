@@ -47,7 +47,9 @@ fn sigterm_during_a_burst_finishes_in_flight_requests_and_exits_0_with_an_intact
     let db = dir.path().join("tollgate.db");
     init_demo(dir.path(), &db, SLOW_ITERATIONS);
     let port = free_port();
-    let mut server = Proc::spawn(serve_cmd(dir.path(), &db, "127.0.0.1", port, &[]));
+    // Neither throttling nor the PBKDF2 queue may cut the burst short here.
+    let extra = ["--throttle-failures", "100", "--pbkdf2-queue-ms", "30000"];
+    let mut server = Proc::spawn(serve_cmd(dir.path(), &db, "127.0.0.1", port, &extra));
     server.wait_listening(port);
 
     // Writes (view sessions) and slow verifications, all on the wire before SIGTERM.
