@@ -76,7 +76,7 @@ pub fn sessions_cmd(ctx: &mut Ctx, cmd: SessionsCmd) -> Result<(), String> {
             Ok(())
         }
         SessionsCmd::Revoke { id } => {
-            if !sessions::revoke_session(&mut ctx.conn, id, ctx.now).map_err(err)? {
+            if !sessions::revoke_session(&mut ctx.conn, id, ctx.now, None).map_err(err)? {
                 return Err(format!(
                     "no live session {id}; `tollgate sessions list` shows them"
                 ));

@@ -36,11 +36,11 @@ pub async fn post_revoke(
     );
     let detail = state
         .db
-        .write(move |c| {
+        .write_seats(move |c, seats| {
             Ok(match sessions::find_any(c, &hash, hint, now)? {
                 Some(t) if t.user_id == owner => match t.kind {
                     TokenKind::Refresh => {
-                        sessions::revoke_session(c, t.session_id, now)?;
+                        sessions::revoke_session(c, t.session_id, now, Some(seats))?;
                         format!("refresh token: session {} ended", t.session_id)
                     }
                     TokenKind::Access => {

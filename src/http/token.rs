@@ -234,7 +234,7 @@ async fn client_credentials(
     let scope = session.scope.clone();
     match state
         .db
-        .write(move |c| sessions::open(c, &session, now))
+        .write_seats(move |c, seats| sessions::open(c, &session, now, seats))
         .await?
     {
         OpenOutcome::Opened { .. } => Ok(token_response(state, access, refresh, scope)),
@@ -255,8 +255,8 @@ async fn refresh_token(
     let user_id = client.id;
     let outcome = state
         .db
-        .write(move |c| {
-            sessions::refresh(c, &hash, user_id, &tokens, now, |t| {
+        .write_seats(move |c, seats| {
+            sessions::refresh(c, seats, &hash, user_id, &tokens, now, |t| {
                 scopes::narrow(requested, &Scopes::from_text(&t.scope)).map(|s| s.to_text())
             })
         })

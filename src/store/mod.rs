@@ -5,6 +5,7 @@ pub mod audit;
 pub mod demo;
 pub mod products;
 pub mod queries;
+pub mod seats;
 pub mod sessions;
 pub mod users;
 
@@ -93,6 +94,8 @@ pub fn latest_migration() -> i32 {
 pub struct Db {
     readers: Pool<Manager>,
     writer: Pool<Manager>,
+    /// Held seats as the writer knows them; locked only on the writer's thread.
+    seats: std::sync::Arc<std::sync::Mutex<seats::SeatLedger>>,
 }
 
 impl Db {
@@ -116,7 +119,11 @@ impl Db {
                 c.execute_batch(CONNECTION_PRAGMAS)?;
                 c.execute_batch("PRAGMA query_only = ON;")
             }))?;
-        Ok(Self { readers, writer })
+        Ok(Self {
+            readers,
+            writer,
+            seats: Default::default(),
+        })
     }
 
     /// Runs `f` on a reader connection, off the async workers.
@@ -145,6 +152,26 @@ impl Db {
             f(&mut c)
         })
         .await?
+    }
+
+    /// Like [`Db::write`], with the writer's seat ledger, for every change to seats.
+    pub async fn write_seats<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &mut seats::SeatLedger) -> Result<T, StoreError>
+            + Send
+            + 'static,
+    {
+        let seats = self.seats.clone();
+        self.write(move |c| {
+            let mut ledger = seats.lock().unwrap_or_else(|e| e.into_inner());
+            let result = f(c, &mut ledger);
+            if result.is_err() {
+                ledger.invalidate();
+            }
+            result
+        })
+        .await
     }
 
     /// Synchronous access to the writer, for shutdown work.

@@ -3,6 +3,7 @@
 //! API.md §2: a licensed session holds a seat while `revoked_at IS NULL AND
 //! expires_at > now`. Counting held seats and inserting the session happen in one
 //! `BEGIN IMMEDIATE` transaction, so the count cannot go stale between the two.
+use super::seats::SeatLedger;
 use crate::crypto::TokenHash;
 use crate::error::StoreError;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -58,16 +59,6 @@ pub fn seats_held(c: &Connection, now: i64) -> Result<i64, StoreError> {
         .query_row([now], |r| r.get(0))?)
 }
 
-/// Seconds until the earliest held seat frees, if any seat is held.
-fn first_seat_frees_in(c: &Connection, now: i64) -> Result<Option<i64>, StoreError> {
-    let min: Option<i64> = c
-        .prepare_cached(
-            "SELECT min(expires_at) FROM sessions WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > ?1",
-        )?
-        .query_row([now], |r| r.get(0))?;
-    Ok(min.map(|t| (t - now).max(1)))
-}
-
 fn insert_tokens(
     tx: &Connection,
     session_id: i64,
@@ -93,14 +84,21 @@ fn insert_tokens(
     Ok(())
 }
 
-/// Opens a session for a grant, taking a seat if it is licensed.
-pub fn open(c: &mut Connection, s: &NewSession, now: i64) -> Result<OpenOutcome, StoreError> {
+/// Opens a session for a grant, taking a seat if it is licensed. The seat check
+/// runs inside the write transaction, against the writer's [`SeatLedger`].
+pub fn open(
+    c: &mut Connection,
+    s: &NewSession,
+    now: i64,
+    seats: &mut SeatLedger,
+) -> Result<OpenOutcome, StoreError> {
     let tx = immediate(c)?;
     if s.licensed {
+        seats.sync(&tx, now)?;
         let total = seats_total(&tx)?;
-        if seats_held(&tx, now)? >= total {
+        if seats.held(now) >= total {
             let retry_after = if total > 0 {
-                first_seat_frees_in(&tx, now)?
+                seats.first_frees_in(now)
             } else {
                 None
             };
@@ -121,6 +119,9 @@ pub fn open(c: &mut Connection, s: &NewSession, now: i64) -> Result<OpenOutcome,
     let session_id = tx.last_insert_rowid();
     insert_tokens(&tx, session_id, &s.scope, &s.tokens, now)?;
     tx.commit()?;
+    if s.licensed {
+        seats.insert(session_id, s.tokens.refresh_expires_at);
+    }
     Ok(OpenOutcome::Opened { session_id })
 }
 
@@ -150,6 +151,7 @@ pub enum RefreshOutcome {
 /// or an error (e.g. widening) that aborts without changing anything.
 pub fn refresh<E>(
     c: &mut Connection,
+    seats: &mut SeatLedger,
     presented: &TokenHash,
     client_user_id: i64,
     new: &IssuedPair,
@@ -183,6 +185,7 @@ pub fn refresh<E>(
     if used_at.is_some() {
         revoke_session_tx(&tx, session_id, now)?;
         tx.commit()?;
+        seats.remove(session_id);
         return Ok(Ok(RefreshOutcome::Reused));
     }
     let target = RefreshTarget {
@@ -200,6 +203,7 @@ pub fn refresh<E>(
         .execute(params![session_id, new.refresh_expires_at])?;
     insert_tokens(&tx, session_id, &access_scope, new, now)?;
     tx.commit()?;
+    seats.slide(session_id, new.refresh_expires_at);
     Ok(Ok(RefreshOutcome::Rotated {
         session_id,
         scope: access_scope,
@@ -214,10 +218,19 @@ fn revoke_session_tx(tx: &Connection, session_id: i64, now: i64) -> Result<bool,
 }
 
 /// Ends a session: its seat frees and all its tokens die. Returns whether it was live.
-pub fn revoke_session(c: &mut Connection, session_id: i64, now: i64) -> Result<bool, StoreError> {
+/// `seats` is the writer's ledger when the server calls; admin commands pass None.
+pub fn revoke_session(
+    c: &mut Connection,
+    session_id: i64,
+    now: i64,
+    seats: Option<&mut SeatLedger>,
+) -> Result<bool, StoreError> {
     let tx = immediate(c)?;
     let changed = revoke_session_tx(&tx, session_id, now)?;
     tx.commit()?;
+    if let Some(seats) = seats {
+        seats.remove(session_id);
+    }
     Ok(changed)
 }
 
