@@ -54,49 +54,57 @@ pub struct LoggedClient(pub String);
 /// The route table. Everything sits under the configured base path.
 pub fn routes(cfg: &mut web::ServiceConfig, base_path: &str) {
     // RFC 8414 §3: the well-known segment goes between the host and the base path.
-    cfg.route(
+    cfg.service(readable(
         &format!("/.well-known/oauth-authorization-server{base_path}"),
-        web::get().to(meta::get_metadata),
-    );
+        meta::get_metadata,
+    ));
     cfg.service(
         web::scope(base_path)
+            .service(post_only("/token", token::post_token))
+            .service(post_only("/revoke", revocation::post_revoke))
+            .service(post_only("/introspect", revocation::post_introspect))
+            .service(readable("/healthz", meta::get_healthz))
+            .service(readable("/readyz", meta::get_readyz))
+            .service(readable("/metrics", metrics::get_metrics))
+            .service(readable("/openapi.json", openapi::get_openapi))
             .service(
-                web::resource("/token")
-                    .route(web::post().to(token::post_token))
-                    .default_service(web::to(token::method_not_allowed)),
-            )
-            .service(
-                web::resource("/revoke")
-                    .route(web::post().to(revocation::post_revoke))
-                    .default_service(web::to(token::method_not_allowed)),
-            )
-            .service(
-                web::resource("/introspect")
-                    .route(web::post().to(revocation::post_introspect))
-                    .default_service(web::to(token::method_not_allowed)),
-            )
-            .route("/healthz", web::get().to(meta::get_healthz))
-            .route("/readyz", web::get().to(meta::get_readyz))
-            .route("/metrics", web::get().to(metrics::get_metrics))
-            .route("/openapi.json", web::get().to(openapi::get_openapi))
-            .service(
-                web::resource("/api/v1/products")
-                    .route(web::get().to(products::list_products))
+                readable("/api/v1/products", products::list_products)
                     .route(web::post().to(products::post_product)),
             )
             .service(
-                web::resource("/api/v1/products/{sku}")
-                    .route(web::get().to(products::get_product))
+                readable("/api/v1/products/{sku}", products::get_product)
                     .route(web::put().to(products::put_product))
                     .route(web::delete().to(products::delete_product)),
             )
-            .route(
-                "/api/v1/custom/getdata",
-                web::get().to(getdata::get_getdata),
-            )
-            .route("/api/v1/custom/{name}", web::get().to(getdata::get_custom))
-            .service(web::resource("/api/v1/me").route(web::get().to(products::get_me))),
+            .service(readable("/api/v1/custom/getdata", getdata::get_getdata))
+            .service(readable("/api/v1/custom/{name}", getdata::get_custom))
+            .service(readable("/api/v1/me", products::get_me)),
     );
+}
+
+/// GET, and HEAD by the same handler (RFC 9110 §9.3.2: actix drops the body);
+/// any other method not routed is 405 with `Allow`.
+fn readable<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args> + Clone,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler.clone()))
+        .route(web::head().to(handler))
+}
+
+/// The OAuth endpoints: POST only, and an OAuth-shaped 405 for anything else.
+fn post_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(web::to(token::method_not_allowed))
 }
 
 pub async fn not_found() -> Result<actix_web::HttpResponse, Problem> {

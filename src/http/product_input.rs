@@ -47,17 +47,21 @@ struct ProductIn {
     stock: i64,
 }
 
+/// API.md §4's sku alphabet, minus `.` and `..`: clients remove such dot
+/// segments from URLs (RFC 3986 §5.2.4), so the product could never be reached.
 pub fn valid_sku(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && s != "."
+        && s != ".."
 }
 
 impl ProductIn {
     fn validate(self, now: i64) -> Result<Product, Problem> {
         if !valid_sku(&self.sku) {
             return Err(Problem::bad_request(
-                "sku must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
+                "sku must be 1 to 64 characters of A-Z a-z 0-9 . _ -, and not . or ..",
             ));
         }
         if !(1..=200).contains(&self.name.chars().count()) {

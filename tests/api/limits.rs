@@ -214,3 +214,32 @@ async fn too_many_header_fields_is_431() {
     }
     assert_eq!(rb.send().await.unwrap().status(), 431);
 }
+
+#[tokio::test]
+async fn dot_skus_that_no_url_could_reach_are_refused() {
+    let app = spawn_app().await;
+    let t = full_token(&app).await;
+    for sku in [".", ".."] {
+        let body = json!({"sku": sku, "name": "Dots", "price_cents": 1, "stock": 1});
+        let r = send(&app, Method::POST, "/api/v1/products", &t, None, Some(body)).await;
+        assert_eq!(r.status(), 400, "{sku}");
+    }
+    let body = json!({"sku": "...", "name": "Three dots", "price_cents": 1, "stock": 1});
+    let r = send(&app, Method::POST, "/api/v1/products", &t, None, Some(body)).await;
+    assert_eq!(r.status(), 201);
+}
+
+#[tokio::test]
+async fn read_only_routes_answer_head_and_405_with_allow() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        let r = app.client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "HEAD {path}");
+        let r = app.client.post(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 405, "POST {path}");
+        assert!(
+            r.headers()["allow"].to_str().unwrap().contains("GET"),
+            "{path}"
+        );
+    }
+}
