@@ -74,6 +74,9 @@ pub struct ServeArgs {
     /// Issuer URL for server metadata (RFC 8414) [default: http://LISTEN/BASE-PATH].
     #[arg(long, env = "TOLLGATE_ISSUER")]
     pub issuer: Option<String>,
+    /// Seconds a dead session or token is kept before the sweep deletes it.
+    #[arg(long, env = "TOLLGATE_SWEEP_GRACE", hide = true)]
+    pub sweep_grace: Option<u32>,
     /// Days to keep audit-trail rows.
     #[arg(long, env = "TOLLGATE_AUDIT_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..))]
     pub audit_retention_days: u32,
@@ -154,6 +157,8 @@ pub struct Settings {
     /// Start beyond loopback even if a demo user still has its demo secret.
     pub allow_demo_credentials: bool,
     pub audit_retention_days: i64,
+    /// Seconds dead sessions and tokens are kept; None is the built-in hour.
+    pub sweep_grace: Option<i64>,
     /// GetData: attached read-only as schema `data`.
     pub data_db: Option<PathBuf>,
     /// GetData: per-query time limit.
@@ -181,6 +186,7 @@ impl Settings {
             tls: None,
             allow_demo_credentials: false,
             audit_retention_days: 90,
+            sweep_grace: None,
             data_db: None,
             query_time_limit: std::time::Duration::from_secs(2),
             trusted_proxies: Vec::new(),
@@ -211,6 +217,7 @@ impl Settings {
         s.tls = tls_files(a.tls_cert.clone(), a.tls_key.clone())?;
         s.allow_demo_credentials = a.allow_demo_credentials;
         s.audit_retention_days = a.audit_retention_days.into();
+        s.sweep_grace = a.sweep_grace.map(i64::from);
         s.data_db = a.data_db.clone();
         s.query_time_limit = std::time::Duration::from_millis(a.query_time_limit_ms.into());
         s.trusted_proxies = a.trusted_proxies.clone();

@@ -22,6 +22,8 @@ use std::sync::Arc;
 
 /// Sessions and tokens dead for longer than this are deleted by the sweep.
 const SWEEP_GRACE_SECS: i64 = 3600;
+/// Blocking threads per HTTP worker: enough for readers, the writer and PBKDF2.
+const BLOCKING_THREADS_PER_WORKER: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -124,6 +126,9 @@ impl Application {
                 .default_service(web::to(http::not_found))
         })
         .workers(settings.workers)
+        // SQLite calls and PBKDF2 run on this pool; waiting for the one writer must not
+        // grow it without bound (each idle thread keeps its stack).
+        .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
         .shutdown_timeout(10);
         let server = match tls {
             Some(config) => server.listen_rustls_0_23(listener, config),
@@ -150,9 +155,11 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep_loop(self.state.clone()));
         let auditor = tokio::spawn(audit_loop(self.state.clone()));
+        let checkpointer = tokio::spawn(checkpoint_loop(self.state.clone()));
         let result = self.server.await;
         sweeper.abort();
         auditor.abort();
+        checkpointer.abort();
         self.state.audit.flush_now(&self.state.db);
         if let Err(e) = self
             .state
@@ -166,6 +173,18 @@ impl Application {
 }
 
 /// Audit rows are written in batches, a few times a second.
+/// Keeps the WAL short without ever making the writer wait (see `Db::checkpoint`).
+async fn checkpoint_loop(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.db.checkpoint().await {
+            log::debug!("checkpoint: {e}");
+        }
+    }
+}
+
 async fn audit_loop(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
     loop {
@@ -260,10 +279,11 @@ async fn sweep_loop(state: web::Data<AppState>) {
         tick.tick().await;
         let now = state.clock.now();
         let retention = state.settings.audit_retention_days * 86_400;
+        let grace = state.settings.sweep_grace.unwrap_or(SWEEP_GRACE_SECS);
         match state
             .db
             .write(move |c| {
-                let n = store::sweep(c, now, SWEEP_GRACE_SECS)?;
+                let n = store::sweep(c, now, grace)?;
                 Ok(n + store::audit::prune(c, now - retention)?)
             })
             .await

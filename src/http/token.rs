@@ -188,16 +188,19 @@ async fn check(state: &State, id: String, secret: Secret) -> Result<Option<Clien
     }
 }
 
-fn issue_pair(state: &AppState, now: i64) -> (String, String, IssuedPair) {
+/// A new token pair: the texts for the client, and a maker of the stored form.
+/// Expiry is fixed on the writer's thread, from the clock read there (see below).
+fn issue_pair(state: &AppState) -> (String, String, impl Fn(i64) -> IssuedPair + Send + 'static) {
     let (access, access_hash) = new_token();
     let (refresh, refresh_hash) = new_token();
-    let pair = IssuedPair {
+    let (access_ttl, refresh_ttl) = (state.settings.access_ttl, state.settings.refresh_ttl);
+    let at = move |now: i64| IssuedPair {
         access_hash,
         refresh_hash,
-        access_expires_at: now + state.settings.access_ttl,
-        refresh_expires_at: now + state.settings.refresh_ttl,
+        access_expires_at: now + access_ttl,
+        refresh_expires_at: now + refresh_ttl,
     };
-    (access, refresh, pair)
+    (access, refresh, at)
 }
 
 fn token_response(
@@ -223,18 +226,24 @@ async fn client_credentials(
     requested: Option<Scopes>,
 ) -> Result<TokenResponse, OAuthError> {
     let granted = scopes::grant(requested, &client.scopes)?;
-    let now = state.clock.now();
-    let (access, refresh, tokens) = issue_pair(state, now);
-    let session = NewSession {
-        user_id: client.id,
-        scope: granted.scopes.to_text(),
-        licensed: granted.licensed,
-        tokens,
-    };
-    let scope = session.scope.clone();
+    let (access, refresh, tokens_at) = issue_pair(state);
+    let (user_id, scope, licensed) = (client.id, granted.scopes.to_text(), granted.licensed);
+    let session_scope = scope.clone();
+    let clock = state.clock.clone();
+    // The clock is read on the writer's thread, inside the transaction: a request that
+    // queued behind other writes must not judge seats by the time it arrived.
     match state
         .db
-        .write_seats(move |c, seats| sessions::open(c, &session, now, seats))
+        .write_seats(move |c, seats| {
+            let now = clock.now();
+            let session = NewSession {
+                user_id,
+                scope: session_scope,
+                licensed,
+                tokens: tokens_at(now),
+            };
+            sessions::open(c, &session, now, seats)
+        })
         .await?
     {
         OpenOutcome::Opened { .. } => Ok(token_response(state, access, refresh, scope)),
@@ -249,14 +258,15 @@ async fn refresh_token(
     presented: &str,
     requested: Option<Scopes>,
 ) -> Result<TokenResponse, OAuthError> {
-    let now = state.clock.now();
     let hash = token_hash(presented);
-    let (access, refresh, tokens) = issue_pair(state, now);
-    let user_id = client.id;
+    let (access, refresh, tokens_at) = issue_pair(state);
+    let (user_id, clock) = (client.id, state.clock.clone());
+    // As above: a refresh that queued must not revive a session that expired meanwhile.
     let outcome = state
         .db
         .write_seats(move |c, seats| {
-            sessions::refresh(c, seats, &hash, user_id, &tokens, now, |t| {
+            let now = clock.now();
+            sessions::refresh(c, seats, &hash, user_id, &tokens_at(now), now, |t| {
                 scopes::narrow(requested, &Scopes::from_text(&t.scope)).map(|s| s.to_text())
             })
         })

@@ -96,6 +96,7 @@ pub struct Db {
     writer: Pool<Manager>,
     /// Held seats as the writer knows them; locked only on the writer's thread.
     seats: std::sync::Arc<std::sync::Mutex<seats::SeatLedger>>,
+    path: std::path::PathBuf,
 }
 
 impl Db {
@@ -105,13 +106,15 @@ impl Db {
         // Keep the file's WAL mode settled before the pools start.
         c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?;
         drop(c);
+        // The writer never checkpoints on commit: a checkpoint fsyncs, and the one
+        // writer would stall every grant behind it. `checkpoint` runs it beside.
         let writer = Pool::builder()
             .max_size(1)
             .connection_timeout(Duration::from_secs(30))
-            .build(
-                SqliteConnectionManager::file(path)
-                    .with_init(|c| c.execute_batch(CONNECTION_PRAGMAS)),
-            )?;
+            .build(SqliteConnectionManager::file(path).with_init(|c| {
+                c.execute_batch(CONNECTION_PRAGMAS)?;
+                c.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            }))?;
         let readers = Pool::builder()
             .max_size(readers.max(1))
             .connection_timeout(Duration::from_secs(30))
@@ -123,6 +126,7 @@ impl Db {
             readers,
             writer,
             seats: Default::default(),
+            path: path.to_owned(),
         })
     }
 
@@ -172,6 +176,22 @@ impl Db {
             result
         })
         .await
+    }
+
+    /// Copies the WAL into the database on a connection of its own (PASSIVE: it never
+    /// blocks the writer or readers), off the async workers. Returns WAL frames left.
+    pub async fn checkpoint(&self) -> Result<i64, StoreError> {
+        let path = self.path.clone();
+        actix_web::web::block(move || {
+            let c = Connection::open(&path)?;
+            c.busy_timeout(Duration::from_secs(1))?;
+            let (log, done): (i64, i64) =
+                c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get(1)?, r.get(2)?))
+                })?;
+            Ok(log - done)
+        })
+        .await?
     }
 
     /// Synchronous access to the writer, for shutdown work.

@@ -660,6 +660,7 @@ async fn acknowledged_seats_and_writes_survive_kill_9_under_load() {
     let certain = phase(Phase::Live) + phase(Phase::Refreshing);
     let uncertain = l.grants_in_flight + phase(Phase::Revoking);
     let held = seats_held(&c);
+    assert!(held <= SEATS, "{held} seats held of {SEATS}");
     assert!(
         certain <= held && held <= certain + uncertain,
         "seats held after kill -9: {held}; acknowledged live sessions {certain} \
