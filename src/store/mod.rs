@@ -106,15 +106,17 @@ impl Db {
         // Keep the file's WAL mode settled before the pools start.
         c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?;
         drop(c);
-        // The writer never checkpoints on commit: a checkpoint fsyncs, and the one
-        // writer would stall every grant behind it. `checkpoint` runs it beside.
+        // The writer keeps SQLite's automatic checkpoint: only a checkpoint on the
+        // writer's own connection lets the WAL restart from its beginning while writes
+        // never pause. `checkpoint` copies most pages beforehand, off the writer, so the
+        // writer's own checkpoint has little left to do.
         let writer = Pool::builder()
             .max_size(1)
             .connection_timeout(Duration::from_secs(30))
-            .build(SqliteConnectionManager::file(path).with_init(|c| {
-                c.execute_batch(CONNECTION_PRAGMAS)?;
-                c.execute_batch("PRAGMA wal_autocheckpoint = 0;")
-            }))?;
+            .build(
+                SqliteConnectionManager::file(path)
+                    .with_init(|c| c.execute_batch(CONNECTION_PRAGMAS)),
+            )?;
         let readers = Pool::builder()
             .max_size(readers.max(1))
             .connection_timeout(Duration::from_secs(30))
