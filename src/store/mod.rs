@@ -111,6 +111,7 @@ impl Db {
         // never pause. `checkpoint` copies most pages beforehand, off the writer, so the
         // writer's own checkpoint has little left to do.
         let writer = Pool::builder()
+            .test_on_check_out(false)
             .max_size(1)
             .connection_timeout(Duration::from_secs(30))
             .build(
@@ -118,6 +119,7 @@ impl Db {
                     .with_init(|c| c.execute_batch(CONNECTION_PRAGMAS)),
             )?;
         let readers = Pool::builder()
+            .test_on_check_out(false)
             .max_size(readers.max(1))
             .connection_timeout(Duration::from_secs(30))
             .build(SqliteConnectionManager::file(path).with_init(|c| {
