@@ -155,11 +155,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep_loop(self.state.clone()));
         let auditor = tokio::spawn(audit_loop(self.state.clone()));
-        let checkpointer = tokio::spawn(checkpoint_loop(self.state.clone()));
         let result = self.server.await;
         sweeper.abort();
         auditor.abort();
-        checkpointer.abort();
         self.state.audit.flush_now(&self.state.db);
         if let Err(e) = self
             .state
@@ -173,18 +171,6 @@ impl Application {
 }
 
 /// Audit rows are written in batches, a few times a second.
-/// Keeps the WAL short without ever making the writer wait (see `Db::checkpoint`).
-async fn checkpoint_loop(state: web::Data<AppState>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = state.db.checkpoint().await {
-            log::debug!("checkpoint: {e}");
-        }
-    }
-}
-
 async fn audit_loop(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
     loop {
