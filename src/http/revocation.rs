@@ -1,10 +1,11 @@
 //! POST /revoke (RFC 7009) and POST /introspect (RFC 7662).
-use super::token::{authenticate_request, read_form};
+use super::token::{authenticate_request, read_form, Client};
 use super::State;
 use crate::crypto::token_hash;
+use crate::crypto::TokenHash;
 use crate::error::{no_store, OAuthError};
 use crate::store::audit::AuditRecord;
-use crate::store::sessions::{self, FoundToken, TokenKind};
+use crate::store::tokens::{self, FoundToken, Revoked, TokenKind};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
@@ -17,6 +18,28 @@ fn hint(params: &crate::oauth::params::Params) -> Option<TokenKind> {
     }
 }
 
+/// What both endpoints take: the `token` (hashed), its hint, and the client.
+struct TokenRequest {
+    hash: TokenHash,
+    hint: Option<TokenKind>,
+    client: Client,
+}
+
+async fn token_request(
+    req: &HttpRequest,
+    body: web::Payload,
+    state: &State,
+) -> Result<TokenRequest, OAuthError> {
+    let params = read_form(req, body).await?;
+    let hash = token_hash(params.require("token")?);
+    let client = authenticate_request(req, &params, state).await?;
+    Ok(TokenRequest {
+        hash,
+        hint: hint(&params),
+        client,
+    })
+}
+
 /// RFC 7009 §2.2: 200 whether or not the token existed. A refresh token ends its
 /// session (its access tokens die and its seat frees); an access token dies alone.
 /// Another client's token is left alone.
@@ -25,33 +48,17 @@ pub async fn post_revoke(
     body: web::Payload,
     state: State,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = read_form(&req, body).await?;
-    let token = params.require("token")?.to_owned();
-    let client = authenticate_request(&req, &params, &state).await?;
-    let (hash, hint, now, owner) = (
-        token_hash(&token),
-        hint(&params),
-        state.clock.now(),
-        client.record.id,
-    );
-    let detail = state
+    let TokenRequest { hash, hint, client } = token_request(&req, body, &state).await?;
+    let (owner, now) = (client.record.id, state.clock.now());
+    let revoked = state
         .db
-        .write_seats(move |c, seats| {
-            Ok(match sessions::find_any(c, &hash, hint, now)? {
-                Some(t) if t.user_id == owner => match t.kind {
-                    TokenKind::Refresh => {
-                        sessions::revoke_session(c, t.session_id, now, Some(seats))?;
-                        format!("refresh token: session {} ended", t.session_id)
-                    }
-                    TokenKind::Access => {
-                        sessions::revoke_access(c, &hash, now)?;
-                        format!("access token of session {}", t.session_id)
-                    }
-                },
-                _ => "unknown or another client's token: nothing revoked".to_owned(),
-            })
-        })
+        .write_seats(move |c, seats| tokens::revoke(c, seats, &hash, hint, owner, now))
         .await?;
+    let detail = match revoked {
+        Revoked::Session(id) => format!("refresh token: session {id} ended"),
+        Revoked::AccessToken(id) => format!("access token of session {id}"),
+        Revoked::Nothing => "unknown or another client's token: nothing revoked".to_owned(),
+    };
     state.audit.record(AuditRecord {
         at: now,
         event: "revoke".into(),
@@ -71,13 +78,11 @@ pub async fn post_introspect(
     body: web::Payload,
     state: State,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = read_form(&req, body).await?;
-    let token = params.require("token")?.to_owned();
-    let client = authenticate_request(&req, &params, &state).await?;
-    let (hash, hint, now) = (token_hash(&token), hint(&params), state.clock.now());
+    let TokenRequest { hash, hint, client } = token_request(&req, body, &state).await?;
+    let now = state.clock.now();
     let found = state
         .db
-        .read(move |c| sessions::find_any(c, &hash, hint, now))
+        .read(move |c| tokens::find_any(c, &hash, hint, now))
         .await?;
     let body = match found {
         Some(t) if t.active && t.user_id == client.record.id => active_body(&t),

@@ -7,6 +7,7 @@ pub mod products;
 pub mod queries;
 pub mod seats;
 pub mod sessions;
+pub mod tokens;
 pub mod users;
 
 use crate::error::StoreError;

@@ -138,6 +138,21 @@ pub fn insert(c: &Connection, p: &Product) -> Result<bool, StoreError> {
     Ok(n == 1)
 }
 
+/// The current product, or `Err(PreconditionFailed)` if `cond` does not hold for it.
+fn current_if(
+    tx: &Connection,
+    sku: &str,
+    cond: Option<&IfMatch>,
+) -> Result<Result<Option<Product>, Write>, StoreError> {
+    let current = get(tx, sku)?;
+    match cond {
+        Some(cond) if !cond.passes(current.as_ref()) => {
+            Ok(Err(Write::PreconditionFailed(current.map(|c| c.etag()))))
+        }
+        _ => Ok(Ok(current)),
+    }
+}
+
 /// Creates or replaces, if `cond` holds for the current product; checked and
 /// written in one transaction so two editors cannot overwrite each other.
 pub fn upsert(
@@ -146,12 +161,10 @@ pub fn upsert(
     cond: Option<&IfMatch>,
 ) -> Result<Write, StoreError> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let current = get(&tx, &p.sku)?;
-    if let Some(cond) = cond {
-        if !cond.passes(current.as_ref()) {
-            return Ok(Write::PreconditionFailed(current.map(|c| c.etag())));
-        }
-    }
+    let current = match current_if(&tx, &p.sku, cond)? {
+        Ok(current) => current,
+        Err(failed) => return Ok(failed),
+    };
     tx.prepare_cached(&format!(
         "INSERT INTO products ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (sku) DO UPDATE SET name = excluded.name, description = excluded.description,
@@ -176,12 +189,10 @@ pub fn upsert(
 /// Deletes, if `cond` holds for the current product.
 pub fn delete(c: &mut Connection, sku: &str, cond: Option<&IfMatch>) -> Result<Write, StoreError> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let current = get(&tx, sku)?;
-    if let Some(cond) = cond {
-        if !cond.passes(current.as_ref()) {
-            return Ok(Write::PreconditionFailed(current.map(|c| c.etag())));
-        }
-    }
+    let current = match current_if(&tx, sku, cond)? {
+        Ok(current) => current,
+        Err(failed) => return Ok(failed),
+    };
     if current.is_none() {
         return Ok(Write::NotFound);
     }

@@ -2,53 +2,13 @@
 //! the server's behaviour is checked over HTTP right after each.
 use crate::helpers::*;
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn tollgate(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(args)
-        .env("TOLLGATE_DB", &app.db_path)
-        .env("TOLLGATE_PBKDF2_ITERATIONS", TEST_ITERATIONS.to_string())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tollgate");
-    let mut pipe = child.stdin.take().unwrap();
-    pipe.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-    drop(pipe);
-    child.wait_with_output().unwrap()
-}
-
-/// Runs a command that must succeed; returns its stdout.
-fn ok(app: &TestApp, args: &[&str]) -> String {
-    let out = tollgate(app, args, None);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs a command that must fail; returns its stderr.
-fn fails(app: &TestApp, args: &[&str]) -> String {
-    let out = tollgate(app, args, None);
-    assert!(!out.status.success(), "{args:?} should fail");
-    String::from_utf8(out.stderr).unwrap()
-}
-
-fn json(app: &TestApp, args: &[&str]) -> Value {
-    serde_json::from_str(&ok(app, args)).expect("JSON output")
-}
 
 #[tokio::test]
 async fn user_add_prints_a_secret_that_works_at_once() {
     let app = spawn_app().await;
-    let v = json(
+    let v = cli_json(
         &app,
         &["user", "add", "bob", "--scopes", "view,all", "--json"],
     );
@@ -84,7 +44,7 @@ async fn user_add_takes_the_secret_from_stdin() {
 #[tokio::test]
 async fn user_add_no_api_makes_an_ordinary_user() {
     let app = spawn_app().await;
-    let v = json(&app, &["user", "add", "clerk", "--no-api", "--json"]);
+    let v = cli_json(&app, &["user", "add", "clerk", "--no-api", "--json"]);
     assert_eq!(
         app.grant("clerk", &s(&v["client_secret"]), None)
             .await
@@ -99,7 +59,7 @@ async fn user_list_shows_users_and_never_a_hash() {
     app.grant_ok("demo", "demo-secret", None).await;
     let text = ok(&app, &["user", "list"]);
     assert!(text.contains("NICKNAME") && text.contains("viewer") && !text.contains("pbkdf2"));
-    let rows = json(&app, &["user", "list", "--json"]);
+    let rows = cli_json(&app, &["user", "list", "--json"]);
     let demo = rows
         .as_array()
         .unwrap()
@@ -131,7 +91,7 @@ async fn disable_ends_live_sessions_and_enable_restores_access() {
 async fn reset_secret_retires_the_old_secret_at_once() {
     let app = spawn_app().await;
     app.grant_ok("demo", "demo-secret", Some("view")).await;
-    let v = json(&app, &["user", "reset-secret", "demo", "--json"]);
+    let v = cli_json(&app, &["user", "reset-secret", "demo", "--json"]);
     assert_eq!(
         app.grant("demo", "demo-secret", Some("view"))
             .await
@@ -156,7 +116,7 @@ async fn licences_set_is_honoured_at_once_and_lowering_keeps_held_seats() {
     }
     assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 403);
     app.grant_ok("demo", "demo-secret", Some("view")).await;
-    let v = json(&app, &["licences", "show", "--json"]);
+    let v = cli_json(&app, &["licences", "show", "--json"]);
     assert_eq!(
         (v["seats"].as_i64(), v["held"].as_i64()),
         (Some(1), Some(3))
@@ -170,7 +130,7 @@ async fn sessions_revoke_frees_the_seat() {
     let app = spawn_app().await;
     app.set_seats(1);
     let t = app.grant_ok("demo", "demo-secret", None).await;
-    let rows = json(&app, &["sessions", "list", "--json"]);
+    let rows = cli_json(&app, &["sessions", "list", "--json"]);
     let id = rows[0]["id"].as_i64().unwrap();
     assert_eq!(rows[0]["seat"], true);
     ok(&app, &["sessions", "revoke", &id.to_string()]);
@@ -193,7 +153,7 @@ async fn a_new_licensed_scope_can_be_granted() {
             "Reporting",
         ],
     );
-    let v = json(
+    let v = cli_json(
         &app,
         &["user", "add", "rep", "--scopes", "reports", "--json"],
     );
@@ -201,7 +161,7 @@ async fn a_new_licensed_scope_can_be_granted() {
     assert_eq!(t["scope"], "reports");
     let me: Value = app.me(&s(&t["access_token"])).await.json().await.unwrap();
     assert_eq!(me["seat"], true);
-    let scopes = json(&app, &["scope", "list", "--json"]);
+    let scopes = cli_json(&app, &["scope", "list", "--json"]);
     assert_eq!(scopes.as_array().unwrap().len(), 3);
 }
 
@@ -250,7 +210,7 @@ async fn audit_until(app: &TestApp, args: &[&str], pred: impl Fn(&[Value]) -> bo
     loop {
         let mut full = vec!["audit", "--since", "3650d", "--json"];
         full.extend_from_slice(args);
-        let rows = json(app, &full).as_array().unwrap().clone();
+        let rows = cli_json(app, &full).as_array().unwrap().clone();
         if pred(&rows) || Instant::now() > deadline {
             return rows;
         }
@@ -288,7 +248,7 @@ async fn the_audit_trail_records_grants_refusals_revocations_and_admin_changes()
     assert_eq!(reuse["remote"], "127.0.0.1");
     let text = serde_json::to_string(&rows).unwrap();
     assert!(!text.contains("demo-secret") && !text.contains(&s(&t["refresh_token"])));
-    let only_viewer = json(
+    let only_viewer = cli_json(
         &app,
         &["audit", "--since", "3650d", "--client", "viewer", "--json"],
     );

@@ -5,7 +5,6 @@
 use crate::helpers::*;
 use reqwest::Response;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -22,58 +21,6 @@ const LOW_STOCK_SQL: &str =
     "SELECT sku, name, stock FROM products WHERE stock < ?1 ORDER BY stock, sku";
 const BY_PREFIX_SQL: &str =
     "SELECT sku, name, price_cents FROM products WHERE name LIKE ?1 || '%' ORDER BY name, sku";
-
-// ---- the binary, as admin.rs runs it ----
-
-fn tollgate(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-    // Nothing from the test's own environment (e.g. TOLLGATE_DATA_DB) leaks in.
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("TOLLGATE_") {
-            cmd.env_remove(&k);
-        }
-    }
-    let mut child = cmd
-        .args(args)
-        .env("TOLLGATE_DB", &app.db_path)
-        .env("TOLLGATE_PBKDF2_ITERATIONS", TEST_ITERATIONS.to_string())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tollgate");
-    let mut pipe = child.stdin.take().unwrap();
-    pipe.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-    drop(pipe);
-    child.wait_with_output().unwrap()
-}
-
-/// Runs a command that must succeed; returns its stdout.
-fn ok(app: &TestApp, args: &[&str]) -> String {
-    let out = tollgate(app, args, None);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs a command that must fail; returns its stderr.
-fn fails(app: &TestApp, args: &[&str]) -> String {
-    let out = tollgate(app, args, None);
-    assert!(
-        !out.status.success(),
-        "{args:?} should fail; stdout: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stderr).unwrap()
-}
-
-fn cli_json(app: &TestApp, args: &[&str]) -> Value {
-    serde_json::from_str(&ok(app, args)).expect("JSON output")
-}
 
 /// `tollgate query add NAME --sql SQL` plus any extra flags; must succeed.
 fn publish(app: &TestApp, name: &str, sql: &str, extra: &[&str]) {

@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 use reqwest::{Client, Response};
 use serde_json::Value;
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use tempfile::TempDir;
 use tollgate::clock::ManualClock;
@@ -164,4 +166,58 @@ pub async fn assert_oauth_error(r: Response, status: u16, code: &str) -> Value {
 
 pub fn s(v: &Value) -> String {
     v.as_str().expect("string").to_owned()
+}
+
+// ---- the binary, run against a live app's database ----
+
+/// Runs the built binary on the app's database, as an administrator would while it serves.
+pub fn tollgate(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+    // Nothing from the test's own environment (e.g. TOLLGATE_DATA_DB) leaks in.
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("TOLLGATE_") {
+            cmd.env_remove(&k);
+        }
+    }
+    let mut child = cmd
+        .args(args)
+        .env("TOLLGATE_DB", &app.db_path)
+        .env("TOLLGATE_PBKDF2_ITERATIONS", TEST_ITERATIONS.to_string())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tollgate");
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+/// Runs a command that must succeed; returns its stdout.
+pub fn ok(app: &TestApp, args: &[&str]) -> String {
+    let out = tollgate(app, args, None);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a command that must fail; returns its stderr.
+pub fn fails(app: &TestApp, args: &[&str]) -> String {
+    let out = tollgate(app, args, None);
+    assert!(
+        !out.status.success(),
+        "{args:?} should fail; stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// A command's `--json` output.
+pub fn cli_json(app: &TestApp, args: &[&str]) -> Value {
+    serde_json::from_str(&ok(app, args)).expect("JSON output")
 }

@@ -1,0 +1,129 @@
+//! Tokens looked up by hash for revocation (RFC 7009) and introspection (RFC 7662).
+use super::seats::SeatLedger;
+use super::sessions::revoke_session;
+use crate::crypto::TokenHash;
+use crate::error::StoreError;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// A token found by hash, for revocation and introspection (RFC 7009, RFC 7662).
+#[derive(Debug, Clone)]
+pub struct FoundToken {
+    pub kind: TokenKind,
+    pub session_id: i64,
+    /// The owner's USERS.ID.
+    pub user_id: i64,
+    pub client_id: String,
+    pub scope: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// Usable now: not expired, revoked or exchanged, its session live, its user enabled.
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+/// Finds a token of either kind; `hint` only decides which table is searched first.
+pub fn find_any(
+    c: &Connection,
+    hash: &TokenHash,
+    hint: Option<TokenKind>,
+    now: i64,
+) -> Result<Option<FoundToken>, StoreError> {
+    let order = match hint {
+        Some(TokenKind::Refresh) => [TokenKind::Refresh, TokenKind::Access],
+        _ => [TokenKind::Access, TokenKind::Refresh],
+    };
+    for kind in order {
+        if let Some(t) = find_kind(c, hash, kind, now)? {
+            return Ok(Some(t));
+        }
+    }
+    Ok(None)
+}
+
+fn find_kind(
+    c: &Connection,
+    hash: &TokenHash,
+    kind: TokenKind,
+    now: i64,
+) -> Result<Option<FoundToken>, StoreError> {
+    // Both arms yield: session, user, nickname, scope, issued, expires, token-level liveness.
+    let sql = match kind {
+        TokenKind::Access => {
+            "SELECT s.id, u.ID, u.NICKNAME, a.scope, a.issued_at, min(a.expires_at, s.expires_at),
+                    a.revoked_at IS NULL AND a.expires_at > ?2,
+                    s.revoked_at IS NULL AND s.expires_at > ?2 AND u.ENABLED = 1
+             FROM access_tokens a JOIN sessions s ON s.id = a.session_id JOIN USERS u ON u.ID = s.user_id
+             WHERE a.hash = ?1"
+        }
+        TokenKind::Refresh => {
+            "SELECT s.id, u.ID, u.NICKNAME, s.scope, r.issued_at, s.expires_at,
+                    r.used_at IS NULL,
+                    s.revoked_at IS NULL AND s.expires_at > ?2 AND u.ENABLED = 1
+             FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN USERS u ON u.ID = s.user_id
+             WHERE r.hash = ?1"
+        }
+    };
+    Ok(c.prepare_cached(sql)?
+        .query_row(params![&hash[..], now], |r| {
+            Ok(FoundToken {
+                kind,
+                session_id: r.get(0)?,
+                user_id: r.get(1)?,
+                client_id: r.get(2)?,
+                scope: r.get(3)?,
+                issued_at: r.get(4)?,
+                expires_at: r.get(5)?,
+                active: r.get::<_, bool>(6)? && r.get::<_, bool>(7)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Kills one access token.
+pub fn revoke_access(c: &Connection, hash: &TokenHash, now: i64) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "UPDATE access_tokens SET revoked_at = ?2 WHERE hash = ?1 AND revoked_at IS NULL",
+    )?
+    .execute(params![&hash[..], now])?;
+    Ok(())
+}
+
+/// What a revocation did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// A refresh token: its session ended, its seat freed, its access tokens died.
+    Session(i64),
+    /// One access token of the session.
+    AccessToken(i64),
+    /// Unknown, or another client's token: left alone (RFC 7009 §2.2 answers 200 all the same).
+    Nothing,
+}
+
+/// RFC 7009 §2.1: revokes `owner`'s token of either kind.
+pub fn revoke(
+    c: &mut Connection,
+    seats: &mut SeatLedger,
+    hash: &TokenHash,
+    hint: Option<TokenKind>,
+    owner: i64,
+    now: i64,
+) -> Result<Revoked, StoreError> {
+    Ok(match find_any(c, hash, hint, now)? {
+        Some(t) if t.user_id == owner => match t.kind {
+            TokenKind::Refresh => {
+                revoke_session(c, t.session_id, now, Some(seats))?;
+                Revoked::Session(t.session_id)
+            }
+            TokenKind::Access => {
+                revoke_access(c, hash, now)?;
+                Revoked::AccessToken(t.session_id)
+            }
+        },
+        _ => Revoked::Nothing,
+    })
+}
