@@ -123,6 +123,22 @@ def system_busy_ticks():
     return v[0] + v[1] + v[2] + v[5] + v[6]
 
 
+def all_proc_ticks():
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw.rsplit(")", 1)[1].split()
+        out[int(d)] = (comm, int(fields[11]) + int(fields[12]))
+    return out
+
+
 def children_cpu_s():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -254,6 +270,7 @@ class Bench:
         t0_srv = proc_ticks(self.server.pid)
         t0_sys = system_busy_ticks()
         t0_kids = children_cpu_s()
+        t0_all = all_proc_ticks()
         perf = None
         if perf_name and self.a.perf:
             os.makedirs(self.a.perf, exist_ok=True)
@@ -272,6 +289,15 @@ class Bench:
         srv = (proc_ticks(self.server.pid) - t0_srv) / CLK_TCK
         busy = (system_busy_ticks() - t0_sys) / CLK_TCK
         kids = children_cpu_s() - t0_kids
+        t1_all = all_proc_ticks()
+        others = {}
+        for pid, (comm, ticks) in t1_all.items():
+            if pid in (self.server.pid, os.getpid()):
+                continue
+            d = ticks - t0_all.get(pid, (comm, 0))[1]
+            if d > 0:
+                key = comm.split("/")[0]
+                others[key] = others.get(key, 0) + d / CLK_TCK
         if p.returncode != 0 or not os.path.exists(out):
             raise Fail(f"wrk failed ({p.returncode}): {p.stdout[-2000:]}")
         with open(out) as f:
@@ -279,6 +305,7 @@ class Bench:
         r["server_cpu_s"] = srv
         r["loadgen_cpu_s"] = kids
         r["other_cpu_s"] = max(0.0, busy - srv - kids)
+        r["other_top"] = sorted(((round(v, 2), k) for k, v in others.items()), reverse=True)[:4]
         r["wall_s"] = wall
         return r
 
@@ -415,6 +442,7 @@ class Bench:
         res["server_cpu_us_per_req"] = 1e6 * r["server_cpu_s"] / r["requests"] if r["requests"] else None
         res["loadgen_cpu_pct"] = 100 * r["loadgen_cpu_s"] / dur if dur else 0
         res["other_cpu_pct"] = 100 * r["other_cpu_s"] / dur if dur else 0
+        res["other_cpu_top_s"] = r["other_top"]  # (CPU seconds, command) of other processes seen
         if r.get("sent") and any(r["sent"].values()):
             res["sent"] = r["sent"]
         if res["non2xx"]:
@@ -535,7 +563,9 @@ class Bench:
         disturbed = [r for r in self.results if r.get("disturbed")]
         if disturbed:
             lines.append("  CAVEAT: other processes used CPU during scenario(s) " +
-                         ", ".join(f"{r['n']} ({r['other_cpu_pct']:.0f} % of a core)" for r in disturbed) +
+                         ", ".join(f"{r['n']} ({r['other_cpu_pct']:.0f} % of a core; seen: "
+                                   + ", ".join(f"{n} {s:.1f} s" for s, n in r["other_cpu_top_s"][:3]) + ")"
+                                   for r in disturbed) +
                          "; those numbers are disturbed, rerun on a quiet machine.")
         lines.append(f"  durability: every grant is committed (WAL, synchronous=NORMAL) before it is answered; "
                      f"server RUST_LOG={a.rust_log} (access log to a file), --workers {a.workers}, "
@@ -553,7 +583,7 @@ class Bench:
             "git": git_state(),
             "binary_sha256": hashlib.sha256(open(self.bin, "rb").read()).hexdigest(),
             "database_dir": os.path.dirname(self.db),
-            "database_fs": sh(f"df -PT {os.path.dirname(self.db)} | tail -1"),
+            "database_fs": sh(f"df -PT {os.path.dirname(self.db)} | awk 'NR==2 {{print $1, $2}}'"),
             "config": {"connections": a.connections, "duration_s": a.duration, "warmup_s": a.warmup,
                        "pbkdf2_connections": a.pbkdf2_connections, "pbkdf2_duration_s": a.pbkdf2_duration,
                        "pbkdf2_iterations": PBKDF2_ITERATIONS, "seats": SEATS, "workers": a.workers,
@@ -603,20 +633,29 @@ def machine():
 
 
 def git_state():
+    dirty = [l[3:] for l in subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, text=True,
+                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.splitlines()]
     return {"commit": sh("git rev-parse HEAD"), "describe": sh("git describe --always --dirty"),
-            "dirty_files": [l for l in sh("git status --porcelain").splitlines()]}
+            "dirty_files": dirty,
+            "dirty_outside_bench": [f for f in dirty if not f.startswith("bench/")]}
 
 
 def write_markdown(path, doc):
     m = doc["machine"]
     g = doc["git"]
+    table = [l for l in doc["table"].splitlines() if l.startswith("|")]
+    rest = doc["table"].splitlines()[len(table):]
     out = [f"# tollgate benchmark, {doc['date'][:10]}", "",
            "Command:", "", f"    {doc['command']}", "",
-           f"Code: `{g['describe']}`" + (" (work tree had uncommitted changes: "
-                                          f"{len(g['dirty_files'])} files)" if g["dirty_files"] else ""),
-           "", "## Result", "", doc["table"], "",
+           f"Code: `{g['describe']}`" + ((" (uncommitted changes outside bench/: "
+                                           + ", ".join(g["dirty_outside_bench"]) + ")")
+                                          if g.get("dirty_outside_bench") else
+                                          " (uncommitted changes only under bench/)" if g["dirty_files"] else "")
+           + f"; binary sha256 `{doc.get('binary_sha256', '?')[:16]}…`; database on `{doc.get('database_fs', '?')}`",
+           "", "## Result", "", *table, "", "```", *[l for l in rest if l.strip() or True], "```", "",
            "## Machine", "", f"`nproc`: {m['nproc']}; kernel {m['kernel']}; load average at the end: "
-           f"{m['loadavg_at_end']}", "", "```", m["lscpu"], "```", "", "```", m["memory"], "```", ""]
+           f"{m['loadavg_at_end']}", "", "`lscpu | head -20`:", "", "```", m["lscpu"], "```", "",
+           "`free -h`:", "", "```", m["memory"], "```", ""]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         f.write("\n".join(out))
