@@ -77,9 +77,9 @@ pub struct ServeArgs {
     /// Seconds a dead session or token is kept before the sweep deletes it.
     #[arg(long, env = "TOLLGATE_SWEEP_GRACE", hide = true)]
     pub sweep_grace: Option<u32>,
-    /// Days to keep audit-trail rows.
-    #[arg(long, env = "TOLLGATE_AUDIT_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..))]
-    pub audit_retention_days: u32,
+    /// How long audit-trail rows are kept: a number and a unit, e.g. 90d, 12h, 30m.
+    #[arg(long, env = "TOLLGATE_AUDIT_RETENTION", default_value = "90d", value_parser = parse_duration)]
+    pub audit_retention: i64,
     /// Seconds between sweeps of long-dead sessions and tokens.
     #[arg(long, env = "TOLLGATE_SWEEP_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..), hide = true)]
     pub sweep_interval: u32,
@@ -156,7 +156,8 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// Start beyond loopback even if a demo user still has its demo secret.
     pub allow_demo_credentials: bool,
-    pub audit_retention_days: i64,
+    /// Seconds audit-trail rows are kept.
+    pub audit_retention: i64,
     /// Seconds dead sessions and tokens are kept; None is the built-in hour.
     pub sweep_grace: Option<i64>,
     /// GetData: attached read-only as schema `data`.
@@ -185,7 +186,7 @@ impl Settings {
             sweep_interval: std::time::Duration::from_secs(60),
             tls: None,
             allow_demo_credentials: false,
-            audit_retention_days: 90,
+            audit_retention: 90 * 86_400,
             sweep_grace: None,
             data_db: None,
             query_time_limit: std::time::Duration::from_secs(2),
@@ -216,7 +217,7 @@ impl Settings {
         s.sweep_interval = std::time::Duration::from_secs(a.sweep_interval.into());
         s.tls = tls_files(a.tls_cert.clone(), a.tls_key.clone())?;
         s.allow_demo_credentials = a.allow_demo_credentials;
-        s.audit_retention_days = a.audit_retention_days.into();
+        s.audit_retention = a.audit_retention;
         s.sweep_grace = a.sweep_grace.map(i64::from);
         s.data_db = a.data_db.clone();
         s.query_time_limit = std::time::Duration::from_millis(a.query_time_limit_ms.into());
@@ -241,6 +242,21 @@ pub fn tls_files(cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<Option<T
             "--tls-key needs --tls-cert (TOLLGATE_TLS_CERT): give the certificate chain's PEM file too, or neither for plain HTTP".into(),
         ),
     }
+}
+
+/// `30s`, `15m`, `12h`, `7d` -> seconds (at least one).
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let bad = || format!("{s:?}: expected a number and a unit, e.g. 30m, 12h or 7d");
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(bad)
 }
 
 /// `Jim_Test/` -> `/Jim_Test`; `/` -> ``.

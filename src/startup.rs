@@ -264,7 +264,7 @@ async fn sweep_loop(state: web::Data<AppState>) {
     loop {
         tick.tick().await;
         let now = state.clock.now();
-        let retention = state.settings.audit_retention_days * 86_400;
+        let retention = state.settings.audit_retention;
         let grace = state.settings.sweep_grace.unwrap_or(SWEEP_GRACE_SECS);
         match state
             .db

@@ -1,12 +1,13 @@
 //! `tollgate audit` and `tollgate backup`.
 use super::args::{AuditArgs, BackupArgs};
-use super::output::{parse_duration, print_json, print_table};
+use super::output::{print_json, print_table};
 use super::{err, Ctx};
 use crate::clock::rfc3339;
+use crate::config::parse_duration;
 use crate::store::audit;
 
 pub fn show(ctx: &Ctx, a: &AuditArgs) -> Result<(), String> {
-    let since = ctx.now - parse_duration(&a.since)?;
+    let since = ctx.now - parse_duration(&a.since).map_err(|e| format!("--since {e}"))?;
     let rows = audit::query(&ctx.conn, since, a.client.as_deref()).map_err(err)?;
     if a.json {
         return print_json(&rows);

@@ -39,24 +39,9 @@ pub fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_owned()
 }
 
-/// `30s`, `15m`, `12h`, `7d` -> seconds.
-pub fn parse_duration(s: &str) -> Result<i64, String> {
-    let bad = || format!("--since {s:?}: expected a number and a unit, e.g. 30m, 12h or 7d");
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(mult).ok_or_else(bad)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use crate::config::parse_duration;
 
     #[test]
     fn durations() {
@@ -66,5 +51,6 @@ mod tests {
         assert!(parse_duration("7").is_err());
         assert!(parse_duration("d").is_err());
         assert!(parse_duration("5w").is_err());
+        assert!(parse_duration("0d").is_err());
     }
 }
