@@ -6,6 +6,7 @@
 //! What the load generator knows is kept in a ledger. A request whose answer never
 //! arrived (in flight at the kill) may or may not have been committed, so the
 //! checks allow exactly for those and nothing more.
+use crate::helpers::binary;
 use reqwest::{Client, Response};
 use rusqlite::Connection;
 use serde_json::{json, Value};
@@ -19,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
 const SEATS: usize = 50;
 /// How long the load runs before the kill.
 const LOAD: Duration = Duration::from_secs(2);
@@ -30,19 +30,10 @@ const DEMO: (&str, &str) = ("demo", "demo-secret");
 
 // ---------------------------------------------------------------- the process
 
-/// A `tollgate` command without inherited `TOLLGATE_*` variables, with cheap hashing.
+/// The binary, quiet: thousands of requests would flood the test output.
 fn tollgate(cwd: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("TOLLGATE_") {
-            cmd.env_remove(&k);
-        }
-    }
-    cmd.env("TOLLGATE_PBKDF2_ITERATIONS", "1000")
-        .env("RUST_LOG", "warn")
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
+    let mut cmd = binary(cwd);
+    cmd.env("RUST_LOG", "warn").stdout(Stdio::null());
     cmd
 }
 

@@ -168,7 +168,29 @@ pub fn s(v: &Value) -> String {
     v.as_str().expect("string").to_owned()
 }
 
-// ---- the binary, run against a live app's database ----
+// ---- the built binary ----
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().unwrap().port()
+}
+
+/// The built `tollgate`, with no `TOLLGATE_*` variable inherited from the test's own
+/// environment, cheap hashing, info logs, no stdin, and the given working directory.
+pub fn binary(cwd: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("TOLLGATE_") {
+            cmd.env_remove(&k);
+        }
+    }
+    cmd.env("TOLLGATE_PBKDF2_ITERATIONS", TEST_ITERATIONS.to_string())
+        .env("RUST_LOG", "info")
+        .current_dir(cwd)
+        .stdin(Stdio::null());
+    cmd
+}
 
 /// Runs the built binary on the app's database, as an administrator would while it serves.
 pub fn tollgate(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {

@@ -7,38 +7,17 @@ mod metrics;
 mod shutdown;
 mod tls;
 
+use crate::helpers::{binary as tollgate, free_port};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
 /// Cheap hashing: these tests check behaviour, not PBKDF2's cost.
 const ITERATIONS: &str = "1000";
 const LIMIT: Duration = Duration::from_secs(20);
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
-}
-
-/// `tollgate` with no inherited `TOLLGATE_*` variables, cheap hashing and info logs.
-fn tollgate(cwd: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("TOLLGATE_") {
-            cmd.env_remove(&k);
-        }
-    }
-    cmd.env("TOLLGATE_PBKDF2_ITERATIONS", ITERATIONS)
-        .env("RUST_LOG", "info")
-        .current_dir(cwd)
-        .stdin(Stdio::null());
-    cmd
-}
 
 /// `tollgate init FILE --demo` with `iterations` for the demo secrets' hashes.
 fn init_demo(cwd: &Path, file: &Path, iterations: &str) {

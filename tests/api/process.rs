@@ -1,44 +1,20 @@
 //! The real `tollgate` executable as an operator runs it (API.md §1, §2, §6):
 //! crash safety of seats and tokens, the committed `sample.db`, first-run
 //! behaviour, command-line refusals and the `TOLLGATE_*` environment twins.
+use crate::helpers::{binary as tollgate, free_port};
 use reqwest::{Client, Response};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 use std::fs::File;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
-/// Cheap hashing: these tests check behaviour, not PBKDF2's cost.
-const ITERATIONS: &str = "1000";
 const STARTUP_LIMIT: Duration = Duration::from_secs(10);
 const REGENERATE: &str = "sample.db is stale: delete it and regenerate it with \
                           `cargo run --release -- init sample.db --demo`";
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
-}
-
-/// A `tollgate` command with no `TOLLGATE_*` variables inherited from the test's
-/// environment, cheap hashing, and the given working directory.
-fn tollgate(cwd: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("TOLLGATE_") {
-            cmd.env_remove(&k);
-        }
-    }
-    cmd.env("TOLLGATE_PBKDF2_ITERATIONS", ITERATIONS)
-        .env("RUST_LOG", "info")
-        .current_dir(cwd)
-        .stdin(Stdio::null());
-    cmd
-}
 
 /// Runs a command that must end by itself, within the startup limit.
 fn run_to_end(mut cmd: Command) -> Output {
