@@ -41,7 +41,7 @@ impl AuditLog {
     pub fn flush_now(&self, db: &Db) {
         let rows = self.take();
         if !rows.is_empty() {
-            if let Err(e) = db.write_now(|c| audit::insert_many(c, &rows)) {
+            if let Err(e) = db.write_now(move |c| audit::insert_many(c, &rows)) {
                 log::warn!("audit trail write at shutdown failed: {e}");
             }
         }

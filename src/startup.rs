@@ -204,7 +204,7 @@ fn check_exposure(addr: SocketAddr, settings: &Settings, db: &Db) -> Result<(), 
     }
     let mut open = Vec::new();
     for (name, secret, _, _) in demo::DEMO_USERS {
-        // Startup is single-threaded: the writer connection is free for this read.
+        // Before serving: nothing else is waiting for the writer.
         let record = db
             .write_now(|c| users::find_client(c, name))
             .map_err(Exposure::Store)?;

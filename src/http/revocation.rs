@@ -1,5 +1,5 @@
 //! POST /revoke (RFC 7009) and POST /introspect (RFC 7662).
-use super::token::{authenticate_request, read_form, Client};
+use super::token::{authenticate_request, read_form, Client, Lookup};
 use super::State;
 use crate::crypto::token_hash;
 use crate::crypto::TokenHash;
@@ -32,7 +32,7 @@ async fn token_request(
 ) -> Result<TokenRequest, OAuthError> {
     let params = read_form(req, body).await?;
     let hash = token_hash(params.require("token")?);
-    let client = authenticate_request(req, &params, state).await?;
+    let client = authenticate_request(req, &params, state, Lookup::Fresh).await?;
     Ok(TokenRequest {
         hash,
         hint: hint(&params),
@@ -52,7 +52,7 @@ pub async fn post_revoke(
     let (owner, now) = (client.record.id, state.clock.now());
     let revoked = state
         .db
-        .write_seats(move |c, seats| tokens::revoke(c, seats, &hash, hint, owner, now))
+        .write_with(move |c, w| tokens::revoke(c, &mut w.seats, &hash, hint, owner, now))
         .await?;
     let detail = match revoked {
         Revoked::Session(id) => format!("refresh token: session {id} ended"),

@@ -80,13 +80,33 @@ async fn token_grant(
     } else {
         "client_credentials"
     };
-    let client = authenticate_request(req, &params, state).await?;
-    event.client_id = Some(client.nickname.clone());
-    let requested = scopes::parse_requested(params.get("scope"), &client.nickname)?;
-    match refresh {
-        None => client_credentials(state, &client.record, requested).await,
-        Some(token) => refresh_token(state, &client.record, &token, requested).await,
+    // First from the verified-credential record; if the writer finds that record
+    // stale (an admin changed the user meanwhile), once more from the table.
+    for lookup in [Lookup::Remembered, Lookup::Fresh] {
+        let client = authenticate_request(req, &params, state, lookup).await?;
+        event.client_id = Some(client.nickname.clone());
+        let requested = scopes::parse_requested(params.get("scope"), &client.nickname)?;
+        let granted = match &refresh {
+            None => client_credentials(state, &client.record, requested).await?,
+            Some(token) => refresh_token(state, &client.record, token, requested).await?,
+        };
+        match granted {
+            Some(response) => return Ok(response),
+            None => state.verified.forget(&client.nickname),
+        }
     }
+    // Changed under us twice in a row: an administrator is editing this client now.
+    Err(OAuthError::TemporarilyUnavailable)
+}
+
+/// Where client authentication finds the client's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// The verified-credential record, when this secret was verified before: no
+    /// PBKDF2 and no read. Only for callers that confirm the record on the writer.
+    Remembered,
+    /// The USERS table.
+    Fresh,
 }
 
 /// An authenticated client: the name it authenticated with and its record.
@@ -101,6 +121,7 @@ pub async fn authenticate_request(
     req: &HttpRequest,
     params: &Params,
     state: &State,
+    lookup: Lookup,
 ) -> Result<Client, OAuthError> {
     let presented = client_auth::from_request(
         req.headers()
@@ -115,7 +136,7 @@ pub async fn authenticate_request(
             return Err(OAuthError::SlowDown { retry_after });
         }
     }
-    let result = authenticate(state, presented).await;
+    let result = authenticate(state, presented, lookup).await;
     if let Some(ip) = ip {
         match &result {
             Ok(_) => state.throttle.succeeded(ip, &id),
@@ -135,19 +156,36 @@ pub async fn authenticate_request(
 
 /// RFC 6749 §2.3.1 client authentication. Every failure is the same `invalid_client`;
 /// an unknown client still costs one PBKDF2 verification.
-pub async fn authenticate(state: &State, p: Presented) -> Result<Client, OAuthError> {
-    if let Some(c) = check(state, p.client_id, p.secret).await? {
+pub async fn authenticate(
+    state: &State,
+    p: Presented,
+    lookup: Lookup,
+) -> Result<Client, OAuthError> {
+    if let Some(c) = check(state, p.client_id, p.secret, lookup).await? {
         return Ok(c);
     }
     if let Some((id, secret)) = p.raw {
-        if let Some(c) = check(state, id, secret).await? {
+        if let Some(c) = check(state, id, secret, lookup).await? {
             return Ok(c);
         }
     }
     Err(OAuthError::InvalidClient)
 }
 
-async fn check(state: &State, id: String, secret: Secret) -> Result<Option<Client>, OAuthError> {
+async fn check(
+    state: &State,
+    id: String,
+    secret: Secret,
+    lookup: Lookup,
+) -> Result<Option<Client>, OAuthError> {
+    if lookup == Lookup::Remembered {
+        if let Some(record) = state.verified.client(&id, secret.expose()) {
+            return Ok(Some(Client {
+                nickname: id,
+                record,
+            }));
+        }
+    }
     let lookup = id.clone();
     let record = state
         .db
@@ -176,9 +214,7 @@ async fn check(state: &State, id: String, secret: Secret) -> Result<Option<Clien
         .map_err(|_| OAuthError::TemporarilyUnavailable)?;
     match record {
         Some(r) if ok && eligible => {
-            state
-                .verified
-                .remember(&id, secret.expose(), &r.password_hash);
+            state.verified.remember(&id, secret.expose(), &r);
             Ok(Some(Client {
                 nickname: id,
                 record: r,
@@ -219,22 +255,26 @@ fn token_response(
     }
 }
 
-/// RFC 6749 §4.4, with API.md §2's licence seats.
+/// RFC 6749 §4.4, with API.md §2's licence seats. None: `client` is stale.
 async fn client_credentials(
     state: &State,
     client: &ClientRecord,
     requested: Option<Scopes>,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<Option<TokenResponse>, OAuthError> {
     let granted = scopes::grant(requested, &client.scopes)?;
     let (access, refresh, tokens_at) = issue_pair(state);
     let (user_id, scope, licensed) = (client.id, granted.scopes.to_text(), granted.licensed);
     let session_scope = scope.clone();
-    let clock = state.clock.clone();
+    let (clock, record) = (state.clock.clone(), client.clone());
     // The clock is read on the writer's thread, inside the transaction: a request that
-    // queued behind other writes must not judge seats by the time it arrived.
+    // queued behind other writes must not judge seats by the time it arrived. The
+    // client is confirmed there too: a grant never outlives a change to its user.
     match state
         .db
-        .write_seats(move |c, seats| {
+        .write_with(move |c, w| {
+            if !w.clients.confirm(c, &record)? {
+                return Ok(None);
+            }
             let now = clock.now();
             let session = NewSession {
                 user_id,
@@ -242,37 +282,50 @@ async fn client_credentials(
                 licensed,
                 tokens: tokens_at(now),
             };
-            sessions::open(c, &session, now, seats)
+            sessions::open(c, &session, now, &mut w.seats).map(Some)
         })
         .await?
     {
-        OpenOutcome::Opened { .. } => Ok(token_response(state, access, refresh, scope)),
-        OpenOutcome::NoSeat { retry_after } => Err(OAuthError::LicenceUnavailable { retry_after }),
+        None => Ok(None),
+        Some(OpenOutcome::Opened { .. }) => Ok(Some(token_response(state, access, refresh, scope))),
+        Some(OpenOutcome::NoSeat { retry_after }) => {
+            Err(OAuthError::LicenceUnavailable { retry_after })
+        }
     }
 }
 
-/// RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2).
+/// RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2). None: `client`
+/// is stale.
 async fn refresh_token(
     state: &State,
     client: &ClientRecord,
     presented: &str,
     requested: Option<Scopes>,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<Option<TokenResponse>, OAuthError> {
     let hash = token_hash(presented);
     let (access, refresh, tokens_at) = issue_pair(state);
-    let (user_id, clock) = (client.id, state.clock.clone());
+    let (user_id, clock, record) = (client.id, state.clock.clone(), client.clone());
     // As above: a refresh that queued must not revive a session that expired meanwhile.
     let outcome = state
         .db
-        .write_seats(move |c, seats| {
+        .write_with(move |c, w| {
+            if !w.clients.confirm(c, &record)? {
+                return Ok(None);
+            }
             let now = clock.now();
-            sessions::refresh(c, seats, &hash, user_id, &tokens_at(now), now, |t| {
+            sessions::refresh(c, &mut w.seats, &hash, user_id, &tokens_at(now), now, |t| {
                 scopes::narrow(requested, &Scopes::from_text(&t.scope)).map(|s| s.to_text())
             })
+            .map(Some)
         })
-        .await??;
-    match outcome {
-        RefreshOutcome::Rotated { scope, .. } => Ok(token_response(state, access, refresh, scope)),
+        .await?;
+    let Some(outcome) = outcome else {
+        return Ok(None);
+    };
+    match outcome? {
+        RefreshOutcome::Rotated { scope, .. } => {
+            Ok(Some(token_response(state, access, refresh, scope)))
+        }
         RefreshOutcome::Invalid => Err(OAuthError::InvalidGrant(
             "the refresh token is invalid, expired or revoked".into(),
         )),

@@ -17,7 +17,7 @@ pub struct AuditRecord {
 }
 
 pub fn insert_many(c: &mut Connection, rows: &[AuditRecord]) -> Result<(), StoreError> {
-    let tx = c.transaction()?;
+    let tx = super::immediate(c)?;
     {
         let mut st = tx.prepare_cached(
             "INSERT INTO audit (at, event, outcome, client_id, remote, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

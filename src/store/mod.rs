@@ -9,11 +9,13 @@ pub mod seats;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
+pub mod writer;
 
 use crate::error::StoreError;
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::Connection;
+use rusqlite::{Connection, Savepoint, Transaction, TransactionBehavior};
+use std::ops::Deref;
 use std::path::Path;
 use std::time::Duration;
 
@@ -86,38 +88,30 @@ pub fn latest_migration() -> i32 {
         .unwrap_or(0)
 }
 
-/// A pool of reader connections and a single writer.
+/// A pool of reader connections and the single writer thread.
 ///
-/// One writer connection serialises tollgate's own writes in-process, so its
-/// threads never spin on SQLITE_BUSY against each other; readers in WAL mode run
-/// beside it. Cloning is cheap.
+/// One writer connection, owned by one thread ([`writer::Writer`]), serialises
+/// tollgate's own writes in-process and commits them in groups; readers in WAL mode
+/// run beside it. Cloning is cheap.
 #[derive(Clone)]
 pub struct Db {
     readers: Pool<Manager>,
-    writer: Pool<Manager>,
-    /// Held seats as the writer knows them; locked only on the writer's thread.
-    seats: std::sync::Arc<std::sync::Mutex<seats::SeatLedger>>,
+    writer: writer::Writer,
 }
 
 impl Db {
     /// Opens (creating if needed) and migrates the file.
     pub fn open(path: &Path, readers: u32) -> Result<Self, StoreError> {
         let c = open_migrated(path)?;
-        // Keep the file's WAL mode settled before the pools start.
+        // Keep the file's WAL mode settled before the writer and readers start.
         c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?;
-        drop(c);
         // The writer keeps SQLite's automatic checkpoint (every 1,000 pages): only a
         // checkpoint on the writer's own connection lets the WAL restart from its
         // beginning under constant writes. A checkpoint on another connection could
         // not (the WAL grew to 3.3 GB in the benchmark) and measured no better.
-        let writer = Pool::builder()
-            .test_on_check_out(false)
-            .max_size(1)
-            .connection_timeout(Duration::from_secs(30))
-            .build(
-                SqliteConnectionManager::file(path)
-                    .with_init(|c| c.execute_batch(CONNECTION_PRAGMAS)),
-            )?;
+        c.set_prepared_statement_cache_capacity(64);
+        let writer = writer::Writer::start(c)
+            .map_err(|e| StoreError::Invalid(format!("cannot start the writer thread: {e}")))?;
         let readers = Pool::builder()
             .test_on_check_out(false)
             .max_size(readers.max(1))
@@ -126,11 +120,7 @@ impl Db {
                 c.execute_batch(CONNECTION_PRAGMAS)?;
                 c.execute_batch("PRAGMA query_only = ON;")
             }))?;
-        Ok(Self {
-            readers,
-            writer,
-            seats: Default::default(),
-        })
+        Ok(Self { readers, writer })
     }
 
     /// Runs `f` on a reader connection, off the async workers.
@@ -147,54 +137,85 @@ impl Db {
         .await?
     }
 
-    /// Runs `f` on the writer connection, off the async workers.
+    /// Runs `f` on the writer thread, in the next group commit; answers after it.
+    /// `f` runs inside a transaction: [`immediate`] there opens a savepoint.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let pool = self.writer.clone();
-        actix_web::web::block(move || {
-            let mut c: PooledConnection<Manager> = pool.get()?;
-            f(&mut c)
-        })
-        .await?
+        self.writer.write(move |c, _| f(c)).await
     }
 
-    /// Like [`Db::write`], with the writer's seat ledger, for every change to seats.
-    pub async fn write_seats<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Like [`Db::write`], with what the writer keeps in memory: its seat ledger, for
+    /// every change to seats, and its confirmed client records. A job that fails makes
+    /// the seat ledger reload from the table.
+    pub async fn write_with<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection, &mut seats::SeatLedger) -> Result<T, StoreError>
+        F: FnOnce(&mut Connection, &mut writer::WriterState) -> Result<T, StoreError>
             + Send
             + 'static,
     {
-        let seats = self.seats.clone();
-        self.write(move |c| {
-            let mut ledger = seats.lock().unwrap_or_else(|e| e.into_inner());
-            let result = f(c, &mut ledger);
-            if result.is_err() {
-                ledger.invalidate();
-            }
-            result
-        })
-        .await
+        self.writer.write(f).await
     }
 
-    /// Synchronous access to the writer, for shutdown work.
+    /// The writer connection outside any transaction, waited for on this thread:
+    /// for startup and shutdown work (a WAL checkpoint cannot run in a transaction).
     pub fn write_now<T>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut c = self.writer.get()?;
-        f(&mut c)
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+    {
+        self.writer.run_alone(move |c, _| f(c))
+    }
+}
+
+/// A write transaction that nests: `BEGIN IMMEDIATE` on an idle connection (admin
+/// commands), a savepoint inside the writer's group transaction. Dropped without
+/// [`Tx::commit`], it rolls back either way.
+pub enum Tx<'c> {
+    Top(Transaction<'c>),
+    Nested(Savepoint<'c>),
+}
+
+impl Tx<'_> {
+    pub fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Top(t) => t.commit()?,
+            Tx::Nested(s) => s.commit()?,
+        }
+        Ok(())
+    }
+}
+
+impl Deref for Tx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            Tx::Top(t) => t,
+            Tx::Nested(s) => s,
+        }
+    }
+}
+
+/// Opens a write transaction for one change; see [`Tx`].
+pub fn immediate(c: &mut Connection) -> Result<Tx<'_>, StoreError> {
+    if c.is_autocommit() {
+        Ok(Tx::Top(c.transaction_with_behavior(
+            TransactionBehavior::Immediate,
+        )?))
+    } else {
+        Ok(Tx::Nested(c.savepoint()?))
     }
 }
 
 /// Deletes what can no longer matter: sessions and tokens dead for longer than `grace`.
 pub fn sweep(c: &mut Connection, now: i64, grace: i64) -> Result<usize, StoreError> {
     let cutoff = now - grace;
-    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = immediate(c)?;
     let mut n = tx.execute(
         "DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1",
         [cutoff],

@@ -160,7 +160,7 @@ pub fn upsert(
     p: &Product,
     cond: Option<&IfMatch>,
 ) -> Result<Write, StoreError> {
-    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = super::immediate(c)?;
     let current = match current_if(&tx, &p.sku, cond)? {
         Ok(current) => current,
         Err(failed) => return Ok(failed),
@@ -188,7 +188,7 @@ pub fn upsert(
 
 /// Deletes, if `cond` holds for the current product.
 pub fn delete(c: &mut Connection, sku: &str, cond: Option<&IfMatch>) -> Result<Write, StoreError> {
-    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = super::immediate(c)?;
     let current = match current_if(&tx, sku, cond)? {
         Ok(current) => current,
         Err(failed) => return Ok(failed),

@@ -3,10 +3,11 @@
 //! API.md §2: a licensed session holds a seat while `revoked_at IS NULL AND
 //! expires_at > now`. Counting held seats and inserting the session happen in one
 //! `BEGIN IMMEDIATE` transaction, so the count cannot go stale between the two.
+use super::immediate;
 use super::seats::SeatLedger;
 use crate::crypto::TokenHash;
 use crate::error::StoreError;
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 
 /// The token pair a grant issues, already hashed, with their lifetimes.
 pub struct IssuedPair {
@@ -34,10 +35,6 @@ pub enum OpenOutcome {
     NoSeat {
         retry_after: Option<i64>,
     },
-}
-
-fn immediate(c: &mut Connection) -> Result<Transaction<'_>, StoreError> {
-    Ok(c.transaction_with_behavior(TransactionBehavior::Immediate)?)
 }
 
 pub fn seats_total(c: &Connection) -> Result<i64, StoreError> {

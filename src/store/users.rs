@@ -3,7 +3,7 @@ use crate::error::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// What client authentication and scope resolution need to know about a user.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientRecord {
     pub id: i64,
     pub password_hash: String,
@@ -14,11 +14,29 @@ pub struct ClientRecord {
 }
 
 pub fn find_client(c: &Connection, nickname: &str) -> Result<Option<ClientRecord>, StoreError> {
+    client_where(
+        c,
+        r#"SELECT ID, "PASSWORD", APIUSER, ENABLED FROM USERS WHERE NICKNAME = ?1"#,
+        nickname,
+    )
+}
+
+fn find_client_by_id(c: &Connection, id: i64) -> Result<Option<ClientRecord>, StoreError> {
+    client_where(
+        c,
+        r#"SELECT ID, "PASSWORD", APIUSER, ENABLED FROM USERS WHERE ID = ?1"#,
+        id,
+    )
+}
+
+fn client_where(
+    c: &Connection,
+    sql: &str,
+    key: impl rusqlite::ToSql,
+) -> Result<Option<ClientRecord>, StoreError> {
     let row = c
-        .prepare_cached(
-            r#"SELECT ID, "PASSWORD", APIUSER, ENABLED FROM USERS WHERE NICKNAME = ?1"#,
-        )?
-        .query_row([nickname], |r| {
+        .prepare_cached(sql)?
+        .query_row([key], |r| {
             Ok(ClientRecord {
                 id: r.get(0)?,
                 password_hash: r.get(1)?,
@@ -37,6 +55,42 @@ pub fn find_client(c: &Connection, nickname: &str) -> Result<Option<ClientRecord
         .query_map([rec.id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     Ok(Some(rec))
+}
+
+/// Client records the writer has checked against the table, valid until another
+/// connection (an admin command) commits: SQLite's `PRAGMA data_version` tells.
+/// The server itself never changes users, so its own commits cannot stale them.
+#[derive(Debug, Default)]
+pub struct ConfirmedClients {
+    version: Option<i64>,
+    by_id: std::collections::HashMap<i64, ClientRecord>,
+}
+
+impl ConfirmedClients {
+    /// Whether `r` is still what the table says, as of this transaction. Call inside
+    /// the write transaction, so nothing can change between the check and the write.
+    pub fn confirm(&mut self, c: &Connection, r: &ClientRecord) -> Result<bool, StoreError> {
+        let version: i64 = c
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |row| row.get(0))?;
+        if self.version != Some(version) {
+            self.by_id.clear();
+            self.version = Some(version);
+        }
+        if self.by_id.get(&r.id) == Some(r) {
+            return Ok(true);
+        }
+        match find_client_by_id(c, r.id)? {
+            Some(fresh) if fresh == *r => {
+                if self.by_id.len() >= 10_000 {
+                    self.by_id.clear();
+                }
+                self.by_id.insert(fresh.id, fresh);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
 }
 
 pub struct NewUser<'a> {
@@ -122,7 +176,7 @@ pub fn set_enabled(
     enabled: bool,
     now: i64,
 ) -> Result<usize, StoreError> {
-    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = super::immediate(c)?;
     tx.execute(
         "UPDATE USERS SET ENABLED = ?2 WHERE ID = ?1",
         params![id, enabled],

@@ -1,0 +1,293 @@
+//! The single writer: one thread owns the writer connection and commits in groups.
+//!
+//! Every change tollgate makes goes to this thread as a job. The thread takes every
+//! job that is waiting (up to [`MAX_BATCH`]), runs them in one `BEGIN IMMEDIATE`
+//! transaction, each inside its own savepoint (a job that fails is rolled back alone),
+//! commits once, and only then answers each job. A grant is therefore acknowledged
+//! only once it is in the WAL, as before, but a burst of grants shares one commit:
+//! one WAL append of the pages they touched instead of one per grant.
+//!
+//! Jobs run one after another on one thread, so they never contend with each other,
+//! and the writer's [`SeatLedger`] needs no lock. A job that wants no transaction
+//! (a WAL checkpoint) runs alone, between groups.
+use super::seats::SeatLedger;
+use super::users::ConfirmedClients;
+use crate::error::StoreError;
+use rusqlite::Connection;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+
+/// What the writer thread keeps in memory beside its connection; jobs see it.
+#[derive(Debug, Default)]
+pub struct WriterState {
+    pub seats: SeatLedger,
+    pub clients: ConfirmedClients,
+}
+
+/// At most this many jobs share one commit.
+pub const MAX_BATCH: usize = 128;
+
+/// What a job does once its group's commit is known: `Ok` if it committed.
+type Reply = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
+type Work = Box<dyn FnOnce(&mut Connection, &mut WriterState) -> Outcome + Send>;
+
+/// A job's own result, and how to answer it after the commit.
+struct Outcome {
+    failed: bool,
+    reply: Reply,
+}
+
+enum Job {
+    /// Runs in a savepoint inside the group transaction.
+    Grouped(Work),
+    /// Runs outside any transaction, on its own.
+    Alone(Work),
+}
+
+/// The handle: cheap to clone; the thread stops when the last handle is dropped.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`.
+    pub fn start(conn: Connection) -> std::io::Result<Self> {
+        let (jobs, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("tollgate-writer".into())
+            .spawn(move || run(conn, rx))?;
+        Ok(Self { jobs })
+    }
+
+    /// Queues `f` for the next group commit at once; the future answers after that
+    /// commit.
+    pub fn write<T, F>(&self, f: F) -> impl std::future::Future<Output = Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent = self.jobs.send(Job::Grouped(work(f, move |r| {
+            let _ = tx.send(r);
+        })));
+        async move {
+            sent.map_err(|_| StoreError::Cancelled)?;
+            rx.await.map_err(|_| StoreError::Cancelled)?
+        }
+    }
+
+    /// Runs `f` alone, outside any transaction, and waits for it on this thread.
+    pub fn run_alone<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.jobs
+            .send(Job::Alone(work(f, move |r| {
+                let _ = tx.send(r);
+            })))
+            .map_err(|_| StoreError::Cancelled)?;
+        rx.recv().map_err(|_| StoreError::Cancelled)?
+    }
+}
+
+/// Wraps `f` as a job whose answer goes to `answer` once the commit is known.
+fn work<T, F>(f: F, answer: impl FnOnce(Result<T, StoreError>) + Send + 'static) -> Work
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
+{
+    Box::new(move |c, seats| {
+        let result = match catch_unwind(AssertUnwindSafe(|| f(c, seats))) {
+            Ok(r) => r,
+            Err(_) => {
+                log::error!("a database job panicked; it was rolled back");
+                Err(StoreError::Cancelled)
+            }
+        };
+        Outcome {
+            failed: result.is_err(),
+            reply: Box::new(move |committed| {
+                answer(match committed {
+                    Ok(()) => result,
+                    Err(e) => Err(StoreError::Invalid(format!("the group commit failed: {e}"))),
+                })
+            }),
+        }
+    })
+}
+
+fn run(mut c: Connection, rx: mpsc::Receiver<Job>) {
+    let mut seats = WriterState::default();
+    let mut group = Vec::with_capacity(MAX_BATCH);
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Alone(w) => {
+                    // Alone jobs end the group: run what is gathered first.
+                    commit_group(&mut c, &mut seats, &mut group);
+                    let out = w(&mut c, &mut seats);
+                    if out.failed {
+                        seats.seats.invalidate();
+                    }
+                    (out.reply)(Ok(()));
+                }
+                Job::Grouped(w) => group.push(w),
+            }
+            if group.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        commit_group(&mut c, &mut seats, &mut group);
+    }
+}
+
+/// Runs the gathered jobs in one transaction, commits, then answers each.
+fn commit_group(c: &mut Connection, seats: &mut WriterState, group: &mut Vec<Work>) {
+    if group.is_empty() {
+        return;
+    }
+    if let Err(e) = c.execute_batch("BEGIN IMMEDIATE") {
+        // Dropping the jobs unrun answers each with `Cancelled`: nothing was written.
+        log::warn!(
+            "could not begin a write transaction, {} jobs refused: {e}",
+            group.len()
+        );
+        group.clear();
+        seats.seats.invalidate();
+        return;
+    }
+    let mut replies = Vec::with_capacity(group.len());
+    for w in group.drain(..) {
+        if let Some(out) = in_savepoint(c, seats, w) {
+            replies.push(out.reply);
+        }
+    }
+    match c.execute_batch("COMMIT") {
+        Ok(()) => {
+            for reply in replies {
+                reply(Ok(()));
+            }
+        }
+        Err(e) => {
+            let e = StoreError::from(e);
+            log::warn!(
+                "group commit failed, {} jobs rolled back: {e}",
+                replies.len()
+            );
+            let _ = c.execute_batch("ROLLBACK");
+            seats.seats.invalidate();
+            for reply in replies {
+                reply(Err(&e));
+            }
+        }
+    }
+}
+
+/// One job inside the group: a savepoint, released if the job succeeded and rolled
+/// back if it failed, so a failed job leaves nothing half-written.
+fn in_savepoint(c: &mut Connection, seats: &mut WriterState, w: Work) -> Option<Outcome> {
+    if let Err(e) = c.execute_batch("SAVEPOINT job") {
+        log::warn!("could not open a savepoint, a job refused: {e}");
+        seats.seats.invalidate();
+        drop(w);
+        return None;
+    }
+    let out = w(c, seats);
+    if out.failed {
+        seats.seats.invalidate();
+        let _ = c.execute_batch("ROLLBACK TO job");
+    }
+    let _ = c.execute_batch("RELEASE job");
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A writer on a fresh database, and a count of its commits.
+    fn writer() -> (Writer, Arc<AtomicUsize>) {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        let commits = Arc::new(AtomicUsize::new(0));
+        let n = commits.clone();
+        c.commit_hook(Some(move || {
+            n.fetch_add(1, Ordering::SeqCst);
+            false
+        }))
+        .unwrap();
+        (Writer::start(c).unwrap(), commits)
+    }
+
+    /// Holds the writer thread until the returned sender is used, so that the jobs
+    /// sent meanwhile are gathered into one group.
+    fn hold(w: &Writer) -> mpsc::Sender<()> {
+        let (go, wait) = mpsc::channel::<()>();
+        let w = w.clone();
+        std::thread::spawn(move || {
+            w.run_alone(move |_, _| {
+                let _ = wait.recv();
+                Ok(())
+            })
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        go
+    }
+
+    fn insert(x: i64) -> impl FnOnce(&mut Connection, &mut WriterState) -> Result<(), StoreError> {
+        move |c, _| {
+            c.execute("INSERT INTO t VALUES (?1)", [x])?;
+            Ok(())
+        }
+    }
+
+    fn rows(w: &Writer) -> Vec<i64> {
+        w.run_alone(|c, _| {
+            let mut st = c.prepare("SELECT x FROM t ORDER BY x")?;
+            let v = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(v)
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_panicking_job_is_rolled_back_alone_in_its_group() {
+        let (w, commits) = writer();
+        let go = hold(&w);
+        let fails = w.write(move |c, s| {
+            insert(1)(c, s)?;
+            Err::<(), _>(StoreError::Invalid("refused".into()))
+        });
+        let panics = w.write(move |c, s| {
+            insert(2)(c, s)?;
+            panic!("a bug in a job");
+            #[allow(unreachable_code)]
+            Ok(())
+        });
+        let a = w.write(insert(3));
+        let b = w.write(insert(4));
+        let both = async {
+            go.send(()).unwrap();
+            tokio::join!(fails, panics, a, b)
+        };
+        let (fails, panics, a, b) = both.await;
+        assert!(matches!(fails, Err(StoreError::Invalid(_))));
+        assert!(matches!(panics, Err(StoreError::Cancelled)));
+        assert!(a.is_ok() && b.is_ok());
+        assert_eq!(commits.load(Ordering::SeqCst), 1, "four jobs, one commit");
+        assert_eq!(
+            rows(&w),
+            vec![3, 4],
+            "only the jobs that succeeded are kept"
+        );
+        w.write(insert(5)).await.unwrap();
+        assert_eq!(rows(&w), vec![3, 4, 5], "the writer goes on after a panic");
+    }
+}
