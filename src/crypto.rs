@@ -47,18 +47,68 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
-/// An opaque token: 256 bits from the CSPRNG, base64url on the wire, SHA-256 at rest.
-pub fn new_token() -> (String, TokenHash) {
-    let text = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
-    let hash = token_hash(&text);
-    (text, hash)
+/// A new token's secret part: 256 bits from the CSPRNG. The token a client sees is
+/// base64url(row id as 8 bytes big-endian ‖ secret), so that it finds its row by the
+/// row id (tokens are appended to their tables instead of being scattered over them
+/// by a random key); the row keeps only the SHA-256 of the secret.
+pub struct NewToken {
+    secret: [u8; 32],
+    pub hash: TokenHash,
 }
 
-pub fn token_hash(token: &str) -> TokenHash {
-    let d = digest::digest(&digest::SHA256, token.as_bytes());
+pub fn new_token() -> NewToken {
+    let secret = random_bytes::<32>();
+    let hash = sha256(&secret);
+    NewToken { secret, hash }
+}
+
+impl NewToken {
+    /// The text handed to the client, once its row id is known.
+    pub fn text(&self, id: i64) -> String {
+        let mut raw = [0u8; 40];
+        raw[..8].copy_from_slice(&id.to_be_bytes());
+        raw[8..].copy_from_slice(&self.secret);
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+}
+
+/// How a presented token is looked up: by row id and the hash of its secret, or,
+/// for a token issued before tokens carried their row id, by the hash of its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenKey {
+    pub id: Option<i64>,
+    pub hash: TokenHash,
+}
+
+pub fn token_key(text: &str) -> TokenKey {
+    let mut raw = [0u8; 40];
+    match URL_SAFE_NO_PAD.decode_slice(text, &mut raw) {
+        Ok(40) => {
+            let mut id = [0u8; 8];
+            id.copy_from_slice(&raw[..8]);
+            TokenKey {
+                id: Some(i64::from_be_bytes(id)),
+                hash: sha256(&raw[8..]),
+            }
+        }
+        _ => TokenKey {
+            id: None,
+            hash: token_hash(text),
+        },
+    }
+}
+
+fn sha256(bytes: &[u8]) -> TokenHash {
+    let d = digest::digest(&digest::SHA256, bytes);
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out
+}
+
+/// SHA-256 of a text: the stored form of tokens issued before row ids (and a key
+/// for the PBKDF2 single flight).
+pub fn token_hash(token: &str) -> TokenHash {
+    sha256(token.as_bytes())
 }
 
 /// A client secret for `user add`: 32 random bytes, base64url.
@@ -154,6 +204,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_token_carries_its_row_id_and_only_its_secret_is_hashed() {
+        let t = new_token();
+        let text = t.text(42);
+        assert_eq!(text.len(), 54);
+        assert!(text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_eq!(
+            token_key(&text),
+            TokenKey {
+                id: Some(42),
+                hash: t.hash
+            }
+        );
+        let other = new_token();
+        assert_ne!(token_key(&other.text(42)).hash, t.hash);
+        // A token from before row ids (43 characters) is looked up by its text's hash.
+        let legacy = URL_SAFE_NO_PAD.encode([7u8; 32]);
+        assert_eq!(
+            token_key(&legacy),
+            TokenKey {
+                id: None,
+                hash: token_hash(&legacy)
+            }
+        );
+        assert_eq!(token_key("not base64!").id, None);
+    }
+
+    #[test]
     fn password_round_trip_and_wrong_secret() {
         let h = hash_password("s3cret", 1000);
         assert!(h.starts_with("$pbkdf2-sha256$i=1000$"));
@@ -164,11 +243,9 @@ mod tests {
 
     #[test]
     fn tokens_are_long_and_distinct() {
-        let (a, ha) = new_token();
-        let (b, _) = new_token();
-        assert_eq!(a.len(), 43);
-        assert_ne!(a, b);
-        assert_eq!(token_hash(&a), ha);
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a.text(1), b.text(1));
+        assert_ne!(a.hash, b.hash);
     }
 
     #[test]

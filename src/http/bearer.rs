@@ -1,6 +1,6 @@
 //! RFC 6750 bearer-token authentication for resource routes.
 use super::{LoggedClient, State};
-use crate::crypto::token_hash;
+use crate::crypto::token_key;
 use crate::error::BearerError;
 use crate::oauth::scopes::Scopes;
 use crate::store::sessions::{self, AccessGrant};
@@ -70,10 +70,10 @@ impl FromRequest for Authenticated {
             let token = token?;
             let state = state.ok_or(BearerError::InvalidToken)?;
             let now = state.clock.now();
-            let hash = token_hash(&token);
+            let key = token_key(&token);
             let grant = state
                 .db
-                .read(move |c| sessions::find_access(c, &hash, now))
+                .read(move |c| sessions::find_access(c, &key, now))
                 .await?;
             let grant = grant.ok_or(BearerError::InvalidToken)?;
             req.extensions_mut()

@@ -1,8 +1,7 @@
 //! POST /revoke (RFC 7009) and POST /introspect (RFC 7662).
 use super::token::{authenticate_request, read_form, Client, Lookup};
 use super::State;
-use crate::crypto::token_hash;
-use crate::crypto::TokenHash;
+use crate::crypto::{token_key, TokenKey};
 use crate::error::{no_store, OAuthError};
 use crate::store::audit::AuditRecord;
 use crate::store::tokens::{self, FoundToken, Revoked, TokenKind};
@@ -20,7 +19,7 @@ fn hint(params: &crate::oauth::params::Params) -> Option<TokenKind> {
 
 /// What both endpoints take: the `token` (hashed), its hint, and the client.
 struct TokenRequest {
-    hash: TokenHash,
+    key: TokenKey,
     hint: Option<TokenKind>,
     client: Client,
 }
@@ -31,10 +30,10 @@ async fn token_request(
     state: &State,
 ) -> Result<TokenRequest, OAuthError> {
     let params = read_form(req, body).await?;
-    let hash = token_hash(params.require("token")?);
+    let key = token_key(params.require("token")?);
     let client = authenticate_request(req, &params, state, Lookup::Fresh).await?;
     Ok(TokenRequest {
-        hash,
+        key,
         hint: hint(&params),
         client,
     })
@@ -48,11 +47,11 @@ pub async fn post_revoke(
     body: web::Payload,
     state: State,
 ) -> Result<HttpResponse, OAuthError> {
-    let TokenRequest { hash, hint, client } = token_request(&req, body, &state).await?;
+    let TokenRequest { key, hint, client } = token_request(&req, body, &state).await?;
     let (owner, now) = (client.record.id, state.clock.now());
     let revoked = state
         .db
-        .write_with(move |c, w| tokens::revoke(c, &mut w.seats, &hash, hint, owner, now))
+        .write_with(move |c, w| tokens::revoke(c, &mut w.seats, &key, hint, owner, now))
         .await?;
     let detail = match revoked {
         Revoked::Session(id) => format!("refresh token: session {id} ended"),
@@ -78,11 +77,11 @@ pub async fn post_introspect(
     body: web::Payload,
     state: State,
 ) -> Result<HttpResponse, OAuthError> {
-    let TokenRequest { hash, hint, client } = token_request(&req, body, &state).await?;
+    let TokenRequest { key, hint, client } = token_request(&req, body, &state).await?;
     let now = state.clock.now();
     let found = state
         .db
-        .read(move |c| tokens::find_any(c, &hash, hint, now))
+        .read(move |c| tokens::find_any(c, &key, hint, now))
         .await?;
     let body = match found {
         Some(t) if t.active && t.user_id == client.record.id => active_body(&t),

@@ -2,12 +2,12 @@
 use super::body::{media_type, read_limited, BodyError};
 use super::events::{self, GrantEvent};
 use super::{AppState, LoggedClient, State};
-use crate::crypto::{new_token, token_hash, Secret};
+use crate::crypto::{new_token, token_key, NewToken, Secret};
 use crate::error::{no_store, OAuthError};
 use crate::oauth::client_auth::{self, Presented};
 use crate::oauth::params::Params;
 use crate::oauth::scopes::{self, Scopes};
-use crate::store::sessions::{self, IssuedPair, NewSession, OpenOutcome, RefreshOutcome};
+use crate::store::sessions::{self, IssuedPair, NewSession, OpenOutcome, RefreshOutcome, TokenIds};
 use crate::store::users::{self, ClientRecord};
 use actix_web::http::header;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
@@ -224,11 +224,17 @@ async fn check(
     }
 }
 
-/// A new token pair: the texts for the client, and a maker of the stored form.
-/// Expiry is fixed on the writer's thread, from the clock read there (see below).
-fn issue_pair(state: &AppState) -> (String, String, impl Fn(i64) -> IssuedPair + Send + 'static) {
-    let (access, access_hash) = new_token();
-    let (refresh, refresh_hash) = new_token();
+/// A new token pair: the secrets, kept here until the rows' ids make them texts, and
+/// a maker of the stored form. Expiry is fixed on the writer's thread, from the clock
+/// read there (see below).
+fn issue_pair(
+    state: &AppState,
+) -> (
+    (NewToken, NewToken),
+    impl Fn(i64) -> IssuedPair + Send + 'static,
+) {
+    let (access, refresh) = (new_token(), new_token());
+    let (access_hash, refresh_hash) = (access.hash, refresh.hash);
     let (access_ttl, refresh_ttl) = (state.settings.access_ttl, state.settings.refresh_ttl);
     let at = move |now: i64| IssuedPair {
         access_hash,
@@ -236,20 +242,20 @@ fn issue_pair(state: &AppState) -> (String, String, impl Fn(i64) -> IssuedPair +
         access_expires_at: now + access_ttl,
         refresh_expires_at: now + refresh_ttl,
     };
-    (access, refresh, at)
+    ((access, refresh), at)
 }
 
 fn token_response(
     state: &AppState,
-    access: String,
-    refresh: String,
+    (access, refresh): (NewToken, NewToken),
+    ids: TokenIds,
     scope: String,
 ) -> TokenResponse {
     TokenResponse {
-        access_token: access,
+        access_token: access.text(ids.access),
         token_type: "Bearer",
         expires_in: state.settings.access_ttl,
-        refresh_token: refresh,
+        refresh_token: refresh.text(ids.refresh),
         refresh_token_expires_in: state.settings.refresh_ttl,
         scope,
     }
@@ -262,7 +268,7 @@ async fn client_credentials(
     requested: Option<Scopes>,
 ) -> Result<Option<TokenResponse>, OAuthError> {
     let granted = scopes::grant(requested, &client.scopes)?;
-    let (access, refresh, tokens_at) = issue_pair(state);
+    let (pair, tokens_at) = issue_pair(state);
     let (user_id, scope, licensed) = (client.id, granted.scopes.to_text(), granted.licensed);
     let session_scope = scope.clone();
     let (clock, record) = (state.clock.clone(), client.clone());
@@ -287,7 +293,7 @@ async fn client_credentials(
         .await?
     {
         None => Ok(None),
-        Some(OpenOutcome::Opened { .. }) => Ok(Some(token_response(state, access, refresh, scope))),
+        Some(OpenOutcome::Opened { ids, .. }) => Ok(Some(token_response(state, pair, ids, scope))),
         Some(OpenOutcome::NoSeat { retry_after }) => {
             Err(OAuthError::LicenceUnavailable { retry_after })
         }
@@ -302,8 +308,8 @@ async fn refresh_token(
     presented: &str,
     requested: Option<Scopes>,
 ) -> Result<Option<TokenResponse>, OAuthError> {
-    let hash = token_hash(presented);
-    let (access, refresh, tokens_at) = issue_pair(state);
+    let key = token_key(presented);
+    let (pair, tokens_at) = issue_pair(state);
     let (user_id, clock, record) = (client.id, state.clock.clone(), client.clone());
     // As above: a refresh that queued must not revive a session that expired meanwhile.
     let outcome = state
@@ -313,7 +319,7 @@ async fn refresh_token(
                 return Ok(None);
             }
             let now = clock.now();
-            sessions::refresh(c, &mut w.seats, &hash, user_id, &tokens_at(now), now, |t| {
+            sessions::refresh(c, &mut w.seats, &key, user_id, &tokens_at(now), now, |t| {
                 scopes::narrow(requested, &Scopes::from_text(&t.scope)).map(|s| s.to_text())
             })
             .map(Some)
@@ -323,8 +329,8 @@ async fn refresh_token(
         return Ok(None);
     };
     match outcome? {
-        RefreshOutcome::Rotated { scope, .. } => {
-            Ok(Some(token_response(state, access, refresh, scope)))
+        RefreshOutcome::Rotated { scope, ids, .. } => {
+            Ok(Some(token_response(state, pair, ids, scope)))
         }
         RefreshOutcome::Invalid => Err(OAuthError::InvalidGrant(
             "the refresh token is invalid, expired or revoked".into(),

@@ -227,3 +227,98 @@ pub fn sweep(c: &mut Connection, now: i64, grace: i64) -> Result<usize, StoreErr
     tx.commit()?;
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{new_token, token_hash, token_key};
+
+    /// V4 gave tokens row ids; tokens issued before it must keep working until they
+    /// expire, and new ones must not collide with them.
+    #[test]
+    fn tokens_issued_before_v4_survive_the_migration() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(3))
+            .run(&mut c)
+            .unwrap();
+        let (access, refresh) = ("A".repeat(43), "R".repeat(43));
+        c.execute_batch(
+            r#"INSERT INTO USERS (ID, NICKNAME, "PASSWORD", CREATED_AT) VALUES (7, 'old', 'x', 0);
+               INSERT INTO sessions (id, user_id, scope, licensed, created_at, expires_at)
+                   VALUES (3, 7, 'all view', 1, 0, 1200);"#,
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO access_tokens (hash, session_id, scope, issued_at, expires_at)
+             VALUES (?1, 3, 'all view', 0, 300)",
+            [&token_hash(&access)[..]],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?1, 3, 0)",
+            [&token_hash(&refresh)[..]],
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+
+        let grant = sessions::find_access(&c, &token_key(&access), 10)
+            .unwrap()
+            .expect("a pre-V4 access token still works");
+        assert_eq!((grant.client_id.as_str(), grant.session_id), ("old", 3));
+        assert!(sessions::find_access(&c, &token_key(&"B".repeat(43)), 10)
+            .unwrap()
+            .is_none());
+
+        let (a, r) = (new_token(), new_token());
+        let pair = sessions::IssuedPair {
+            access_hash: a.hash,
+            refresh_hash: r.hash,
+            access_expires_at: 310,
+            refresh_expires_at: 1210,
+        };
+        let mut seats = seats::SeatLedger::default();
+        let out = sessions::refresh(
+            &mut c,
+            &mut seats,
+            &token_key(&refresh),
+            7,
+            &pair,
+            10,
+            |t| Ok::<_, ()>(t.scope.clone()),
+        )
+        .unwrap()
+        .unwrap();
+        let sessions::RefreshOutcome::Rotated { ids, .. } = out else {
+            panic!("a pre-V4 refresh token rotates: {out:?}");
+        };
+        assert_eq!((ids.access, ids.refresh), (2, 2), "new rows follow the old");
+        assert!(
+            sessions::find_access(&c, &token_key(&a.text(ids.access)), 10)
+                .unwrap()
+                .is_some()
+        );
+        let legacy: i64 = c
+            .query_row(
+                "SELECT count(*) FROM refresh_tokens WHERE legacy = 1 AND used_at = 10",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(legacy, 1, "the old refresh token is marked used");
+        // Reuse of the exchanged pre-V4 token is still detected.
+        let again = sessions::refresh(
+            &mut c,
+            &mut seats,
+            &token_key(&refresh),
+            7,
+            &pair,
+            11,
+            |t| Ok::<_, ()>(t.scope.clone()),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(matches!(again, sessions::RefreshOutcome::Reused));
+    }
+}

@@ -5,7 +5,7 @@
 //! `BEGIN IMMEDIATE` transaction, so the count cannot go stale between the two.
 use super::immediate;
 use super::seats::SeatLedger;
-use crate::crypto::TokenHash;
+use crate::crypto::{TokenHash, TokenKey};
 use crate::error::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -29,6 +29,7 @@ pub struct NewSession {
 pub enum OpenOutcome {
     Opened {
         session_id: i64,
+        ids: TokenIds,
     },
     /// Every seat is held. `retry_after`: seconds until the first one frees;
     /// None when the pool has no seats.
@@ -56,17 +57,41 @@ pub fn seats_held(c: &Connection, now: i64) -> Result<i64, StoreError> {
         .query_row([now], |r| r.get(0))?)
 }
 
+/// The row ids of a new token pair: they become part of the tokens' texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenIds {
+    pub access: i64,
+    pub refresh: i64,
+}
+
+/// The lookup of a presented token (see [`TokenKey`]), as SQL over a table's alias:
+/// `?1` the row id (NULL for a token from before row ids), `?2` the hash.
+macro_rules! by_key {
+    ($table:literal, $alias:literal) => {
+        concat!(
+            $alias,
+            ".id = coalesce(?1, (SELECT id FROM ",
+            $table,
+            " WHERE hash = ?2 AND legacy = 1)) AND ",
+            $alias,
+            ".hash = ?2"
+        )
+    };
+}
+pub(crate) use by_key;
+
 fn insert_tokens(
     tx: &Connection,
     session_id: i64,
     scope: &str,
     t: &IssuedPair,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<TokenIds, StoreError> {
     tx.prepare_cached(
         "INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?1, ?2, ?3)",
     )?
     .execute(params![&t.refresh_hash[..], session_id, now])?;
+    let refresh = tx.last_insert_rowid();
     tx.prepare_cached(
         "INSERT INTO access_tokens (hash, session_id, scope, issued_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -78,7 +103,10 @@ fn insert_tokens(
         now,
         t.access_expires_at
     ])?;
-    Ok(())
+    Ok(TokenIds {
+        access: tx.last_insert_rowid(),
+        refresh,
+    })
 }
 
 /// Opens a session for a grant, taking a seat if it is licensed. The seat check
@@ -114,12 +142,12 @@ pub fn open(
         s.tokens.refresh_expires_at
     ])?;
     let session_id = tx.last_insert_rowid();
-    insert_tokens(&tx, session_id, &s.scope, &s.tokens, now)?;
+    let ids = insert_tokens(&tx, session_id, &s.scope, &s.tokens, now)?;
     tx.commit()?;
     if s.licensed {
         seats.insert(session_id, s.tokens.refresh_expires_at);
     }
-    Ok(OpenOutcome::Opened { session_id })
+    Ok(OpenOutcome::Opened { session_id, ids })
 }
 
 /// The live session a refresh token belongs to.
@@ -136,6 +164,7 @@ pub enum RefreshOutcome {
     Rotated {
         session_id: i64,
         scope: String,
+        ids: TokenIds,
     },
     /// Unknown, expired, revoked or another client's token: nothing changed.
     Invalid,
@@ -149,7 +178,7 @@ pub enum RefreshOutcome {
 pub fn refresh<E>(
     c: &mut Connection,
     seats: &mut SeatLedger,
-    presented: &TokenHash,
+    presented: &TokenKey,
     client_user_id: i64,
     new: &IssuedPair,
     now: i64,
@@ -157,12 +186,14 @@ pub fn refresh<E>(
 ) -> Result<Result<RefreshOutcome, E>, StoreError> {
     let tx = immediate(c)?;
     let row = tx
-        .prepare_cached(
-            "SELECT r.session_id, r.used_at, s.user_id, s.scope, s.expires_at, s.revoked_at
-             FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?1",
-        )?
-        .query_row([&presented[..]], |r| {
+        .prepare_cached(concat!(
+            "SELECT r.session_id, r.used_at, s.user_id, s.scope, s.expires_at, s.revoked_at, r.id
+                 FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE ",
+            by_key!("refresh_tokens", "r")
+        ))?
+        .query_row(params![presented.id, &presented.hash[..]], |r| {
             Ok((
+                r.get::<_, i64>(6)?,
                 r.get::<_, i64>(0)?,
                 r.get::<_, Option<i64>>(1)?,
                 r.get::<_, i64>(2)?,
@@ -172,7 +203,7 @@ pub fn refresh<E>(
             ))
         })
         .optional()?;
-    let Some((session_id, used_at, user_id, scope, expires_at, revoked_at)) = row else {
+    let Some((token_id, session_id, used_at, user_id, scope, expires_at, revoked_at)) = row else {
         return Ok(Ok(RefreshOutcome::Invalid));
     };
     // Another client's token is left alone: it proves nothing about its owner.
@@ -194,16 +225,17 @@ pub fn refresh<E>(
         Ok(s) => s,
         Err(e) => return Ok(Err(e)),
     };
-    tx.prepare_cached("UPDATE refresh_tokens SET used_at = ?2 WHERE hash = ?1")?
-        .execute(params![&presented[..], now])?;
+    tx.prepare_cached("UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1")?
+        .execute(params![token_id, now])?;
     tx.prepare_cached("UPDATE sessions SET expires_at = ?2 WHERE id = ?1")?
         .execute(params![session_id, new.refresh_expires_at])?;
-    insert_tokens(&tx, session_id, &access_scope, new, now)?;
+    let ids = insert_tokens(&tx, session_id, &access_scope, new, now)?;
     tx.commit()?;
     seats.slide(session_id, new.refresh_expires_at);
     Ok(Ok(RefreshOutcome::Rotated {
         session_id,
         scope: access_scope,
+        ids,
     }))
 }
 
@@ -246,18 +278,19 @@ pub struct AccessGrant {
 /// A live access token: not expired or revoked, its session live, its user enabled.
 pub fn find_access(
     c: &Connection,
-    hash: &TokenHash,
+    key: &TokenKey,
     now: i64,
 ) -> Result<Option<AccessGrant>, StoreError> {
-    Ok(c.prepare_cached(
+    Ok(c.prepare_cached(concat!(
         "SELECT u.NICKNAME, a.scope, a.expires_at, a.issued_at, s.id, s.expires_at, s.licensed
              FROM access_tokens a
              JOIN sessions s ON s.id = a.session_id
              JOIN USERS u ON u.ID = s.user_id
-             WHERE a.hash = ?1 AND a.revoked_at IS NULL AND a.expires_at > ?2
-               AND s.revoked_at IS NULL AND s.expires_at > ?2 AND u.ENABLED = 1",
-    )?
-    .query_row(params![&hash[..], now], |r| {
+             WHERE a.revoked_at IS NULL AND a.expires_at > ?3
+               AND s.revoked_at IS NULL AND s.expires_at > ?3 AND u.ENABLED = 1 AND ",
+        by_key!("access_tokens", "a")
+    ))?
+    .query_row(params![key.id, &key.hash[..], now], |r| {
         Ok(AccessGrant {
             client_id: r.get(0)?,
             scope: r.get(1)?,

@@ -1,14 +1,17 @@
-//! Tokens looked up by hash for revocation (RFC 7009) and introspection (RFC 7662).
+//! Tokens looked up by key (row id and hash) for revocation (RFC 7009) and introspection (RFC 7662).
 use super::seats::SeatLedger;
+use super::sessions::by_key;
 use super::sessions::revoke_session;
-use crate::crypto::TokenHash;
+use crate::crypto::TokenKey;
 use crate::error::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 
-/// A token found by hash, for revocation and introspection (RFC 7009, RFC 7662).
+/// A token found by its key, for revocation and introspection (RFC 7009, RFC 7662).
 #[derive(Debug, Clone)]
 pub struct FoundToken {
     pub kind: TokenKind,
+    /// The token's row id in its table.
+    pub id: i64,
     pub session_id: i64,
     /// The owner's USERS.ID.
     pub user_id: i64,
@@ -29,7 +32,7 @@ pub enum TokenKind {
 /// Finds a token of either kind; `hint` only decides which table is searched first.
 pub fn find_any(
     c: &Connection,
-    hash: &TokenHash,
+    key: &TokenKey,
     hint: Option<TokenKind>,
     now: i64,
 ) -> Result<Option<FoundToken>, StoreError> {
@@ -38,7 +41,7 @@ pub fn find_any(
         _ => [TokenKind::Access, TokenKind::Refresh],
     };
     for kind in order {
-        if let Some(t) = find_kind(c, hash, kind, now)? {
+        if let Some(t) = find_kind(c, key, kind, now)? {
             return Ok(Some(t));
         }
     }
@@ -47,31 +50,38 @@ pub fn find_any(
 
 fn find_kind(
     c: &Connection,
-    hash: &TokenHash,
+    key: &TokenKey,
     kind: TokenKind,
     now: i64,
 ) -> Result<Option<FoundToken>, StoreError> {
     // Both arms yield: session, user, nickname, scope, issued, expires, token-level liveness.
     let sql = match kind {
         TokenKind::Access => {
-            "SELECT s.id, u.ID, u.NICKNAME, a.scope, a.issued_at, min(a.expires_at, s.expires_at),
-                    a.revoked_at IS NULL AND a.expires_at > ?2,
-                    s.revoked_at IS NULL AND s.expires_at > ?2 AND u.ENABLED = 1
-             FROM access_tokens a JOIN sessions s ON s.id = a.session_id JOIN USERS u ON u.ID = s.user_id
-             WHERE a.hash = ?1"
+            concat!(
+                "SELECT s.id, u.ID, u.NICKNAME, a.scope, a.issued_at, min(a.expires_at, s.expires_at),
+                    a.revoked_at IS NULL AND a.expires_at > ?3,
+                    s.revoked_at IS NULL AND s.expires_at > ?3 AND u.ENABLED = 1, a.id
+                 FROM access_tokens a JOIN sessions s ON s.id = a.session_id JOIN USERS u ON u.ID = s.user_id
+                 WHERE ",
+                by_key!("access_tokens", "a")
+            )
         }
         TokenKind::Refresh => {
-            "SELECT s.id, u.ID, u.NICKNAME, s.scope, r.issued_at, s.expires_at,
+            concat!(
+                "SELECT s.id, u.ID, u.NICKNAME, s.scope, r.issued_at, s.expires_at,
                     r.used_at IS NULL,
-                    s.revoked_at IS NULL AND s.expires_at > ?2 AND u.ENABLED = 1
-             FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN USERS u ON u.ID = s.user_id
-             WHERE r.hash = ?1"
+                    s.revoked_at IS NULL AND s.expires_at > ?3 AND u.ENABLED = 1, r.id
+                 FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN USERS u ON u.ID = s.user_id
+                 WHERE ",
+                by_key!("refresh_tokens", "r")
+            )
         }
     };
     Ok(c.prepare_cached(sql)?
-        .query_row(params![&hash[..], now], |r| {
+        .query_row(params![key.id, &key.hash[..], now], |r| {
             Ok(FoundToken {
                 kind,
+                id: r.get(8)?,
                 session_id: r.get(0)?,
                 user_id: r.get(1)?,
                 client_id: r.get(2)?,
@@ -84,12 +94,12 @@ fn find_kind(
         .optional()?)
 }
 
-/// Kills one access token.
-pub fn revoke_access(c: &Connection, hash: &TokenHash, now: i64) -> Result<(), StoreError> {
+/// Kills one access token, by row id.
+pub fn revoke_access(c: &Connection, id: i64, now: i64) -> Result<(), StoreError> {
     c.prepare_cached(
-        "UPDATE access_tokens SET revoked_at = ?2 WHERE hash = ?1 AND revoked_at IS NULL",
+        "UPDATE access_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
     )?
-    .execute(params![&hash[..], now])?;
+    .execute(params![id, now])?;
     Ok(())
 }
 
@@ -108,19 +118,19 @@ pub enum Revoked {
 pub fn revoke(
     c: &mut Connection,
     seats: &mut SeatLedger,
-    hash: &TokenHash,
+    key: &TokenKey,
     hint: Option<TokenKind>,
     owner: i64,
     now: i64,
 ) -> Result<Revoked, StoreError> {
-    Ok(match find_any(c, hash, hint, now)? {
+    Ok(match find_any(c, key, hint, now)? {
         Some(t) if t.user_id == owner => match t.kind {
             TokenKind::Refresh => {
                 revoke_session(c, t.session_id, now, Some(seats))?;
                 Revoked::Session(t.session_id)
             }
             TokenKind::Access => {
-                revoke_access(c, hash, now)?;
+                revoke_access(c, t.id, now)?;
                 Revoked::AccessToken(t.session_id)
             }
         },
