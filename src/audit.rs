@@ -7,6 +7,11 @@ use std::sync::Mutex;
 /// Past this many unwritten records (the database is stuck), new ones are dropped.
 const MAX_PENDING: usize = 100_000;
 
+/// Records per write job. Every job in a group commit waits for the whole group, so
+/// a backlog goes to the writer in slices, one after the other, each sharing its
+/// commit with the grants of that moment rather than holding them all up at once.
+const CHUNK: usize = 256;
+
 #[derive(Default)]
 pub struct AuditLog {
     pending: Mutex<Vec<AuditRecord>>,
@@ -26,14 +31,15 @@ impl AuditLog {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Writes what is pending, off the async workers.
+    /// Writes what is pending, off the async workers, in slices of [`CHUNK`].
     pub async fn flush(&self, db: &Db) {
-        let rows = self.take();
-        if rows.is_empty() {
-            return;
-        }
-        if let Err(e) = db.write(move |c| audit::insert_many(c, &rows)).await {
-            log::warn!("audit trail write failed: {e}");
+        let mut rows = self.take();
+        while !rows.is_empty() {
+            let rest = rows.split_off(rows.len().min(CHUNK));
+            if let Err(e) = db.write(move |c| audit::insert_many(c, &rows)).await {
+                log::warn!("audit trail write failed: {e}");
+            }
+            rows = rest;
         }
     }
 

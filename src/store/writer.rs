@@ -10,12 +10,24 @@
 //! Jobs run one after another on one thread, so they never contend with each other,
 //! and the writer's [`SeatLedger`] needs no lock. A job that wants no transaction
 //! (a WAL checkpoint) runs alone, between groups.
+//!
+//! Checkpoints: SQLite's automatic checkpoint would run inside a commit, on this
+//! thread, and every grant of that group (and every grant queued behind it) would wait
+//! for its two fsyncs: the grants' p99. With a [`Checkpointer`], a second thread on
+//! its own connection copies the WAL into the database every few milliseconds, while
+//! this thread goes on committing. Such a checkpoint never catches up with a writer
+//! that never stops, and the WAL can only start again from its beginning once every
+//! frame in it has been copied: so when the WAL has grown past [`RESTART_FRAMES`],
+//! this thread copies the last few frames itself, after answering its group, and its
+//! next transaction starts the WAL over.
 use super::seats::SeatLedger;
 use super::users::ConfirmedClients;
 use crate::error::StoreError;
 use rusqlite::Connection;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 /// What the writer thread keeps in memory beside its connection; jobs see it.
 #[derive(Debug, Default)]
@@ -23,6 +35,13 @@ pub struct WriterState {
     pub seats: SeatLedger,
     pub clients: ConfirmedClients,
 }
+
+/// How often the checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
+
+/// Past this many frames in the WAL (about 8 MiB), the writer finishes a checkpoint
+/// itself so that the WAL restarts.
+pub const RESTART_FRAMES: i64 = 2_000;
 
 /// At most this many jobs share one commit.
 pub const MAX_BATCH: usize = 128;
@@ -51,12 +70,24 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`.
-    pub fn start(conn: Connection) -> std::io::Result<Self> {
+    /// Starts the writer thread on `conn`, with a checkpointer thread on `side` (a
+    /// second connection to the same file). Without one, SQLite's automatic
+    /// checkpoint stays on.
+    pub fn start(conn: Connection, side: Option<Connection>) -> Result<Self, StoreError> {
         let (jobs, rx) = mpsc::channel();
+        let spawn_err =
+            |e: std::io::Error| StoreError::Invalid(format!("cannot start a database thread: {e}"));
+        let checkpoints = match side {
+            Some(side) => {
+                conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+                Some(Checkpointer::start(side).map_err(spawn_err)?)
+            }
+            None => None,
+        };
         std::thread::Builder::new()
             .name("tollgate-writer".into())
-            .spawn(move || run(conn, rx))?;
+            .spawn(move || run(conn, rx, checkpoints))
+            .map_err(spawn_err)?;
         Ok(Self { jobs })
     }
 
@@ -119,7 +150,7 @@ where
     })
 }
 
-fn run(mut c: Connection, rx: mpsc::Receiver<Job>) {
+fn run(mut c: Connection, rx: mpsc::Receiver<Job>, checkpoints: Option<Checkpointer>) {
     let mut seats = WriterState::default();
     let mut group = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = rx.recv() {
@@ -142,7 +173,65 @@ fn run(mut c: Connection, rx: mpsc::Receiver<Job>) {
             }
         }
         commit_group(&mut c, &mut seats, &mut group);
+        if let Some(ck) = &checkpoints {
+            ck.restart_if_due(&c);
+        }
     }
+}
+
+/// The checkpointer thread's handle, owned by the writer thread; dropping it stops
+/// the thread.
+struct Checkpointer {
+    /// Frames in the WAL as the last checkpoint found them.
+    wal_frames: Arc<AtomicI64>,
+    _stop: mpsc::Sender<()>,
+}
+
+impl Checkpointer {
+    fn start(side: Connection) -> std::io::Result<Self> {
+        let wal_frames = Arc::new(AtomicI64::new(0));
+        let (stop, stopped) = mpsc::channel::<()>();
+        let frames = wal_frames.clone();
+        std::thread::Builder::new()
+            .name("tollgate-checkpoint".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    match checkpoint(&side) {
+                        Ok(Some(log)) => frames.store(log, Ordering::Relaxed),
+                        Ok(None) => {}
+                        Err(e) => log::warn!("WAL checkpoint failed: {e}"),
+                    }
+                }
+            })?;
+        Ok(Self {
+            wal_frames,
+            _stop: stop,
+        })
+    }
+
+    /// On the writer thread, between groups: copies what the checkpointer has not
+    /// yet, so that the next transaction restarts the WAL.
+    fn restart_if_due(&self, c: &Connection) {
+        if self.wal_frames.load(Ordering::Relaxed) < RESTART_FRAMES {
+            return;
+        }
+        match checkpoint(c) {
+            Ok(Some(_)) => self.wal_frames.store(0, Ordering::Relaxed),
+            Ok(None) => {}
+            Err(e) => log::warn!("WAL checkpoint failed: {e}"),
+        }
+    }
+}
+
+/// A passive checkpoint: frames in the WAL, or None if another checkpoint was
+/// running (SQLite then answers busy at once).
+fn checkpoint(c: &Connection) -> Result<Option<i64>, StoreError> {
+    let (busy, log): (i64, i64) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok((busy == 0).then_some(log))
 }
 
 /// Runs the gathered jobs in one transaction, commits, then answers each.
@@ -223,7 +312,7 @@ mod tests {
             false
         }))
         .unwrap();
-        (Writer::start(c).unwrap(), commits)
+        (Writer::start(c, None).unwrap(), commits)
     }
 
     /// Holds the writer thread until the returned sender is used, so that the jobs
