@@ -5,6 +5,7 @@ pub mod audit;
 pub mod demo;
 pub mod products;
 pub mod queries;
+pub mod readers;
 pub mod seats;
 pub mod sessions;
 pub mod tokens;
@@ -12,18 +13,13 @@ pub mod users;
 pub mod writer;
 
 use crate::error::StoreError;
-use r2d2::{Pool, PooledConnection};
-use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, Savepoint, Transaction, TransactionBehavior};
 use std::ops::Deref;
 use std::path::Path;
-use std::time::Duration;
 
 mod embedded {
     refinery::embed_migrations!("sql");
 }
-
-type Manager = SqliteConnectionManager;
 
 /// Every connection: WAL (readers never wait for the writer), foreign keys, and a
 /// busy timeout for the moments an admin command holds the write lock.
@@ -88,14 +84,15 @@ pub fn latest_migration() -> i32 {
         .unwrap_or(0)
 }
 
-/// A pool of reader connections and the single writer thread.
+/// Reader threads and the single writer thread.
 ///
 /// One writer connection, owned by one thread ([`writer::Writer`]), serialises
-/// tollgate's own writes in-process and commits them in groups; readers in WAL mode
-/// run beside it. Cloning is cheap.
+/// tollgate's own writes in-process and commits them in groups; reader threads
+/// ([`readers::Readers`]), each with its own connection, run beside it in WAL mode.
+/// Cloning is cheap.
 #[derive(Clone)]
 pub struct Db {
-    readers: Pool<Manager>,
+    readers: readers::Readers,
     writer: writer::Writer,
 }
 
@@ -111,29 +108,26 @@ impl Db {
         let side = Connection::open(path)?;
         side.execute_batch(CONNECTION_PRAGMAS)?;
         let writer = writer::Writer::start(c, Some(side))?;
-        let readers = Pool::builder()
-            .test_on_check_out(false)
-            .max_size(readers.max(1))
-            .connection_timeout(Duration::from_secs(30))
-            .build(SqliteConnectionManager::file(path).with_init(|c| {
+        let conns = (0..readers.max(1))
+            .map(|_| {
+                let c = Connection::open(path)?;
                 c.execute_batch(CONNECTION_PRAGMAS)?;
-                c.execute_batch("PRAGMA query_only = ON;")
-            }))?;
+                c.execute_batch("PRAGMA query_only = ON;")?;
+                c.set_prepared_statement_cache_capacity(64);
+                Ok(c)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let readers = readers::Readers::start(conns)?;
         Ok(Self { readers, writer })
     }
 
-    /// Runs `f` on a reader connection, off the async workers.
+    /// Runs `f` on a reader thread, off the async workers.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let pool = self.readers.clone();
-        actix_web::web::block(move || {
-            let c: PooledConnection<Manager> = pool.get()?;
-            f(&c)
-        })
-        .await?
+        self.readers.read(f).await
     }
 
     /// Runs `f` on the writer thread, in the next group commit; answers after it.
