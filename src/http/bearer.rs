@@ -1,13 +1,14 @@
 //! RFC 6750 bearer-token authentication for resource routes.
 use super::{LoggedClient, State};
-use crate::crypto::token_key;
-use crate::error::BearerError;
+use crate::crypto::{token_key, TokenKey};
+use crate::error::{BearerError, Problem, StoreError};
 use crate::oauth::scopes::Scopes;
 use crate::store::sessions::{self, AccessGrant};
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use std::future::Future;
+use rusqlite::Connection;
+use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 
 /// A request that carried a live access token.
@@ -16,8 +17,7 @@ pub struct Authenticated(pub AccessGrant);
 impl Authenticated {
     /// Passes if the token holds any of `accepted`; otherwise 403 naming `challenge`.
     pub fn require(&self, accepted: &[&str], challenge: &'static str) -> Result<(), BearerError> {
-        let held = Scopes::from_text(&self.0.scope);
-        if accepted.iter().any(|s| held.contains(s)) {
+        if holds(&self.0.scope, accepted) {
             Ok(())
         } else {
             Err(BearerError::InsufficientScope(challenge.to_owned()))
@@ -58,27 +58,104 @@ pub fn parse_authorization(value: Option<&header::HeaderValue>) -> Result<String
     Ok(rest.to_owned())
 }
 
+/// A request's bearer token, parsed but not yet looked up: for handlers that look it
+/// up together with their own read, in one trip to a reader ([`Bearer::read`]).
+pub struct Bearer {
+    key: TokenKey,
+    req: HttpRequest,
+    state: State,
+}
+
+impl FromRequest for Bearer {
+    type Error = BearerError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(bearer(req))
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Result<Bearer, BearerError> {
+    let token = parse_authorization(req.headers().get(header::AUTHORIZATION))?;
+    let state = req
+        .app_data::<State>()
+        .cloned()
+        .ok_or(BearerError::InvalidToken)?;
+    Ok(Bearer {
+        key: token_key(&token),
+        req: req.clone(),
+        state,
+    })
+}
+
+impl Bearer {
+    /// Looks the token up, checks that it holds any of `accepted` (else 403 naming
+    /// `challenge`), and runs `f`, all on one reader connection, in one trip.
+    pub async fn read<T, F>(
+        self,
+        accepted: &'static [&'static str],
+        challenge: &'static str,
+        f: F,
+    ) -> Result<(Authenticated, T), actix_web::Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (key, now) = (self.key, self.state.clock.now());
+        let (grant, value) = self
+            .state
+            .db
+            .read(move |c| {
+                let Some(grant) = sessions::find_access(c, &key, now)? else {
+                    return Ok((None, None));
+                };
+                if !holds(&grant.scope, accepted) {
+                    return Ok((Some(grant), None));
+                }
+                // The token's lookup already failed or passed; `f`'s own failure is
+                // the resource route's (a Problem), not the token's.
+                let value = f(c).map_err(Problem::from);
+                Ok((Some(grant), Some(value)))
+            })
+            .await
+            .map_err(BearerError::from)?;
+        let auth = self.authenticated(grant)?;
+        match value {
+            Some(v) => Ok((auth, v?)),
+            None => Err(BearerError::InsufficientScope(challenge.to_owned()).into()),
+        }
+    }
+
+    /// The token's grant, or 401; notes the client for the access log.
+    fn authenticated(&self, grant: Option<AccessGrant>) -> Result<Authenticated, BearerError> {
+        let grant = grant.ok_or(BearerError::InvalidToken)?;
+        self.req
+            .extensions_mut()
+            .insert(LoggedClient(grant.client_id.clone()));
+        Ok(Authenticated(grant))
+    }
+}
+
+fn holds(scope: &str, accepted: &[&str]) -> bool {
+    let held = Scopes::from_text(scope);
+    accepted.iter().any(|s| held.contains(s))
+}
+
 impl FromRequest for Authenticated {
     type Error = BearerError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = parse_authorization(req.headers().get(header::AUTHORIZATION));
-        let state = req.app_data::<State>().cloned();
-        let req = req.clone();
+        let bearer = bearer(req);
         Box::pin(async move {
-            let token = token?;
-            let state = state.ok_or(BearerError::InvalidToken)?;
-            let now = state.clock.now();
-            let key = token_key(&token);
-            let grant = state
+            let bearer = bearer?;
+            let (key, now) = (bearer.key, bearer.state.clock.now());
+            let grant = bearer
+                .state
                 .db
                 .read(move |c| sessions::find_access(c, &key, now))
                 .await?;
-            let grant = grant.ok_or(BearerError::InvalidToken)?;
-            req.extensions_mut()
-                .insert(LoggedClient(grant.client_id.clone()));
-            Ok(Authenticated(grant))
+            bearer.authenticated(grant)
         })
     }
 }

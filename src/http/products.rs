@@ -1,5 +1,5 @@
 //! Resource routes: the product catalogue and /me (API.md §4).
-use super::bearer::Authenticated;
+use super::bearer::{Authenticated, Bearer};
 use super::product_input::{parse_list_query, read_product, ProductOut};
 use super::State;
 use crate::error::Problem;
@@ -27,15 +27,13 @@ pub async fn list_products(auth: Authenticated, req: HttpRequest, state: State) 
         .json(json!({"items": items, "total": total, "limit": limit, "offset": offset})))
 }
 
-pub async fn get_product(auth: Authenticated, sku: web::Path<String>, state: State) -> Reply {
-    auth.require(READ, "view")?;
+/// The token and the product are read in one trip to a reader.
+pub async fn get_product(bearer: Bearer, sku: web::Path<String>) -> Reply {
     let sku = sku.into_inner();
     let key = sku.clone();
-    let found = state
-        .db
-        .read(move |c| products::get(c, &key))
-        .await
-        .map_err(Problem::from)?;
+    let (_, found) = bearer
+        .read(READ, "view", move |c| products::get(c, &key))
+        .await?;
     let p = found.ok_or_else(|| Problem::not_found(format!("sku {sku}: no such product")))?;
     Ok(with_etag(HttpResponse::Ok(), p))
 }

@@ -13,6 +13,28 @@ use std::sync::{mpsc, Arc, Mutex};
 
 type Job = Box<dyn FnOnce(&Connection) + Send>;
 
+/// At most this many reads share one read transaction.
+const MAX_BURST: usize = 64;
+
+/// Runs the jobs taken from the queue in one read transaction: one snapshot and one
+/// round of WAL read locks (fcntl calls) for all of them, not one per statement.
+///
+/// The transaction begins only after every job in the burst was queued, so each job
+/// sees every commit that was acknowledged before its request was made: a client
+/// that has just been granted a token and presents it finds it.
+fn run_burst(c: &Connection, burst: &mut Vec<Job>) {
+    let grouped = burst.len() > 1 && c.execute_batch("BEGIN").is_ok();
+    for job in burst.drain(..) {
+        job(c);
+    }
+    if grouped {
+        if let Err(e) = c.execute_batch("COMMIT") {
+            log::warn!("ending a read transaction failed: {e}");
+            let _ = c.execute_batch("ROLLBACK");
+        }
+    }
+}
+
 /// The handle: cheap to clone; the threads stop when the last handle is dropped.
 #[derive(Clone)]
 pub struct Readers {
@@ -28,13 +50,25 @@ impl Readers {
             let rx = rx.clone();
             std::thread::Builder::new()
                 .name(format!("tollgate-read-{i}"))
-                .spawn(move || loop {
-                    // One thread waits on the queue at a time; the others on the lock.
-                    let job = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
-                        Ok(job) => job,
-                        Err(_) => return,
-                    };
-                    job(&c);
+                .spawn(move || {
+                    let mut burst = Vec::with_capacity(MAX_BURST);
+                    loop {
+                        // One thread waits on the queue at a time; the others on the lock.
+                        {
+                            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+                            match rx.recv() {
+                                Ok(job) => burst.push(job),
+                                Err(_) => return,
+                            }
+                            while burst.len() < MAX_BURST {
+                                match rx.try_recv() {
+                                    Ok(job) => burst.push(job),
+                                    Err(_) => break,
+                                }
+                            }
+                        }
+                        run_burst(&c, &mut burst);
+                    }
                 })
                 .map_err(|e| StoreError::Invalid(format!("cannot start a reader thread: {e}")))?;
         }
