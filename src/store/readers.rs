@@ -111,4 +111,39 @@ mod tests {
             .unwrap();
         assert_eq!(n, 42);
     }
+
+    /// A read queued after a commit sees that commit, even when the reader was busy
+    /// inside a read of its own while the commit happened.
+    #[tokio::test]
+    async fn a_read_sees_every_commit_made_before_it_was_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER);")
+            .unwrap();
+        let r = Readers::start(vec![Connection::open(&path).unwrap()]).unwrap();
+        let count = |c: &Connection| -> Result<i64, StoreError> {
+            Ok(c.query_row("SELECT count(*) FROM t", [], |row| row.get(0))?)
+        };
+        let (go, wait) = mpsc::channel::<()>();
+        let (started, has_started) = mpsc::channel::<()>();
+        // A read that has taken its snapshot and is still running.
+        let busy = r.read(move |c| {
+            let n = count(c)?;
+            started.send(()).unwrap();
+            wait.recv().unwrap();
+            Ok(n)
+        });
+        has_started.recv().unwrap();
+        writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        let after = r.read(count);
+        go.send(()).unwrap();
+        assert_eq!(busy.await.unwrap(), 0);
+        assert_eq!(
+            after.await.unwrap(),
+            1,
+            "the read queued after the commit sees it"
+        );
+    }
 }
