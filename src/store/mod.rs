@@ -13,7 +13,7 @@ pub mod users;
 pub mod writer;
 
 use crate::error::StoreError;
-use rusqlite::{Connection, Savepoint, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::ops::Deref;
 use std::path::Path;
 
@@ -171,14 +171,14 @@ impl Db {
 /// [`Tx::commit`], it rolls back either way.
 pub enum Tx<'c> {
     Top(Transaction<'c>),
-    Nested(Savepoint<'c>),
+    Nested(Nested<'c>),
 }
 
 impl Tx<'_> {
     pub fn commit(self) -> Result<(), StoreError> {
         match self {
             Tx::Top(t) => t.commit()?,
-            Tx::Nested(s) => s.commit()?,
+            Tx::Nested(s) => s.release()?,
         }
         Ok(())
     }
@@ -189,9 +189,53 @@ impl Deref for Tx<'_> {
     fn deref(&self) -> &Connection {
         match self {
             Tx::Top(t) => t,
-            Tx::Nested(s) => s,
+            Tx::Nested(s) => s.c,
         }
     }
+}
+
+/// A savepoint (see [`savepoint`]) ended when released or dropped.
+pub struct Nested<'c> {
+    c: &'c Connection,
+    open: bool,
+}
+
+impl<'c> Nested<'c> {
+    pub fn open(c: &'c Connection) -> Result<Self, StoreError> {
+        savepoint(c)?;
+        Ok(Self { c, open: true })
+    }
+
+    pub fn release(mut self) -> Result<(), StoreError> {
+        self.open = false;
+        end_savepoint(self.c, true)
+    }
+}
+
+impl Drop for Nested<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            if let Err(e) = end_savepoint(self.c, false) {
+                log::warn!("rolling back a savepoint failed: {e}");
+            }
+        }
+    }
+}
+
+/// Opens a savepoint through a cached statement: nothing to parse, since it runs
+/// once per grant. Savepoints nest; each [`end_savepoint`] ends the innermost.
+pub fn savepoint(c: &Connection) -> Result<(), StoreError> {
+    c.prepare_cached("SAVEPOINT tx")?.execute([])?;
+    Ok(())
+}
+
+/// Ends the innermost savepoint, keeping its changes or rolling them back.
+pub fn end_savepoint(c: &Connection, keep: bool) -> Result<(), StoreError> {
+    if !keep {
+        c.prepare_cached("ROLLBACK TO tx")?.execute([])?;
+    }
+    c.prepare_cached("RELEASE tx")?.execute([])?;
+    Ok(())
 }
 
 /// Opens a write transaction for one change; see [`Tx`].
@@ -201,7 +245,7 @@ pub fn immediate(c: &mut Connection) -> Result<Tx<'_>, StoreError> {
             TransactionBehavior::Immediate,
         )?))
     } else {
-        Ok(Tx::Nested(c.savepoint()?))
+        Ok(Tx::Nested(Nested::open(c)?))
     }
 }
 

@@ -279,18 +279,18 @@ fn commit_group(c: &mut Connection, seats: &mut WriterState, group: &mut Vec<Wor
 /// One job inside the group: a savepoint, released if the job succeeded and rolled
 /// back if it failed, so a failed job leaves nothing half-written.
 fn in_savepoint(c: &mut Connection, seats: &mut WriterState, w: Work) -> Option<Outcome> {
-    if let Err(e) = c.execute_batch("SAVEPOINT job") {
+    if let Err(e) = super::savepoint(c) {
         log::warn!("could not open a savepoint, a job refused: {e}");
         seats.seats.invalidate();
-        drop(w);
         return None;
     }
     let out = w(c, seats);
     if out.failed {
         seats.seats.invalidate();
-        let _ = c.execute_batch("ROLLBACK TO job");
     }
-    let _ = c.execute_batch("RELEASE job");
+    if let Err(e) = super::end_savepoint(c, !out.failed) {
+        log::warn!("ending a job's savepoint failed: {e}");
+    }
     Some(out)
 }
 
