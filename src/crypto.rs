@@ -57,7 +57,19 @@ pub struct NewToken {
 }
 
 pub fn new_token() -> NewToken {
-    let secret = random_bytes::<32>();
+    token_from(random_bytes::<32>())
+}
+
+/// An access and a refresh token from one call to the OS's random source.
+pub fn new_token_pair() -> (NewToken, NewToken) {
+    let both = random_bytes::<64>();
+    let (mut a, mut r) = ([0u8; 32], [0u8; 32]);
+    a.copy_from_slice(&both[..32]);
+    r.copy_from_slice(&both[32..]);
+    (token_from(a), token_from(r))
+}
+
+fn token_from(secret: [u8; 32]) -> NewToken {
     let hash = sha256(&secret);
     NewToken { secret, hash }
 }
@@ -246,6 +258,9 @@ mod tests {
         let (a, b) = (new_token(), new_token());
         assert_ne!(a.text(1), b.text(1));
         assert_ne!(a.hash, b.hash);
+        let (c, d) = new_token_pair();
+        assert_ne!(c.secret, d.secret);
+        assert_ne!(c.hash, d.hash);
     }
 
     #[test]

@@ -22,7 +22,8 @@ use std::sync::Arc;
 
 /// Sessions and tokens dead for longer than this are deleted by the sweep.
 const SWEEP_GRACE_SECS: i64 = 3600;
-/// Blocking threads per HTTP worker: enough for readers, the writer and PBKDF2.
+/// Blocking threads per HTTP worker, for PBKDF2 and GetData queries (the database
+/// reads and writes have threads of their own: store/readers.rs, store/writer.rs).
 const BLOCKING_THREADS_PER_WORKER: usize = 16;
 
 #[derive(Debug, thiserror::Error)]

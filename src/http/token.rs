@@ -2,7 +2,7 @@
 use super::body::{media_type, read_limited, BodyError};
 use super::events::{self, GrantEvent};
 use super::{AppState, LoggedClient, State};
-use crate::crypto::{new_token, token_key, NewToken, Secret};
+use crate::crypto::{new_token_pair, token_key, NewToken, Secret};
 use crate::error::{no_store, OAuthError};
 use crate::oauth::client_auth::{self, Presented};
 use crate::oauth::params::Params;
@@ -233,7 +233,7 @@ fn issue_pair(
     (NewToken, NewToken),
     impl Fn(i64) -> IssuedPair + Send + 'static,
 ) {
-    let (access, refresh) = (new_token(), new_token());
+    let (access, refresh) = new_token_pair();
     let (access_hash, refresh_hash) = (access.hash, refresh.hash);
     let (access_ttl, refresh_ttl) = (state.settings.access_ttl, state.settings.refresh_ttl);
     let at = move |now: i64| IssuedPair {
