@@ -267,17 +267,32 @@ async fn sweep_loop(state: web::Data<AppState>) {
         let now = state.clock.now();
         let retention = state.settings.audit_retention;
         let grace = state.settings.sweep_grace.unwrap_or(SWEEP_GRACE_SECS);
-        match state
-            .db
-            .write(move |c| {
-                let n = store::sweep(c, now, grace)?;
-                Ok(n + store::audit::prune(c, now - retention)?)
-            })
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => log::debug!("sweep removed {n} dead sessions and tokens"),
-            Err(e) => log::warn!("sweep failed: {e}"),
+        // In steps, each its own write, so that grants share the writer meanwhile.
+        let mut removed = 0;
+        loop {
+            let step = state
+                .db
+                .write(move |c| {
+                    let (n, more) = store::sweep(c, now, grace)?;
+                    let pruned = store::audit::prune(c, now - retention, store::SWEEP_STEP)?;
+                    Ok((n + pruned, more || pruned == store::SWEEP_STEP))
+                })
+                .await;
+            match step {
+                Ok((n, more)) => {
+                    removed += n;
+                    if !more {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    log::warn!("sweep failed: {e}");
+                    break;
+                }
+            }
+        }
+        if removed > 0 {
+            log::debug!("sweep removed {removed} dead sessions, tokens and audit rows");
         }
     }
 }

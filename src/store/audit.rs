@@ -62,6 +62,10 @@ pub fn query(
     Ok(rows)
 }
 
-pub fn prune(c: &Connection, before: i64) -> Result<usize, StoreError> {
-    Ok(c.execute("DELETE FROM audit WHERE at < ?1", [before])?)
+/// Deletes up to `limit` rows older than `before`, oldest first.
+pub fn prune(c: &Connection, before: i64, limit: usize) -> Result<usize, StoreError> {
+    Ok(c.execute(
+        "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ?1 ORDER BY at LIMIT ?2)",
+        params![before, limit as i64],
+    )?)
 }

@@ -249,20 +249,32 @@ pub fn immediate(c: &mut Connection) -> Result<Tx<'_>, StoreError> {
     }
 }
 
-/// Deletes what can no longer matter: sessions and tokens dead for longer than `grace`.
-pub fn sweep(c: &mut Connection, now: i64, grace: i64) -> Result<usize, StoreError> {
+/// Rows one sweep step deletes at most, per table. Every write waits for the
+/// writer's current group, so a sweep that deleted a minute of expired grants at once
+/// would hold up every grant behind it; it goes in steps instead.
+pub const SWEEP_STEP: usize = 1_000;
+
+/// One step of deleting what can no longer matter: sessions and tokens dead for
+/// longer than `grace` (a session's tokens go with it). Returns the rows deleted and
+/// whether a table may have more.
+pub fn sweep(c: &mut Connection, now: i64, grace: i64) -> Result<(usize, bool), StoreError> {
     let cutoff = now - grace;
     let tx = immediate(c)?;
-    let mut n = tx.execute(
-        "DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1",
-        [cutoff],
+    let sessions = tx.execute(
+        "DELETE FROM sessions WHERE id IN
+             (SELECT id FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1 LIMIT ?2)",
+        rusqlite::params![cutoff, SWEEP_STEP as i64],
     )?;
-    n += tx.execute(
-        "DELETE FROM access_tokens WHERE expires_at < ?1 OR revoked_at < ?1",
-        [cutoff],
+    let tokens = tx.execute(
+        "DELETE FROM access_tokens WHERE id IN
+             (SELECT id FROM access_tokens WHERE expires_at < ?1 OR revoked_at < ?1 LIMIT ?2)",
+        rusqlite::params![cutoff, SWEEP_STEP as i64],
     )?;
     tx.commit()?;
-    Ok(n)
+    Ok((
+        sessions + tokens,
+        sessions == SWEEP_STEP || tokens == SWEEP_STEP,
+    ))
 }
 
 #[cfg(test)]

@@ -306,6 +306,51 @@ async fn old_audit_rows_are_pruned_by_the_sweep() {
     );
 }
 
+/// The sweep deletes in steps of 1,000 rows per write (so that grants are not held
+/// up behind it), and goes on until nothing dead is left.
+#[tokio::test]
+async fn the_sweep_clears_a_backlog_larger_than_one_step_and_keeps_what_lives() {
+    let app = spawn_app_with(|s| s.sweep_interval = Duration::from_millis(100)).await;
+    let live = app.grant_ok("demo", "demo-secret", None).await;
+    let c = app.db();
+    c.execute_batch(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)
+         INSERT INTO sessions (user_id, scope, licensed, created_at, expires_at)
+             SELECT (SELECT ID FROM USERS WHERE NICKNAME = 'demo'), 'view', 0, {old}, {old} FROM n;
+         INSERT INTO access_tokens (hash, session_id, scope, issued_at, expires_at)
+             SELECT randomblob(32), id, 'view', {old}, {old} FROM sessions WHERE expires_at = {old};
+         INSERT INTO refresh_tokens (hash, session_id, issued_at)
+             SELECT randomblob(32), id, {old} FROM sessions WHERE expires_at = {old};
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)
+         INSERT INTO audit (at, event, outcome, detail) SELECT {ancient}, 'test', 'ok', '' FROM n;",
+        old = START - 2 * 3600,
+        ancient = START - 91 * 86_400,
+    ))
+    .unwrap();
+    let dead = |c: &rusqlite::Connection| -> i64 {
+        c.query_row(
+            &format!(
+                "SELECT (SELECT count(*) FROM sessions WHERE expires_at = {old})
+                      + (SELECT count(*) FROM access_tokens WHERE expires_at = {old})
+                      + (SELECT count(*) FROM refresh_tokens WHERE issued_at = {old})
+                      + (SELECT count(*) FROM audit WHERE event = 'test')",
+                old = START - 2 * 3600
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(dead(&c), 10_000);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while dead(&c) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(dead(&c), 0, "every dead row is gone");
+    assert_eq!(app.me(&s(&live["access_token"])).await.status(), 200);
+    assert_eq!(app.seats_held(), 1);
+}
+
 #[tokio::test]
 async fn backup_writes_a_consistent_copy_while_serving() {
     let app = spawn_app().await;
