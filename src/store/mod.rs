@@ -103,11 +103,8 @@ impl Db {
         // Keep the file's WAL mode settled before the writer and readers start.
         c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?;
         c.set_prepared_statement_cache_capacity(64);
-        // WAL checkpoints run on a thread of their own, beside the writer (see
-        // writer.rs); this connection is theirs.
-        let side = Connection::open(path)?;
-        side.execute_batch(CONNECTION_PRAGMAS)?;
-        let writer = writer::Writer::start(c, Some(side))?;
+        // The writer checkpoints the WAL itself, between groups (see writer.rs).
+        let writer = writer::Writer::start(c, Some(writer::CHECKPOINT_EVERY))?;
         let conns = (0..readers.max(1))
             .map(|_| {
                 let c = Connection::open(path)?;
