@@ -41,6 +41,9 @@ pub struct WriterState {
 /// How often, at most, the writer checkpoints the WAL between groups.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
 
+/// Checkpoints slower than this are logged at debug level.
+const SLOW_CHECKPOINT: Duration = Duration::from_millis(5);
+
 /// At most this many jobs share one commit.
 pub const MAX_BATCH: usize = 128;
 
@@ -169,8 +172,15 @@ fn run(mut c: Connection, rx: mpsc::Receiver<Job>, checkpoint_every: Option<Dura
         // The group has been answered; what queues meanwhile waits for this.
         if checkpoint_every.is_some_and(|every| checkpointed.elapsed() >= every) {
             checkpointed = Instant::now();
-            if let Err(e) = c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
-                log::warn!("WAL checkpoint failed: {e}");
+            match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            }) {
+                Ok((log, copied)) if checkpointed.elapsed() > SLOW_CHECKPOINT => log::debug!(
+                    "slow WAL checkpoint: {copied} of {log} frames in {:?}",
+                    checkpointed.elapsed()
+                ),
+                Ok(_) => {}
+                Err(e) => log::warn!("WAL checkpoint failed: {e}"),
             }
         }
     }
