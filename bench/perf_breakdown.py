@@ -30,7 +30,7 @@ RULES = [
     ("JSON (serde_json)", ["serde_json"]),
     ("tokens: CSPRNG, SHA-256, HMAC, base64",
      ["ring::rand", "ring::digest", "ring::hmac", "getrandom", "sha256_block", "ring_core", "base64::"]),
-    ("thread hand-offs (web::block, wake/park, context switches)",
+    ("thread hand-offs (reader/writer queues, web::block, wake/park, context switches)",
      ["__schedule", "schedule_hrtimeout", "futex", "try_to_wake_up", "parking_lot", "tokio::runtime::blocking",
       "tokio::runtime::park", "Condvar", "finish_task_switch", "sched_yield", "wake_up"]),
     ("HTTP: sockets, TCP loopback, epoll", ["tcp_", "sock_", "sys_sendto", "sys_recvfrom", "sys_write",
