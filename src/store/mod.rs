@@ -103,7 +103,11 @@ impl Db {
         // Keep the file's WAL mode settled before the writer and readers start.
         c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?;
         c.set_prepared_statement_cache_capacity(64);
-        // The writer checkpoints the WAL itself, between groups (see writer.rs).
+        // The writer checkpoints the WAL itself, between groups (see writer.rs). A
+        // reader can keep a checkpoint from restarting the WAL now and then, and the
+        // file keeps the largest size it ever reached: past 16 MiB it is cut back
+        // when the WAL next restarts.
+        c.execute_batch("PRAGMA journal_size_limit = 16777216;")?;
         let writer = writer::Writer::start(c, Some(writer::CHECKPOINT_EVERY))?;
         let conns = (0..readers.max(1))
             .map(|_| {
