@@ -186,11 +186,8 @@ async fn check(
             }));
         }
     }
-    let lookup = id.clone();
-    let record = state
-        .db
-        .read(move |c| users::find_client(c, &lookup))
-        .await?;
+    let name = id.clone();
+    let record = state.db.read(move |c| users::find_client(c, &name)).await?;
     let eligible = record.as_ref().is_some_and(|r| r.api_user && r.enabled);
     if let Some(r) = record.as_ref().filter(|_| eligible) {
         if state

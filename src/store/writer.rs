@@ -125,8 +125,8 @@ where
     T: Send + 'static,
     F: FnOnce(&mut Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
 {
-    Box::new(move |c, seats| {
-        let result = match catch_unwind(AssertUnwindSafe(|| f(c, seats))) {
+    Box::new(move |c, state| {
+        let result = match catch_unwind(AssertUnwindSafe(|| f(c, state))) {
             Ok(r) => r,
             Err(_) => {
                 log::error!("a database job panicked; it was rolled back");
@@ -146,7 +146,7 @@ where
 }
 
 fn run(mut c: Connection, rx: mpsc::Receiver<Job>, checkpoint_every: Option<Duration>) {
-    let mut seats = WriterState::default();
+    let mut state = WriterState::default();
     let mut group = Vec::with_capacity(MAX_BATCH);
     let mut checkpointed = Instant::now();
     while let Ok(first) = rx.recv() {
@@ -155,10 +155,10 @@ fn run(mut c: Connection, rx: mpsc::Receiver<Job>, checkpoint_every: Option<Dura
             match job {
                 Job::Alone(w) => {
                     // Alone jobs end the group: run what is gathered first.
-                    commit_group(&mut c, &mut seats, &mut group);
-                    let out = w(&mut c, &mut seats);
+                    commit_group(&mut c, &mut state, &mut group);
+                    let out = w(&mut c, &mut state);
                     if out.failed {
-                        seats.seats.invalidate();
+                        state.seats.invalidate();
                     }
                     (out.reply)(Ok(()));
                 }
@@ -168,7 +168,7 @@ fn run(mut c: Connection, rx: mpsc::Receiver<Job>, checkpoint_every: Option<Dura
                 next = rx.try_recv().ok();
             }
         }
-        commit_group(&mut c, &mut seats, &mut group);
+        commit_group(&mut c, &mut state, &mut group);
         // The group has been answered; what queues meanwhile waits for this.
         if checkpoint_every.is_some_and(|every| checkpointed.elapsed() >= every) {
             checkpointed = Instant::now();
@@ -187,7 +187,7 @@ fn run(mut c: Connection, rx: mpsc::Receiver<Job>, checkpoint_every: Option<Dura
 }
 
 /// Runs the gathered jobs in one transaction, commits, then answers each.
-fn commit_group(c: &mut Connection, seats: &mut WriterState, group: &mut Vec<Work>) {
+fn commit_group(c: &mut Connection, state: &mut WriterState, group: &mut Vec<Work>) {
     if group.is_empty() {
         return;
     }
@@ -198,12 +198,12 @@ fn commit_group(c: &mut Connection, seats: &mut WriterState, group: &mut Vec<Wor
             group.len()
         );
         group.clear();
-        seats.seats.invalidate();
+        state.seats.invalidate();
         return;
     }
     let mut replies = Vec::with_capacity(group.len());
     for w in group.drain(..) {
-        if let Some(out) = in_savepoint(c, seats, w) {
+        if let Some(out) = in_savepoint(c, state, w) {
             replies.push(out.reply);
         }
     }
@@ -220,7 +220,7 @@ fn commit_group(c: &mut Connection, seats: &mut WriterState, group: &mut Vec<Wor
                 replies.len()
             );
             let _ = c.execute_batch("ROLLBACK");
-            seats.seats.invalidate();
+            state.seats.invalidate();
             for reply in replies {
                 reply(Err(&e));
             }
@@ -230,15 +230,15 @@ fn commit_group(c: &mut Connection, seats: &mut WriterState, group: &mut Vec<Wor
 
 /// One job inside the group: a savepoint, released if the job succeeded and rolled
 /// back if it failed, so a failed job leaves nothing half-written.
-fn in_savepoint(c: &mut Connection, seats: &mut WriterState, w: Work) -> Option<Outcome> {
+fn in_savepoint(c: &mut Connection, state: &mut WriterState, w: Work) -> Option<Outcome> {
     if let Err(e) = super::savepoint(c) {
         log::warn!("could not open a savepoint, a job refused: {e}");
-        seats.seats.invalidate();
+        state.seats.invalidate();
         return None;
     }
-    let out = w(c, seats);
+    let out = w(c, state);
     if out.failed {
-        seats.seats.invalidate();
+        state.seats.invalidate();
     }
     if let Err(e) = super::end_savepoint(c, !out.failed) {
         log::warn!("ending a job's savepoint failed: {e}");
