@@ -54,6 +54,13 @@ pub enum Command {
     Query(crate::cli::args::QueryCmd),
 }
 
+/// `serve --scheduler`: see src/sched.rs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scheduler {
+    Batch,
+    Normal,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct ServeArgs {
     /// Address to listen on.
@@ -115,6 +122,11 @@ pub struct ServeArgs {
     /// How long a request may wait for a PBKDF2 slot before it is answered 503, milliseconds.
     #[arg(long, env = "TOLLGATE_PBKDF2_QUEUE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub pbkdf2_queue_ms: u32,
+    /// CPU scheduling of the server's threads (Linux): `batch` (SCHED_BATCH) lets a
+    /// thread that hands work on keep the core until it blocks, so work changes threads
+    /// in batches (src/sched.rs); `normal` keeps the system default.
+    #[arg(long, env = "TOLLGATE_SCHEDULER", value_enum, default_value_t = Scheduler::Batch)]
+    pub scheduler: Scheduler,
     /// GetData time limit per query, milliseconds.
     #[arg(long, env = "TOLLGATE_QUERY_TIME_LIMIT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
     pub query_time_limit_ms: u32,

@@ -9,5 +9,6 @@ pub mod getdata;
 pub mod hashing;
 pub mod http;
 pub mod oauth;
+pub mod sched;
 pub mod startup;
 pub mod store;

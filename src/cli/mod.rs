@@ -7,7 +7,7 @@ mod query;
 mod users;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Cli, Command, InitArgs, ServeArgs, Settings, DEFAULT_DB};
+use crate::config::{Cli, Command, InitArgs, Scheduler, ServeArgs, Settings, DEFAULT_DB};
 use crate::startup::Application;
 use crate::store::{self, demo};
 use clap::Parser;
@@ -61,6 +61,13 @@ impl ServeArgs {
 
 fn serve(db: Option<PathBuf>, iterations: u32, a: &ServeArgs) -> Result<(), String> {
     let settings = Settings::from_cli(db, iterations, a)?;
+    // Before any thread starts: every thread of the server inherits the policy.
+    if a.scheduler == Scheduler::Batch {
+        match crate::sched::batch_this_thread() {
+            Ok(()) => log::debug!("threads run under SCHED_BATCH"),
+            Err(e) => log::warn!("cannot run under SCHED_BATCH, keeping the default: {e}"),
+        }
+    }
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings.clone(), Arc::new(SystemClock))
             .map_err(|e| e.to_string())?;
