@@ -145,7 +145,7 @@ pub fn open(
     let ids = insert_tokens(&tx, session_id, &s.scope, &s.tokens, now)?;
     tx.commit()?;
     if s.licensed {
-        seats.insert(session_id, s.tokens.refresh_expires_at);
+        seats.insert(s.tokens.refresh_expires_at);
     }
     Ok(OpenOutcome::Opened { session_id, ids })
 }
@@ -187,7 +187,8 @@ pub fn refresh<E>(
     let tx = immediate(c)?;
     let row = tx
         .prepare_cached(concat!(
-            "SELECT r.session_id, r.used_at, s.user_id, s.scope, s.expires_at, s.revoked_at, r.id
+            "SELECT r.session_id, r.used_at, s.user_id, s.scope, s.expires_at, s.revoked_at, r.id,
+                    s.licensed
                  FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE ",
             by_key!("refresh_tokens", "r")
         ))?
@@ -200,10 +201,13 @@ pub fn refresh<E>(
                 r.get::<_, String>(3)?,
                 r.get::<_, i64>(4)?,
                 r.get::<_, Option<i64>>(5)?,
+                r.get::<_, bool>(7)?,
             ))
         })
         .optional()?;
-    let Some((token_id, session_id, used_at, user_id, scope, expires_at, revoked_at)) = row else {
+    let Some((token_id, session_id, used_at, user_id, scope, expires_at, revoked_at, licensed)) =
+        row
+    else {
         return Ok(Ok(RefreshOutcome::Invalid));
     };
     // Another client's token is left alone: it proves nothing about its owner.
@@ -211,9 +215,11 @@ pub fn refresh<E>(
         return Ok(Ok(RefreshOutcome::Invalid));
     }
     if used_at.is_some() {
-        revoke_session_tx(&tx, session_id, now)?;
+        let ended = revoke_session_tx(&tx, session_id, now)?;
         tx.commit()?;
-        seats.remove(session_id);
+        if let Some((true, expires_at)) = ended {
+            seats.remove(expires_at);
+        }
         return Ok(Ok(RefreshOutcome::Reused));
     }
     let target = RefreshTarget {
@@ -231,7 +237,9 @@ pub fn refresh<E>(
         .execute(params![session_id, new.refresh_expires_at])?;
     let ids = insert_tokens(&tx, session_id, &access_scope, new, now)?;
     tx.commit()?;
-    seats.slide(session_id, new.refresh_expires_at);
+    if licensed {
+        seats.slide(expires_at, new.refresh_expires_at);
+    }
     Ok(Ok(RefreshOutcome::Rotated {
         session_id,
         scope: access_scope,
@@ -239,11 +247,20 @@ pub fn refresh<E>(
     }))
 }
 
-fn revoke_session_tx(tx: &Connection, session_id: i64, now: i64) -> Result<bool, StoreError> {
-    let n = tx
-        .prepare_cached("UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
-        .execute(params![session_id, now])?;
-    Ok(n > 0)
+/// Revokes the session if it was not already; then says whether it was licensed and
+/// when its seat would have freed.
+fn revoke_session_tx(
+    tx: &Connection,
+    session_id: i64,
+    now: i64,
+) -> Result<Option<(bool, i64)>, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL
+             RETURNING licensed, expires_at",
+        )?
+        .query_row(params![session_id, now], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
 }
 
 /// Ends a session: its seat frees and all its tokens die. Returns whether it was live.
@@ -255,12 +272,12 @@ pub fn revoke_session(
     seats: Option<&mut SeatLedger>,
 ) -> Result<bool, StoreError> {
     let tx = immediate(c)?;
-    let changed = revoke_session_tx(&tx, session_id, now)?;
+    let ended = revoke_session_tx(&tx, session_id, now)?;
     tx.commit()?;
-    if let Some(seats) = seats {
-        seats.remove(session_id);
+    if let (Some(seats), Some((true, expires_at))) = (seats, ended) {
+        seats.remove(expires_at);
     }
-    Ok(changed)
+    Ok(ended.is_some())
 }
 
 /// What a valid access token grants.
