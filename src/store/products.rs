@@ -24,11 +24,16 @@ impl Product {
         for n in [self.price_cents, self.stock, self.updated_at] {
             ctx.update(&n.to_be_bytes());
         }
-        let hex: String = ctx.finish().as_ref()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        format!("\"{hex}\"")
+        // Hex by hand: a `format!` per byte was 5 % of a Bearer GET's worker time.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut tag = String::with_capacity(34);
+        tag.push('"');
+        for &b in &ctx.finish().as_ref()[..16] {
+            tag.push(char::from(HEX[usize::from(b >> 4)]));
+            tag.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        tag.push('"');
+        tag
     }
 }
 
@@ -204,10 +209,39 @@ pub fn delete(c: &mut Connection, sku: &str, cond: Option<&IfMatch>) -> Result<W
 
 #[cfg(test)]
 mod tests {
-    use super::like_pattern;
+    use super::{like_pattern, Product};
 
     #[test]
     fn like_pattern_escapes_wildcards() {
         assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+
+    /// The quoted lower-case hex of the first 16 bytes of SHA-256 over the fields
+    /// (strings NUL-terminated, numbers 8 bytes big-endian), as ETags always were.
+    #[test]
+    fn etag_is_the_quoted_hex_of_half_the_digest() {
+        let p = Product {
+            sku: "NUT-M6".into(),
+            name: "Hex nut M6".into(),
+            description: "DIN 934".into(),
+            price_cents: 5,
+            stock: 8000,
+            updated_at: 1_700_000_000,
+        };
+        let mut bytes = Vec::new();
+        for part in [&p.sku, &p.name, &p.description] {
+            bytes.extend_from_slice(part.as_bytes());
+            bytes.push(0);
+        }
+        for n in [p.price_cents, p.stock, p.updated_at] {
+            bytes.extend_from_slice(&n.to_be_bytes());
+        }
+        let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+        let hex: String = digest.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(p.etag(), format!("\"{hex}\""));
+        assert_eq!(p.etag().len(), 34);
     }
 }
