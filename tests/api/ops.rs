@@ -4,6 +4,8 @@
 mod access_log;
 mod exposure;
 mod metrics;
+#[cfg(target_os = "linux")]
+mod scheduling;
 mod shutdown;
 mod tls;
 
