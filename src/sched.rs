@@ -11,8 +11,8 @@
 //! has read before a store thread takes them all in one go.
 //!
 //! Measured on one core with 32 connections (bench/README.md, "Scheduling"): Bearer
-//! GETs went from 0.41 to 0.07 reader wake-ups per request and view grants from 0.24
-//! to 0.05 writer wake-ups per request; both did 20-30 % more requests per second.
+//! GETs went from about 0.4 to 0.07 reader sleeps per request and view grants from
+//! 0.18 to 0.05 writer sleeps per request; both did 20-30 % more requests per second.
 //!
 //! Threads inherit the policy of the thread that creates them, so `serve` sets it once
 //! on the main thread before anything else starts. It needs no privilege.
