@@ -311,8 +311,9 @@ async fn old_audit_rows_are_pruned_by_the_sweep() {
 #[tokio::test]
 async fn the_sweep_clears_a_backlog_larger_than_one_step_and_keeps_what_lives() {
     let app = spawn_app_with(|s| s.sweep_interval = Duration::from_millis(100)).await;
-    let live = app.grant_ok("demo", "demo-secret", None).await;
     let c = app.db();
+    // The backlog comes first, as it would: rows are created in id order, and the
+    // sweep stops reading at the first row created after its cutoff.
     c.execute_batch(&format!(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)
          INSERT INTO sessions (user_id, scope, licensed, created_at, expires_at)
@@ -342,6 +343,7 @@ async fn the_sweep_clears_a_backlog_larger_than_one_step_and_keeps_what_lives() 
         .unwrap()
     };
     assert_eq!(dead(&c), 10_000);
+    let live = app.grant_ok("demo", "demo-secret", None).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while dead(&c) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
