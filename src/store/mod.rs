@@ -109,10 +109,10 @@ impl Db {
         // when the WAL next restarts.
         c.execute_batch("PRAGMA journal_size_limit = 16777216;")?;
         // Each job of a group runs in a savepoint, and SQLite keeps the pages a
-        // savepoint may have to restore in a statement journal: past 64 KiB a temporary
-        // file. A job that touches a few more pages than a grant does today (a licensed
-        // grant with one more index did) would write that file inside every job, a fifth
-        // of a grant's CPU in the profile; in memory it stays.
+        // savepoint may have to restore in a statement journal, a temporary file once
+        // past 64 KiB. A licensed grant with one index more than today crossed that and
+        // wrote the file inside every grant (a fifth of its CPU in the profile); in
+        // memory the journal never reaches the disk.
         c.execute_batch("PRAGMA temp_store = MEMORY;")?;
         let writer = writer::Writer::start(c, Some(writer::CHECKPOINT_EVERY))?;
         let conns = (0..readers.max(1))
@@ -261,8 +261,8 @@ pub fn immediate(c: &mut Connection) -> Result<Tx<'_>, StoreError> {
 /// would hold up every grant behind it; it goes in steps instead.
 pub const SWEEP_STEP: usize = 1_000;
 
-/// Ids of rows to sweep from `table` (sessions or access_tokens): dead (expired or
-/// revoked) before `cutoff`, at most [`SWEEP_STEP`], read in id order. Rows are
+/// Ids of the rows `sql` yields (id, created, expires, revoked, in id order) that were
+/// dead (expired or revoked) before `cutoff`, at most [`SWEEP_STEP`]. Rows are
 /// created in id order, so the read stops at the first row created after the cutoff:
 /// nothing from there on can have been dead that long. A step reads the rows it
 /// deletes and the few old rows still alive (sessions kept alive by refreshes), not
