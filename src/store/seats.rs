@@ -3,10 +3,10 @@
 //! Counting held seats in SQL walks every live licensed session, so a licensed grant
 //! would cost O(seats held). The single writer connection keeps the held seats in
 //! memory instead, counted per second of expiry: counting is pruning the expired
-//! front, and the earliest expiry is the `Retry-After`. Every change the server makes goes through
-//! that one connection and updates the ledger after it commits; a change made by any
-//! other connection (an admin command) moves SQLite's `PRAGMA data_version`, and the
-//! ledger reloads from the table. The table stays the truth.
+//! front, and the earliest expiry is the `Retry-After`. Every change the server makes
+//! goes through that one connection and updates the ledger after it commits; a change
+//! made by any other connection (an admin command) moves SQLite's `PRAGMA
+//! data_version`, and the ledger reloads from the table. The table stays the truth.
 use crate::error::StoreError;
 use rusqlite::Connection;
 use std::collections::btree_map::{BTreeMap, Entry};
@@ -14,9 +14,9 @@ use std::collections::btree_map::{BTreeMap, Entry};
 /// Held seats as counts per second of expiry, not one entry per session: the memory is
 /// bounded by the refresh TTL in seconds however many seats the licence has. (A set and
 /// a map entry per session grew the server by 33 MiB in a benchmark run that held
-/// about half a million seats.) A refresh or revocation
-/// names the second its session's seat was counted under, which it reads from the
-/// session's row in the same transaction.
+/// about half a million seats.) A refresh or revocation names the second its session's
+/// seat was counted under, which it reads from the session's row in the same
+/// transaction.
 #[derive(Debug, Default)]
 pub struct SeatLedger {
     /// `PRAGMA data_version` when the ledger was last known to match the table.
