@@ -281,7 +281,7 @@ async fn client_credentials(
             let now = clock.now();
             let session = NewSession {
                 user_id,
-                scope: session_scope,
+                scope: session_scope.clone(),
                 licensed,
                 tokens: tokens_at(now),
             };
@@ -317,7 +317,7 @@ async fn refresh_token(
             }
             let now = clock.now();
             sessions::refresh(c, &mut w.seats, &key, user_id, &tokens_at(now), now, |t| {
-                scopes::narrow(requested, &Scopes::from_text(&t.scope)).map(|s| s.to_text())
+                scopes::narrow(requested.clone(), &Scopes::from_text(&t.scope)).map(|s| s.to_text())
             })
             .map(Some)
         })

@@ -108,11 +108,10 @@ impl Db {
         // file keeps the largest size it ever reached: past 16 MiB it is cut back
         // when the WAL next restarts.
         c.execute_batch("PRAGMA journal_size_limit = 16777216;")?;
-        // Each job of a group runs in a savepoint, and SQLite keeps the pages a
-        // savepoint may have to restore in a statement journal, a temporary file once
-        // past 64 KiB. A licensed grant with one index more than today crossed that and
-        // wrote the file inside every grant (a fifth of its CPU in the profile); in
-        // memory the journal never reaches the disk.
+        // Inside a transaction, a statement that may change several rows keeps the
+        // pages it may have to restore in a statement journal, a temporary file once
+        // past 64 KiB (the sweep's deletes, say); in memory it never reaches the disk.
+        // (Per-job savepoints, gone now, once wrote that file inside every grant.)
         c.execute_batch("PRAGMA temp_store = MEMORY;")?;
         let writer = writer::Writer::start(c, Some(writer::CHECKPOINT_EVERY))?;
         let conns = (0..readers.max(1))
@@ -138,12 +137,14 @@ impl Db {
     }
 
     /// Runs `f` on the writer thread, in the next group commit; answers after it.
-    /// `f` runs inside a transaction: [`immediate`] there opens a savepoint.
+    /// `f` runs inside the group's transaction, and may run again if another job of
+    /// its group fails (see writer.rs): it must not act outside the database.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let mut f = f;
         self.writer.write(move |c, _| f(c)).await
     }
 
@@ -153,7 +154,7 @@ impl Db {
     pub async fn write_with<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection, &mut writer::WriterState) -> Result<T, StoreError>
+        F: FnMut(&mut Connection, &mut writer::WriterState) -> Result<T, StoreError>
             + Send
             + 'static,
     {
@@ -173,19 +174,21 @@ impl Db {
     }
 }
 
-/// A write transaction that nests: `BEGIN IMMEDIATE` on an idle connection (admin
-/// commands), a savepoint inside the writer's group transaction. Dropped without
-/// [`Tx::commit`], it rolls back either way.
+/// A write transaction for one change: `BEGIN IMMEDIATE` on an idle connection
+/// (admin commands), or, inside the writer's group transaction, that transaction
+/// itself. Dropped without [`Tx::commit`], a top-level one rolls back; a joined one
+/// leaves that to the writer, which rolls back the whole group when a job fails
+/// (see writer.rs). Every early return without a commit therefore either has
+/// written nothing or returns an error.
 pub enum Tx<'c> {
     Top(Transaction<'c>),
-    Nested(Nested<'c>),
+    Joined(&'c Connection),
 }
 
 impl Tx<'_> {
     pub fn commit(self) -> Result<(), StoreError> {
-        match self {
-            Tx::Top(t) => t.commit()?,
-            Tx::Nested(s) => s.release()?,
+        if let Tx::Top(t) = self {
+            t.commit()?;
         }
         Ok(())
     }
@@ -196,53 +199,9 @@ impl Deref for Tx<'_> {
     fn deref(&self) -> &Connection {
         match self {
             Tx::Top(t) => t,
-            Tx::Nested(s) => s.c,
+            Tx::Joined(c) => c,
         }
     }
-}
-
-/// A savepoint (see [`savepoint`]) ended when released or dropped.
-pub struct Nested<'c> {
-    c: &'c Connection,
-    open: bool,
-}
-
-impl<'c> Nested<'c> {
-    pub fn open(c: &'c Connection) -> Result<Self, StoreError> {
-        savepoint(c)?;
-        Ok(Self { c, open: true })
-    }
-
-    pub fn release(mut self) -> Result<(), StoreError> {
-        self.open = false;
-        end_savepoint(self.c, true)
-    }
-}
-
-impl Drop for Nested<'_> {
-    fn drop(&mut self) {
-        if self.open {
-            if let Err(e) = end_savepoint(self.c, false) {
-                log::warn!("rolling back a savepoint failed: {e}");
-            }
-        }
-    }
-}
-
-/// Opens a savepoint through a cached statement: nothing to parse, since it runs
-/// once per grant. Savepoints nest; each [`end_savepoint`] ends the innermost.
-pub fn savepoint(c: &Connection) -> Result<(), StoreError> {
-    c.prepare_cached("SAVEPOINT tx")?.execute([])?;
-    Ok(())
-}
-
-/// Ends the innermost savepoint, keeping its changes or rolling them back.
-pub fn end_savepoint(c: &Connection, keep: bool) -> Result<(), StoreError> {
-    if !keep {
-        c.prepare_cached("ROLLBACK TO tx")?.execute([])?;
-    }
-    c.prepare_cached("RELEASE tx")?.execute([])?;
-    Ok(())
 }
 
 /// Opens a write transaction for one change; see [`Tx`].
@@ -252,7 +211,7 @@ pub fn immediate(c: &mut Connection) -> Result<Tx<'_>, StoreError> {
             TransactionBehavior::Immediate,
         )?))
     } else {
-        Ok(Tx::Nested(Nested::open(c)?))
+        Ok(Tx::Joined(c))
     }
 }
 

@@ -67,6 +67,11 @@ pub struct ConfirmedClients {
 }
 
 impl ConfirmedClients {
+    /// Forgets what it knows: the next `confirm` reads the table. After a rollback.
+    pub fn invalidate(&mut self) {
+        self.version = None;
+    }
+
     /// Whether `r` is still what the table says, as of this transaction. Call inside
     /// the write transaction, so nothing can change between the check and the write.
     pub fn confirm(&mut self, c: &Connection, r: &ClientRecord) -> Result<bool, StoreError> {
