@@ -220,32 +220,27 @@ pub fn immediate(c: &mut Connection) -> Result<Tx<'_>, StoreError> {
 /// would hold up every grant behind it; it goes in steps instead.
 pub const SWEEP_STEP: usize = 1_000;
 
-/// Deletes the rows of `table` (created at column `created`) that were dead (expired
-/// or revoked) before `cutoff`, at most [`SWEEP_STEP`], read in id order. Rows are
-/// created in id order, so the read stops at the first row created after the cutoff:
-/// nothing from there on can have been dead that long. A step reads the rows it
-/// deletes and the few old rows still alive (sessions kept alive by refreshes), not
-/// the whole table while every write waits behind it: a plain `WHERE expires_at < ?
-/// OR revoked_at < ?` read all 640,000 sessions of a benchmark database, 40 ms.
-/// (A clock stepped back only delays a row's sweep: it is found on a later step.)
-fn sweep_table(
-    tx: &Connection,
-    table: &str,
-    created: &str,
-    cutoff: i64,
-) -> Result<usize, StoreError> {
-    let mut st = tx.prepare_cached(&format!(
-        "SELECT id, {created}, expires_at, revoked_at FROM {table} ORDER BY id"
-    ))?;
+/// Deletes the rows that `read` lists (id, created, expires_at, revoked_at, and
+/// whether the row's session is gone) and that were dead (expired or revoked) before
+/// `cutoff` or belong to no session, at most [`SWEEP_STEP`]. `read` lists the rows in
+/// id order, which is creation order, so the read stops at the first row created
+/// after the cutoff: nothing from there on can have been dead that long. A step reads
+/// the rows it deletes and the few old rows still alive (sessions kept alive by
+/// refreshes), not the whole table while every write waits behind it: a plain `WHERE
+/// expires_at < ? OR revoked_at < ?` read all 640,000 sessions of a benchmark
+/// database, 40 ms. (A clock stepped back only delays a row's sweep: it is found on
+/// a later step.)
+fn sweep_table(tx: &Connection, table: &str, read: &str, cutoff: i64) -> Result<usize, StoreError> {
+    let mut st = tx.prepare_cached(read)?;
     let mut rows = st.query([])?;
     let mut ids = Vec::new();
     while let Some(r) = rows.next()? {
-        let (id, created, expires, revoked): (i64, i64, i64, Option<i64>) =
-            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+        let (id, created, expires, revoked, orphan): (i64, i64, i64, Option<i64>, bool) =
+            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
         if created >= cutoff {
             break;
         }
-        if expires < cutoff || revoked.is_some_and(|at| at < cutoff) {
+        if orphan || expires < cutoff || revoked.is_some_and(|at| at < cutoff) {
             ids.push(id);
             if ids.len() == SWEEP_STEP {
                 break;
@@ -260,14 +255,26 @@ fn sweep_table(
 }
 
 /// One step of deleting what can no longer matter: sessions and access tokens dead
-/// for longer than `grace` (a session's tokens go with it). Returns the rows deleted
-/// and whether a table may have more.
+/// for longer than `grace`. A session's refresh tokens go with it (a foreign key);
+/// its access tokens, which have none (V6), are deleted here once their session is
+/// gone. Returns the rows deleted and whether a table may have more.
 pub fn sweep(c: &mut Connection, now: i64, grace: i64) -> Result<(usize, bool), StoreError> {
     let cutoff = now - grace;
     let tx = immediate(c)?;
-    let sessions = sweep_table(&tx, "sessions", "created_at", cutoff)?;
-    // After the sessions: their tokens went with them.
-    let tokens = sweep_table(&tx, "access_tokens", "issued_at", cutoff)?;
+    let sessions = sweep_table(
+        &tx,
+        "sessions",
+        "SELECT id, created_at, expires_at, revoked_at, 0 FROM sessions ORDER BY id",
+        cutoff,
+    )?;
+    // After the sessions, so that the access tokens of those just deleted go too.
+    let tokens = sweep_table(
+        &tx,
+        "access_tokens",
+        "SELECT a.id, a.issued_at, a.expires_at, a.revoked_at, s.id IS NULL
+             FROM access_tokens a LEFT JOIN sessions s ON s.id = a.session_id ORDER BY a.id",
+        cutoff,
+    )?;
     tx.commit()?;
     Ok((
         sessions + tokens,
@@ -317,7 +324,8 @@ mod tests {
                 }),
             )
             .unwrap();
-            assert_eq!(sweep(&mut c, 1000, 100).unwrap(), (10, false));
+            // 10 sessions and their 10 access tokens.
+            assert_eq!(sweep(&mut c, 1000, 100).unwrap(), (20, false));
             c.progress_handler(100, None::<fn() -> bool>).unwrap();
             steps.load(std::sync::atomic::Ordering::Relaxed)
         };
@@ -358,10 +366,13 @@ mod tests {
         assert_eq!(
             ids("SELECT session_id FROM access_tokens ORDER BY id"),
             [4],
-            "sessions 1 and 3 took theirs along; session 5's expired before the cutoff"
+            "sessions 1 and 3's went with them; session 5's expired before the cutoff"
         );
         assert_eq!(ids("SELECT session_id FROM refresh_tokens"), [5]);
-        assert_eq!(deleted, 4, "sessions 1, 2 and 3, session 5's access token");
+        assert_eq!(
+            deleted, 6,
+            "sessions 1, 2 and 3, and the access tokens of 1, 3 and 5"
+        );
     }
 
     /// V4 gave tokens row ids; tokens issued before it must keep working until they
