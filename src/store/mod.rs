@@ -139,12 +139,11 @@ impl Db {
     /// Runs `f` on the writer thread, in the next group commit; answers after it.
     /// `f` runs inside the group's transaction, and may run again if another job of
     /// its group fails (see writer.rs): it must not act outside the database.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub async fn write<T, F>(&self, mut f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnMut(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let mut f = f;
         self.writer.write(move |c, _| f(c)).await
     }
 
