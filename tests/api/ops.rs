@@ -91,7 +91,10 @@ impl Proc {
     fn wait_listening(&mut self, port: u16) {
         let deadline = Instant::now() + LIMIT;
         loop {
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            // Only once our child says it has bound the port: another process that
+            // took the port meanwhile (another test run) is not mistaken for it.
+            let ours = self.stderr().contains("tollgate serving");
+            if let (true, Ok(mut s)) = (ours, TcpStream::connect(("127.0.0.1", port))) {
                 s.set_read_timeout(Some(LIMIT)).unwrap();
                 let probe = b"GET /healthz HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n";
                 if s.write_all(probe).is_ok() {
@@ -111,7 +114,7 @@ impl Proc {
         }
     }
 
-    /// SIGTERM through kill(1): the crate forbids `unsafe`, so no libc::kill.
+    /// SIGTERM through kill(1): no `unsafe` (and no libc) in the tests.
     fn sigterm(&mut self) {
         let pid = self.pid().to_string();
         let status = Command::new("kill")

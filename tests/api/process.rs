@@ -120,7 +120,11 @@ impl Server {
         };
         let deadline = Instant::now() + STARTUP_LIMIT;
         loop {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // Our child says so once it has bound the port: another process that
+            // took the port meanwhile (another test run) is not mistaken for it.
+            if server.stderr().contains("tollgate serving")
+                && TcpStream::connect(("127.0.0.1", port)).is_ok()
+            {
                 return server;
             }
             if let Some(status) = server.child.child().try_wait().unwrap() {
