@@ -65,35 +65,28 @@ const SLOW_CHECKPOINT: Duration = Duration::from_millis(5);
 /// At most this many jobs share one commit.
 pub const MAX_BATCH: usize = 128;
 
-/// A job that runs alone, outside any transaction, once.
-type Work = Box<dyn FnOnce(&mut Connection, &mut WriterState) -> Outcome + Send>;
-
-/// What an alone job did, and how to answer it.
-struct Outcome {
-    failed: bool,
-    reply: Box<dyn FnOnce() + Send>,
-}
-
-/// A job of a group: it may run several times (see above) and is answered once.
-trait GroupJob: Send {
-    /// Runs the job inside the group's transaction; false if it failed. The result
-    /// of its last run is kept for [`GroupJob::answer`].
+/// A job: run (a group's job may run several times, see above), then answered once.
+trait Job: Send {
+    /// Runs the job; false if it failed. The result of its last run is kept for
+    /// [`Job::answer`].
     fn run(&mut self, c: &mut Connection, state: &mut WriterState) -> bool;
     /// Answers with the last run's result if `committed` is `Ok` (or if that run
     /// failed), else with the commit's failure.
     fn answer(self: Box<Self>, committed: Result<(), &StoreError>);
 }
 
-struct Pending<T, F> {
+/// A job and where its answer goes.
+struct Pending<T, F, R> {
     f: F,
     result: Option<Result<T, StoreError>>,
-    reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
+    reply: R,
 }
 
-impl<T, F> GroupJob for Pending<T, F>
+impl<T, F, R> Job for Pending<T, F, R>
 where
     T: Send + 'static,
     F: FnMut(&mut Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
+    R: FnOnce(Result<T, StoreError>) + Send + 'static,
 {
     fn run(&mut self, c: &mut Connection, state: &mut WriterState) -> bool {
         let r = guarded(|| (self.f)(c, state));
@@ -103,16 +96,28 @@ where
     }
 
     fn answer(self: Box<Self>, committed: Result<(), &StoreError>) {
-        let r = match (self.result, committed) {
+        (self.reply)(match (self.result, committed) {
             (None, _) => Err(StoreError::Cancelled),
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(v)), Ok(())) => Ok(v),
             (Some(Ok(_)), Err(e)) => {
                 Err(StoreError::Invalid(format!("the group commit failed: {e}")))
             }
-        };
-        let _ = self.reply.send(r);
+        });
     }
+}
+
+fn job<T, F, R>(f: F, reply: R) -> Box<dyn Job>
+where
+    T: Send + 'static,
+    F: FnMut(&mut Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
+    R: FnOnce(Result<T, StoreError>) + Send + 'static,
+{
+    Box::new(Pending {
+        f,
+        result: None,
+        reply,
+    })
 }
 
 /// Runs `f`, turning a panic into an error (the caller rolls back what it wrote).
@@ -123,17 +128,17 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError
     })
 }
 
-enum Job {
+enum Queued {
     /// Runs inside the group transaction.
-    Grouped(Box<dyn GroupJob>),
-    /// Runs outside any transaction, on its own.
-    Alone(Work),
+    Grouped(Box<dyn Job>),
+    /// Runs outside any transaction, on its own, once.
+    Alone(Box<dyn Job>),
 }
 
 /// The handle: cheap to clone; the thread stops when the last handle is dropped.
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Queued>,
 }
 
 impl Writer {
@@ -159,11 +164,9 @@ impl Writer {
         T: Send + 'static,
         F: FnMut(&mut Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        let sent = self.jobs.send(Job::Grouped(Box::new(Pending {
-            f,
-            result: None,
-            reply,
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent = self.jobs.send(Queued::Grouped(job(f, move |r| {
+            let _ = tx.send(r);
         })));
         async move {
             sent.map_err(|_| StoreError::Cancelled)?;
@@ -178,8 +181,13 @@ impl Writer {
         F: FnOnce(&mut Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = mpsc::sync_channel(1);
+        let mut f = Some(f);
+        let once = move |c: &mut Connection, s: &mut WriterState| match f.take() {
+            Some(f) => f(c, s),
+            None => Err(StoreError::Cancelled),
+        };
         self.jobs
-            .send(Job::Alone(work(f, move |r| {
+            .send(Queued::Alone(job(once, move |r| {
                 let _ = tx.send(r);
             })))
             .map_err(|_| StoreError::Cancelled)?;
@@ -187,22 +195,7 @@ impl Writer {
     }
 }
 
-/// Wraps `f` as an alone job whose answer goes to `answer`.
-fn work<T, F>(f: F, answer: impl FnOnce(Result<T, StoreError>) + Send + 'static) -> Work
-where
-    T: Send + 'static,
-    F: FnOnce(&mut Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
-{
-    Box::new(move |c, state| {
-        let result = guarded(|| f(c, state));
-        Outcome {
-            failed: result.is_err(),
-            reply: Box::new(move || answer(result)),
-        }
-    })
-}
-
-fn run(mut c: Connection, rx: mpsc::Receiver<Job>, checkpoint_every: Option<Duration>) {
+fn run(mut c: Connection, rx: mpsc::Receiver<Queued>, checkpoint_every: Option<Duration>) {
     let mut state = WriterState::default();
     let mut group = Vec::with_capacity(MAX_BATCH);
     let mut checkpointed = Instant::now();
@@ -210,16 +203,15 @@ fn run(mut c: Connection, rx: mpsc::Receiver<Job>, checkpoint_every: Option<Dura
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
-                Job::Alone(w) => {
+                Queued::Alone(mut alone) => {
                     // Alone jobs end the group: run what is gathered first.
                     commit_group(&mut c, &mut state, &mut group);
-                    let out = w(&mut c, &mut state);
-                    if out.failed {
+                    if !alone.run(&mut c, &mut state) {
                         state.forget();
                     }
-                    (out.reply)();
+                    alone.answer(Ok(()));
                 }
-                Job::Grouped(w) => group.push(w),
+                Queued::Grouped(j) => group.push(j),
             }
             if group.len() < MAX_BATCH {
                 next = rx.try_recv().ok();
@@ -245,7 +237,7 @@ fn run(mut c: Connection, rx: mpsc::Receiver<Job>, checkpoint_every: Option<Dura
 
 /// Runs the gathered jobs in one transaction, commits, then answers each. When a
 /// job fails, rolls back, answers it, and runs the rest again (see above).
-fn commit_group(c: &mut Connection, state: &mut WriterState, group: &mut Vec<Box<dyn GroupJob>>) {
+fn commit_group(c: &mut Connection, state: &mut WriterState, group: &mut Vec<Box<dyn Job>>) {
     while !group.is_empty() {
         if let Err(e) = c.execute_batch("BEGIN IMMEDIATE") {
             // Dropping the jobs unrun answers each with `Cancelled`: nothing was written.
