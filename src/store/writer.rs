@@ -22,22 +22,27 @@
 //!
 //! Checkpoints: SQLite's automatic checkpoint runs inside a commit, so every grant
 //! of that group, and every grant queued behind it, waited for its copying and its
-//! two fsyncs (about 6 ms on the benchmark's disk, by strace). With a checkpoint
-//! interval, this thread checkpoints itself, after it has answered a group, at most
-//! that often: a checkpoint then holds up only what arrives while it runs, and, being
-//! on the writer's own connection while nothing else writes, it copies every frame,
-//! so the next transaction starts the WAL over.
+//! fsyncs. A checkpointer thread on a connection of its own copies the WAL into the
+//! database every [`CHECKPOINT_EVERY`] while this thread goes on committing, and
+//! syncs the database after each pass. It never reaches the WAL's end under constant
+//! writes, and the WAL can only start over from its beginning once every frame in it
+//! has been copied: so every [`RESTART_EVERY`], or sooner past [`RESTART_FRAMES`],
+//! this thread copies the frames the checkpointer's latest pass left, after
+//! answering a group, and its next transaction restarts the WAL. Only that short
+//! copy and its syncs hold grants up.
 //!
-//! Tried and measured worse: a checkpointer thread on a connection of its own. It
-//! never catches up with a writer that never stops, so the writer had to finish its
-//! checkpoints for the WAL to restart; and in the mixed benchmark (reads, grants,
-//! refreshes) the grants' p99 went to 80 ms-1.1 s, against 4 ms with this.
+//! Measured before (bench/README.md): this thread checkpointing every 20 ms by itself
+//! held grants up for 2-4.6 ms each time on the benchmark's disk (the grants' p99).
+//! An earlier checkpointer thread without its own database sync measured worse: the
+//! database file was synced only when this thread checkpointed, so its checkpoints
+//! synced every page the checkpointer had copied since the last restart.
 use super::seats::SeatLedger;
 use super::users::ConfirmedClients;
 use crate::error::StoreError;
 use rusqlite::Connection;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What the writer thread keeps in memory beside its connection; jobs see it.
@@ -56,8 +61,16 @@ impl WriterState {
     }
 }
 
-/// How often, at most, the writer checkpoints the WAL between groups.
+/// How often the checkpointer thread copies the WAL into the database.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
+
+/// The writer finishes a checkpoint itself, so that the WAL restarts, at least this
+/// often.
+pub const RESTART_EVERY: Duration = Duration::from_millis(500);
+
+/// Past this many frames in the WAL (about 32 MiB), the writer's restart is due
+/// sooner.
+pub const RESTART_FRAMES: i64 = 8192;
 
 /// Checkpoints slower than this are logged at debug level.
 const SLOW_CHECKPOINT: Duration = Duration::from_millis(5);
@@ -145,15 +158,30 @@ impl Writer {
     /// Starts the writer thread on `conn`. With `checkpoint_every`, it checkpoints the
     /// WAL itself between groups (see above); without, SQLite's automatic checkpoint
     /// stays on.
-    pub fn start(conn: Connection, checkpoint_every: Option<Duration>) -> Result<Self, StoreError> {
+    pub fn start(conn: Connection, side: Option<Connection>) -> Result<Self, StoreError> {
+        Self::start_with(conn, side, RESTART_EVERY, RESTART_FRAMES)
+    }
+
+    fn start_with(
+        conn: Connection,
+        side: Option<Connection>,
+        restart_every: Duration,
+        restart_frames: i64,
+    ) -> Result<Self, StoreError> {
         let (jobs, rx) = mpsc::channel();
-        if checkpoint_every.is_some() {
-            conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
-        }
+        let spawn_err =
+            |e: std::io::Error| StoreError::Invalid(format!("cannot start a database thread: {e}"));
+        let checkpoints = match side {
+            Some(side) => {
+                conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+                Some(Checkpointer::start(side, restart_every, restart_frames).map_err(spawn_err)?)
+            }
+            None => None,
+        };
         std::thread::Builder::new()
             .name("tollgate-writer".into())
-            .spawn(move || run(conn, rx, checkpoint_every))
-            .map_err(|e| StoreError::Invalid(format!("cannot start the writer thread: {e}")))?;
+            .spawn(move || run(conn, rx, checkpoints))
+            .map_err(spawn_err)?;
         Ok(Self { jobs })
     }
 
@@ -195,10 +223,9 @@ impl Writer {
     }
 }
 
-fn run(mut c: Connection, rx: mpsc::Receiver<Queued>, checkpoint_every: Option<Duration>) {
+fn run(mut c: Connection, rx: mpsc::Receiver<Queued>, mut checkpoints: Option<Checkpointer>) {
     let mut state = WriterState::default();
     let mut group = Vec::with_capacity(MAX_BATCH);
-    let mut checkpointed = Instant::now();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         while let Some(job) = next.take() {
@@ -219,18 +246,123 @@ fn run(mut c: Connection, rx: mpsc::Receiver<Queued>, checkpoint_every: Option<D
         }
         commit_group(&mut c, &mut state, &mut group);
         // The group has been answered; what queues meanwhile waits for this.
-        if checkpoint_every.is_some_and(|every| checkpointed.elapsed() >= every) {
-            checkpointed = Instant::now();
-            match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-            }) {
-                Ok((log, copied)) if checkpointed.elapsed() > SLOW_CHECKPOINT => log::debug!(
-                    "slow WAL checkpoint: {copied} of {log} frames in {:?}",
-                    checkpointed.elapsed()
-                ),
-                Ok(_) => {}
-                Err(e) => log::warn!("WAL checkpoint failed: {e}"),
+        if let Some(ck) = &mut checkpoints {
+            ck.restart_if_due(&c);
+        }
+    }
+}
+
+/// The checkpointer thread's handle, owned by the writer thread; dropping it stops
+/// the thread.
+struct Checkpointer {
+    shared: Arc<Shared>,
+    /// A restart falls due this long after the last, or sooner past this many frames.
+    restart_every: Duration,
+    restart_frames: i64,
+    /// When the writer last checkpointed.
+    restarted: Instant,
+    /// Once a restart is due: the checkpointer's count of passes then. The writer
+    /// waits for one more pass, so that it is left only the frames since.
+    due_after: Option<u64>,
+    _stop: mpsc::Sender<()>,
+}
+
+struct Shared {
+    /// Held by whichever thread checkpoints.
+    gate: Mutex<()>,
+    /// Passes the checkpointer thread has finished.
+    passes: AtomicU64,
+    /// Frames in the WAL as the checkpointer last found them.
+    frames: AtomicI64,
+}
+
+impl Checkpointer {
+    fn start(
+        side: Connection,
+        restart_every: Duration,
+        restart_frames: i64,
+    ) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            gate: Mutex::new(()),
+            passes: AtomicU64::new(0),
+            frames: AtomicI64::new(0),
+        });
+        let (stop, stopped) = mpsc::channel::<()>();
+        let s = shared.clone();
+        std::thread::Builder::new()
+            .name("tollgate-checkpoint".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    let _held = s.gate.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(frames) = checkpoint(&side, "checkpointer") {
+                        s.frames.store(frames, Ordering::Relaxed);
+                        // SQLite synced the database only if the copy reached the
+                        // WAL's end (rare while the writer appends); else the pages
+                        // copied would all wait for the writer's checkpoint to sync.
+                        if let Err(e) = super::fsync::sync_main_db(&side) {
+                            log::warn!("checkpointer: {e}");
+                        }
+                    }
+                    s.passes.fetch_add(1, Ordering::Release);
+                }
+            })?;
+        Ok(Self {
+            shared,
+            restart_every,
+            restart_frames,
+            restarted: Instant::now(),
+            due_after: None,
+            _stop: stop,
+        })
+    }
+
+    /// On the writer thread, between groups: once a restart is due and the
+    /// checkpointer has finished a pass since, copies the frames that pass left so
+    /// that the next transaction restarts the WAL.
+    fn restart_if_due(&mut self, c: &Connection) {
+        let passes = self.shared.passes.load(Ordering::Acquire);
+        let Some(after) = self.due_after else {
+            if self.restarted.elapsed() >= self.restart_every
+                || self.shared.frames.load(Ordering::Relaxed) >= self.restart_frames
+            {
+                self.due_after = Some(passes);
             }
+            return;
+        };
+        if passes == after {
+            return;
+        }
+        // The checkpointer is between passes nearly always; if not, the next group.
+        let Ok(_held) = self.shared.gate.try_lock() else {
+            return;
+        };
+        checkpoint(c, "writer");
+        self.shared.frames.store(0, Ordering::Relaxed);
+        self.restarted = Instant::now();
+        self.due_after = None;
+    }
+}
+
+/// A passive checkpoint, logged at debug level if slow; the frames in the WAL.
+fn checkpoint(c: &Connection, by: &str) -> Option<i64> {
+    let started = Instant::now();
+    match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    }) {
+        Ok((log, copied)) => {
+            if started.elapsed() > SLOW_CHECKPOINT {
+                log::debug!(
+                    "slow WAL checkpoint ({by}): {copied} of {log} frames in {:?}",
+                    started.elapsed()
+                );
+            }
+            Some(log)
+        }
+        Err(e) => {
+            log::warn!("WAL checkpoint ({by}) failed: {e}");
+            None
         }
     }
 }
@@ -440,8 +572,9 @@ mod tests {
         assert_eq!(held, 1);
     }
 
-    /// Under writes that never pause, the writer's own checkpoints still restart the
-    /// WAL (a checkpointer on another connection could not: it reached 3.3 GB once).
+    /// Under writes that never pause, the checkpointer never reaches the WAL's end,
+    /// and only the writer's own checkpoints restart it (without them the WAL holds
+    /// everything written: 120 MB here; it once reached 3.3 GB in the benchmark).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_restarts_under_constant_writes() {
         let dir = tempfile::tempdir().unwrap();
@@ -454,7 +587,8 @@ mod tests {
         };
         let c = open();
         c.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
-        let w = Writer::start(c, Some(CHECKPOINT_EVERY)).unwrap();
+        // Due by size only (1,000 frames, 4 MB), never by time.
+        let w = Writer::start_with(c, Some(open()), Duration::from_secs(3600), 1_000).unwrap();
         let wal = path.with_extension("db-wal");
         let mut max_wal = 0;
         for _ in 0..60 {
