@@ -258,9 +258,10 @@ fn sweep_table(tx: &Connection, table: &str, read: &str, cutoff: i64) -> Result<
 }
 
 /// One step of deleting what can no longer matter: sessions and access tokens dead
-/// for longer than `grace`. A session's refresh tokens go with it (a foreign key);
-/// its access tokens, which have none (V6), are deleted here once their session is
-/// gone. Returns the rows deleted and whether a table may have more.
+/// for longer than `grace`, and the tokens of deleted sessions. Tokens have no
+/// foreign key to their session (V6, V7), so nothing cascades: a session's tokens
+/// are deleted here once it is gone. Returns the rows deleted and whether a table
+/// may have more.
 pub fn sweep(c: &mut Connection, now: i64, grace: i64) -> Result<(usize, bool), StoreError> {
     let cutoff = now - grace;
     let tx = immediate(c)?;
@@ -270,7 +271,7 @@ pub fn sweep(c: &mut Connection, now: i64, grace: i64) -> Result<(usize, bool), 
         "SELECT id, created_at, expires_at, revoked_at, 0 FROM sessions ORDER BY id",
         cutoff,
     )?;
-    // After the sessions, so that the access tokens of those just deleted go too.
+    // After the sessions, so that the tokens of those just deleted go too.
     let tokens = sweep_table(
         &tx,
         "access_tokens",
@@ -278,10 +279,19 @@ pub fn sweep(c: &mut Connection, now: i64, grace: i64) -> Result<(usize, bool), 
              FROM access_tokens a LEFT JOIN sessions s ON s.id = a.session_id ORDER BY a.id",
         cutoff,
     )?;
+    // A refresh token lives as long as its session: a used one is kept for reuse
+    // detection (never expired here).
+    let refresh = sweep_table(
+        &tx,
+        "refresh_tokens",
+        "SELECT r.id, r.issued_at, 9223372036854775807, NULL, s.id IS NULL
+             FROM refresh_tokens r LEFT JOIN sessions s ON s.id = r.session_id ORDER BY r.id",
+        cutoff,
+    )?;
     tx.commit()?;
     Ok((
-        sessions + tokens,
-        sessions == SWEEP_STEP || tokens == SWEEP_STEP,
+        sessions + tokens + refresh,
+        [sessions, tokens, refresh].contains(&SWEEP_STEP),
     ))
 }
 
@@ -314,7 +324,9 @@ mod tests {
                  INSERT INTO sessions (user_id, scope, licensed, created_at, expires_at)
                      SELECT 7, 'view', 0, 5000, 9000 FROM n;
                  INSERT INTO access_tokens (hash, session_id, scope, issued_at, expires_at)
-                     SELECT randomblob(32), id, 'view', created_at, expires_at FROM sessions;"
+                     SELECT randomblob(32), id, 'view', created_at, expires_at FROM sessions;
+                 INSERT INTO refresh_tokens (hash, session_id, issued_at)
+                     SELECT randomblob(32), id, created_at FROM sessions;"
             ))
             .unwrap();
             let steps = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -327,8 +339,8 @@ mod tests {
                 }),
             )
             .unwrap();
-            // 10 sessions and their 10 access tokens.
-            assert_eq!(sweep(&mut c, 1000, 100).unwrap(), (20, false));
+            // 10 sessions and their 10 access and 10 refresh tokens.
+            assert_eq!(sweep(&mut c, 1000, 100).unwrap(), (30, false));
             c.progress_handler(100, None::<fn() -> bool>).unwrap();
             steps.load(std::sync::atomic::Ordering::Relaxed)
         };
@@ -373,8 +385,8 @@ mod tests {
         );
         assert_eq!(ids("SELECT session_id FROM refresh_tokens"), [5]);
         assert_eq!(
-            deleted, 6,
-            "sessions 1, 2 and 3, and the access tokens of 1, 3 and 5"
+            deleted, 7,
+            "sessions 1, 2 and 3, the access tokens of 1, 3 and 5, the refresh token of 1"
         );
     }
 
