@@ -1,67 +1,45 @@
-//! Audit records from the server, buffered in memory and written in batches by a
-//! background task, so that a grant never waits for its audit row.
-use crate::store::audit::{self, AuditRecord};
+//! Audit records from the server. A request only queues its record: the writer adds
+//! the records waiting to each group commit it runs anyway (store/writer.rs), so a
+//! grant never waits for its audit row and no commit is spent on audit rows alone
+//! while grants flow. When nothing else is written, a timer flushes them.
+use crate::store::audit::{AuditQueue, AuditRecord};
+use crate::store::writer::AUDIT_PER_GROUP;
 use crate::store::Db;
-use std::sync::Mutex;
+use std::sync::Arc;
 
-/// Past this many unwritten records (the database is stuck), new ones are dropped.
-const MAX_PENDING: usize = 100_000;
-
-/// Records per write job. Every job in a group commit waits for the whole group, so
-/// a backlog goes to the writer in slices, one after the other, each sharing its
-/// commit with the grants of that moment rather than holding them all up at once.
-const CHUNK: usize = 256;
-
-/// Between two slices of one flush: time for the requests to run.
-const PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
-
-#[derive(Default)]
 pub struct AuditLog {
-    pending: Mutex<Vec<AuditRecord>>,
+    queue: Arc<AuditQueue>,
 }
 
 impl AuditLog {
+    /// The log of `db`'s audit trail.
+    pub fn new(db: &Db) -> Self {
+        Self {
+            queue: db.audit_queue().clone(),
+        }
+    }
+
     pub fn record(&self, r: AuditRecord) {
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if p.len() < MAX_PENDING {
-            p.push(r);
-        } else if p.len() == MAX_PENDING {
-            log::warn!("audit trail backlog full: dropping records until the database catches up");
-        }
+        self.queue.push(r);
     }
 
-    fn take(&self) -> Vec<AuditRecord> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Writes what is pending, off the async workers, in slices of [`CHUNK`].
+    /// Writes what is waiting now, off the async workers: an empty job makes a group
+    /// commit, which takes records with it. (Under load the queue is never empty, and
+    /// the grants' own commits keep up with it: this only serves an idle writer.)
     pub async fn flush(&self, db: &Db) {
-        let mut rows = self.take().into_iter();
-        let mut first = true;
-        loop {
-            let chunk: Vec<AuditRecord> = rows.by_ref().take(CHUNK).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            // A pause between slices. Without it this task and the writer handed the
-            // slices back and forth (a quarter-second's records, 40 slices, 11 ms),
-            // and on a one-core server the scheduler ran only those two threads
-            // meanwhile: every request waited, four times a second (`perf sched`).
-            if !first {
-                tokio::time::sleep(PAUSE).await;
-            }
-            first = false;
-            if let Err(e) = db.write(move |c| audit::insert_many(c, &chunk)).await {
+        for _ in 0..self.queue.len().div_ceil(AUDIT_PER_GROUP) {
+            if let Err(e) = db.write(|_| Ok(())).await {
                 log::warn!("audit trail write failed: {e}");
+                return;
             }
         }
     }
 
-    /// Writes what is pending on this thread: for shutdown.
+    /// Writes what is waiting on this thread: for shutdown.
     pub fn flush_now(&self, db: &Db) {
-        let rows = self.take();
+        let rows = self.queue.take_all();
         if !rows.is_empty() {
-            if let Err(e) = db.write_now(move |c| audit::insert_many(c, &rows)) {
+            if let Err(e) = db.write_now(move |c| crate::store::audit::insert_many(c, &rows)) {
                 log::warn!("audit trail write at shutdown failed: {e}");
             }
         }
@@ -72,13 +50,13 @@ impl AuditLog {
 mod tests {
     use super::*;
 
-    /// A flush writes every pending record, over several slices, in order.
+    /// A flush writes every waiting record, over several group commits, in order.
     #[tokio::test]
     async fn a_flush_writes_every_record_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("a.db"), 1).unwrap();
-        let log = AuditLog::default();
-        let n = 2 * CHUNK + 7;
+        let log = AuditLog::new(&db);
+        let n = 2 * AUDIT_PER_GROUP + 7;
         for at in 0..n as i64 {
             log.record(AuditRecord {
                 at,
@@ -99,6 +77,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ats, (0..n as i64).collect::<Vec<_>>());
-        assert!(log.take().is_empty());
+        assert!(log.queue.is_empty());
     }
 }

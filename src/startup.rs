@@ -96,13 +96,14 @@ impl Application {
             Exposure::Store(source) => db_err(source),
         })?;
         let port = addr.port();
+        let audit = AuditLog::new(&db);
         let state = web::Data::new(AppState {
             db,
             clock,
             dummy_hash: hash_password("tollgate-dummy-secret", settings.pbkdf2_iterations),
             verified: VerifiedCredentials::default(),
             metrics: Metrics::new()?,
-            audit: AuditLog::default(),
+            audit,
             throttle: Throttle::new(settings.throttle),
             verifier: Verifier::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -17,6 +17,7 @@ use crate::error::StoreError;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::ops::Deref;
 use std::path::Path;
+use std::sync::Arc;
 
 mod embedded {
     refinery::embed_migrations!("sql");
@@ -95,6 +96,7 @@ pub fn latest_migration() -> i32 {
 pub struct Db {
     readers: readers::Readers,
     writer: writer::Writer,
+    audit: Arc<audit::AuditQueue>,
 }
 
 impl Db {
@@ -117,7 +119,8 @@ impl Db {
         // The checkpointer's connection.
         let side = Connection::open(path)?;
         side.execute_batch(CONNECTION_PRAGMAS)?;
-        let writer = writer::Writer::start(c, Some(side))?;
+        let audit = Arc::new(audit::AuditQueue::default());
+        let writer = writer::Writer::start(c, Some(side), audit.clone())?;
         let conns = (0..readers.max(1))
             .map(|_| {
                 let c = Connection::open(path)?;
@@ -128,7 +131,11 @@ impl Db {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let readers = readers::Readers::start(conns)?;
-        Ok(Self { readers, writer })
+        Ok(Self {
+            readers,
+            writer,
+            audit,
+        })
     }
 
     /// Runs `f` on a reader thread, off the async workers.
@@ -138,6 +145,11 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.readers.read(f).await
+    }
+
+    /// Audit records waiting for the writer: each group commit writes some.
+    pub fn audit_queue(&self) -> &Arc<audit::AuditQueue> {
+        &self.audit
     }
 
     /// Runs `f` on the writer thread, in the next group commit; answers after it.

@@ -16,6 +16,12 @@
 //! rollback). Failures are rare (a full disk, a bug), so the re-runs cost nothing in
 //! practice; a group in which every job fails runs each job once.
 //!
+//! Audit records: requests queue theirs ([`AuditQueue`]), and every group takes up to
+//! [`AUDIT_PER_GROUP`] of those waiting into its transaction, so they cost no commit
+//! of their own. (A flush task once wrote them in jobs of their own, in bursts four
+//! times a second; this measured 0-10 % more grants per second and 0.1-0.4 ms less
+//! grant p99.) Records taken stay with the writer until a commit has them.
+//!
 //! Jobs run one after another on one thread, so they never contend with each other,
 //! and the writer's [`SeatLedger`] needs no lock. A job that wants no transaction
 //! (a WAL checkpoint) runs alone, between groups.
@@ -36,6 +42,7 @@
 //! An earlier checkpointer thread without its own database sync measured worse: the
 //! database file was synced only when this thread checkpointed, so its checkpoints
 //! synced every page the checkpointer had copied since the last restart.
+use super::audit::{AuditQueue, AuditRecord};
 use super::seats::SeatLedger;
 use super::users::ConfirmedClients;
 use crate::error::StoreError;
@@ -77,6 +84,9 @@ const SLOW_CHECKPOINT: Duration = Duration::from_millis(5);
 
 /// At most this many jobs share one commit.
 pub const MAX_BATCH: usize = 128;
+
+/// At most this many audit records are added to one group commit.
+pub const AUDIT_PER_GROUP: usize = 256;
 
 /// A job: run (a group's job may run several times, see above), then answered once.
 trait Job: Send {
@@ -155,16 +165,22 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`. With `checkpoint_every`, it checkpoints the
-    /// WAL itself between groups (see above); without, SQLite's automatic checkpoint
-    /// stays on.
-    pub fn start(conn: Connection, side: Option<Connection>) -> Result<Self, StoreError> {
-        Self::start_with(conn, side, RESTART_EVERY, RESTART_FRAMES)
+    /// Starts the writer thread on `conn`. With `side` (a second connection to the
+    /// same file), a checkpointer thread on it copies the WAL (see above); without,
+    /// SQLite's automatic checkpoint stays on. Every group commit takes some of the
+    /// records waiting in `audit`.
+    pub fn start(
+        conn: Connection,
+        side: Option<Connection>,
+        audit: Arc<AuditQueue>,
+    ) -> Result<Self, StoreError> {
+        Self::start_with(conn, side, audit, RESTART_EVERY, RESTART_FRAMES)
     }
 
     fn start_with(
         conn: Connection,
         side: Option<Connection>,
+        audit: Arc<AuditQueue>,
         restart_every: Duration,
         restart_frames: i64,
     ) -> Result<Self, StoreError> {
@@ -180,7 +196,7 @@ impl Writer {
         };
         std::thread::Builder::new()
             .name("tollgate-writer".into())
-            .spawn(move || run(conn, rx, checkpoints))
+            .spawn(move || run(conn, rx, checkpoints, audit))
             .map_err(spawn_err)?;
         Ok(Self { jobs })
     }
@@ -223,7 +239,23 @@ impl Writer {
     }
 }
 
-fn run(mut c: Connection, rx: mpsc::Receiver<Queued>, mut checkpoints: Option<Checkpointer>) {
+/// The audit records the writer adds to its groups.
+struct Audit {
+    queue: Arc<AuditQueue>,
+    /// Taken from `queue` for a group; kept for the next if its commit failed.
+    records: Vec<AuditRecord>,
+}
+
+fn run(
+    mut c: Connection,
+    rx: mpsc::Receiver<Queued>,
+    mut checkpoints: Option<Checkpointer>,
+    audit: Arc<AuditQueue>,
+) {
+    let mut audit = Audit {
+        queue: audit,
+        records: Vec::with_capacity(AUDIT_PER_GROUP),
+    };
     let mut state = WriterState::default();
     let mut group = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = rx.recv() {
@@ -232,7 +264,7 @@ fn run(mut c: Connection, rx: mpsc::Receiver<Queued>, mut checkpoints: Option<Ch
             match job {
                 Queued::Alone(mut alone) => {
                     // Alone jobs end the group: run what is gathered first.
-                    commit_group(&mut c, &mut state, &mut group);
+                    commit_group(&mut c, &mut state, &mut group, &mut audit);
                     if !alone.run(&mut c, &mut state) {
                         state.forget();
                     }
@@ -244,7 +276,7 @@ fn run(mut c: Connection, rx: mpsc::Receiver<Queued>, mut checkpoints: Option<Ch
                 next = rx.try_recv().ok();
             }
         }
-        commit_group(&mut c, &mut state, &mut group);
+        commit_group(&mut c, &mut state, &mut group, &mut audit);
         // The group has been answered; what queues meanwhile waits for this.
         if let Some(ck) = &mut checkpoints {
             ck.restart_if_due(&c);
@@ -367,9 +399,23 @@ fn checkpoint(c: &Connection, by: &str) -> Option<i64> {
     }
 }
 
-/// Runs the gathered jobs in one transaction, commits, then answers each. When a
-/// job fails, rolls back, answers it, and runs the rest again (see above).
-fn commit_group(c: &mut Connection, state: &mut WriterState, group: &mut Vec<Box<dyn Job>>) {
+/// Runs the gathered jobs in one transaction, with audit records waiting in
+/// `audit` (see [`AUDIT_PER_GROUP`]), commits, then answers each job. When a job
+/// fails, rolls back, answers it, and runs the rest again (see above).
+fn commit_group(
+    c: &mut Connection,
+    state: &mut WriterState,
+    group: &mut Vec<Box<dyn Job>>,
+    audit: &mut Audit,
+) {
+    if group.is_empty() {
+        return;
+    }
+    let records = &mut audit.records;
+    // Records kept from a group whose commit failed go first, and alone.
+    if records.is_empty() {
+        audit.queue.take_into(AUDIT_PER_GROUP, records);
+    }
     while !group.is_empty() {
         if let Err(e) = c.execute_batch("BEGIN IMMEDIATE") {
             // Dropping the jobs unrun answers each with `Cancelled`: nothing was written.
@@ -381,22 +427,42 @@ fn commit_group(c: &mut Connection, state: &mut WriterState, group: &mut Vec<Box
             state.forget();
             return;
         }
-        let Some(failed) = group.iter_mut().position(|j| !j.run(c, state)) else {
-            break;
-        };
+        let failed = group.iter_mut().position(|j| !j.run(c, state));
+        if failed.is_none() {
+            if records.is_empty() {
+                break;
+            }
+            match super::audit::insert_rows(c, records) {
+                Ok(()) => break,
+                // Dropped, and the jobs run again without them: a record that cannot
+                // be written would otherwise stop every group.
+                Err(e) => {
+                    log::warn!(
+                        "audit trail write failed, {} records lost: {e}",
+                        records.len()
+                    );
+                    records.clear();
+                }
+            }
+        }
         // SQLite may have rolled back already (some I/O errors do): then this fails.
         let _ = c.execute_batch("ROLLBACK");
         state.forget();
-        group.remove(failed).answer(Ok(()));
+        if let Some(failed) = failed {
+            group.remove(failed).answer(Ok(()));
+        }
     }
     if group.is_empty() {
         return;
     }
     let committed = c.execute_batch("COMMIT").map_err(StoreError::from);
-    if let Err(e) = &committed {
-        log::warn!("group commit failed, {} jobs rolled back: {e}", group.len());
-        let _ = c.execute_batch("ROLLBACK");
-        state.forget();
+    match &committed {
+        Ok(()) => records.clear(),
+        Err(e) => {
+            log::warn!("group commit failed, {} jobs rolled back: {e}", group.len());
+            let _ = c.execute_batch("ROLLBACK");
+            state.forget();
+        }
     }
     for job in group.drain(..) {
         job.answer(committed.as_ref().map(|_| ()));
@@ -412,8 +478,23 @@ mod tests {
 
     /// A writer on a fresh database, and a count of its commits.
     fn writer() -> (Writer, Arc<AtomicUsize>) {
+        let (w, commits, _) = audited_writer(false);
+        (w, commits)
+    }
+
+    /// A writer on a fresh database (with an audit table or not), a count of its
+    /// commits, and its audit queue.
+    fn audited_writer(audit_table: bool) -> (Writer, Arc<AtomicUsize>, Arc<AuditQueue>) {
         let c = Connection::open_in_memory().unwrap();
         c.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        if audit_table {
+            c.execute_batch(
+                "CREATE TABLE audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL,
+                     event TEXT NOT NULL, outcome TEXT NOT NULL, client_id TEXT, remote TEXT,
+                     detail TEXT NOT NULL)",
+            )
+            .unwrap();
+        }
         let commits = Arc::new(AtomicUsize::new(0));
         let n = commits.clone();
         c.commit_hook(Some(move || {
@@ -421,7 +502,62 @@ mod tests {
             false
         }))
         .unwrap();
-        (Writer::start(c, None).unwrap(), commits)
+        let queue = Arc::new(AuditQueue::default());
+        let w = Writer::start(c, None, queue.clone()).unwrap();
+        (w, commits, queue)
+    }
+
+    fn record(at: i64) -> AuditRecord {
+        AuditRecord {
+            at,
+            event: "grant.client_credentials".into(),
+            outcome: "ok".into(),
+            client_id: None,
+            remote: None,
+            detail: String::new(),
+        }
+    }
+
+    /// Audit records waiting when a group runs share its commit, and are written once
+    /// when a failed job makes the group run again.
+    #[tokio::test]
+    async fn waiting_audit_records_share_a_group_commit_and_survive_a_rerun() {
+        let (w, commits, queue) = audited_writer(true);
+        let go = hold(&w);
+        for at in 0..3 {
+            queue.push(record(at));
+        }
+        let ok = w.write(insert(1));
+        let fails = w.write(|c, s| {
+            insert(2)(c, s)?;
+            Err::<(), _>(StoreError::Invalid("refused".into()))
+        });
+        go.send(()).unwrap();
+        let (ok, fails) = tokio::join!(ok, fails);
+        assert!(ok.is_ok() && fails.is_err());
+        assert_eq!(commits.load(Ordering::SeqCst), 1);
+        let ats: Vec<i64> = w
+            .run_alone(|c, _| {
+                let mut st = c.prepare("SELECT at FROM audit ORDER BY id")?;
+                let v = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                Ok(v)
+            })
+            .unwrap();
+        assert_eq!(ats, [0, 1, 2]);
+        assert!(queue.is_empty());
+    }
+
+    /// Records that cannot be written are dropped; the group's jobs still commit and
+    /// the writer goes on. (It once retried them for ever.)
+    #[tokio::test]
+    async fn audit_records_that_cannot_be_written_do_not_stop_the_writer() {
+        let (w, commits, queue) = audited_writer(false);
+        queue.push(record(0));
+        w.write(insert(1)).await.unwrap();
+        w.write(insert(2)).await.unwrap();
+        assert_eq!(rows(&w), vec![1, 2]);
+        assert_eq!(commits.load(Ordering::SeqCst), 2);
+        assert!(queue.is_empty());
     }
 
     /// Holds the writer thread until the returned sender is used, so that the jobs
@@ -529,7 +665,7 @@ mod tests {
                UPDATE licence SET seats = 1;"#,
         )
         .unwrap();
-        let w = Writer::start(c, None).unwrap();
+        let w = Writer::start(c, None, Default::default()).unwrap();
         let grant = |n: u8| {
             w.write(move |c, s| {
                 let session = NewSession {
@@ -588,7 +724,14 @@ mod tests {
         let c = open();
         c.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
         // Due by size only (1,000 frames, 4 MB), never by time.
-        let w = Writer::start_with(c, Some(open()), Duration::from_secs(3600), 1_000).unwrap();
+        let w = Writer::start_with(
+            c,
+            Some(open()),
+            Default::default(),
+            Duration::from_secs(3600),
+            1_000,
+        )
+        .unwrap();
         let wal = path.with_extension("db-wal");
         let mut max_wal = 0;
         for _ in 0..60 {
