@@ -71,6 +71,9 @@ impl WriterState {
 /// How often the checkpointer thread copies the WAL into the database.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
 
+/// How often it looks when its last look found nothing new.
+const CHECKPOINT_IDLE: Duration = Duration::from_millis(250);
+
 /// The writer finishes a checkpoint itself, so that the WAL restarts, at least this
 /// often.
 pub const RESTART_EVERY: Duration = Duration::from_millis(500);
@@ -324,11 +327,18 @@ impl Checkpointer {
         std::thread::Builder::new()
             .name("tollgate-checkpoint".into())
             .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(CHECKPOINT_EVERY)
-                {
+                let mut wait = CHECKPOINT_EVERY;
+                let mut last = None;
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
                     let _held = s.gate.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Some(frames) = checkpoint(&side, "checkpointer") {
+                    let now = checkpoint(&side, "checkpointer");
+                    // An idle server: nothing new to copy or sync, and fewer wake-ups.
+                    wait = if now.is_some() && now == last {
+                        CHECKPOINT_IDLE
+                    } else {
+                        CHECKPOINT_EVERY
+                    };
+                    if let Some((frames, _)) = now.filter(|_| now != last) {
                         s.frames.store(frames, Ordering::Relaxed);
                         // SQLite synced the database only if the copy reached the
                         // WAL's end (rare while the writer appends); else the pages
@@ -337,6 +347,7 @@ impl Checkpointer {
                             log::warn!("checkpointer: {e}");
                         }
                     }
+                    last = now;
                     s.passes.fetch_add(1, Ordering::Release);
                 }
             })?;
@@ -377,8 +388,9 @@ impl Checkpointer {
     }
 }
 
-/// A passive checkpoint, logged at debug level if slow; the frames in the WAL.
-fn checkpoint(c: &Connection, by: &str) -> Option<i64> {
+/// A passive checkpoint, logged at debug level if slow; the frames in the WAL and
+/// the frames copied from it so far.
+fn checkpoint(c: &Connection, by: &str) -> Option<(i64, i64)> {
     let started = Instant::now();
     match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
         Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
@@ -390,7 +402,7 @@ fn checkpoint(c: &Connection, by: &str) -> Option<i64> {
                     started.elapsed()
                 );
             }
-            Some(log)
+            Some((log, copied))
         }
         Err(e) => {
             log::warn!("WAL checkpoint ({by}) failed: {e}");
