@@ -82,7 +82,7 @@ pub const RESTART_EVERY: Duration = Duration::from_millis(500);
 /// sooner.
 pub const RESTART_FRAMES: i64 = 8192;
 
-/// Checkpoints slower than this are logged at debug level.
+/// Checkpoints and commits slower than this are logged at debug level.
 const SLOW_CHECKPOINT: Duration = Duration::from_millis(5);
 
 /// At most this many jobs share one commit.
@@ -467,7 +467,16 @@ fn commit_group(
     if group.is_empty() {
         return;
     }
+    let started = Instant::now();
     let committed = c.execute_batch("COMMIT").map_err(StoreError::from);
+    if started.elapsed() > SLOW_CHECKPOINT {
+        log::debug!(
+            "slow group commit: {} jobs, {} audit records in {:?}",
+            group.len(),
+            records.len(),
+            started.elapsed()
+        );
+    }
     match &committed {
         Ok(()) => records.clear(),
         Err(e) => {
