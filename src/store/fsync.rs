@@ -36,7 +36,7 @@ pub fn sync_main_db(c: &Connection) -> Result<(), StoreError> {
     // it during the call. `pMethods` is null for a file that failed to open.
     let rc = unsafe {
         match file
-            .as_mut()
+            .as_ref()
             .and_then(|f| f.pMethods.as_ref())
             .and_then(|m| m.xSync)
         {
