@@ -83,7 +83,7 @@ pub const RESTART_EVERY: Duration = Duration::from_millis(500);
 pub const RESTART_FRAMES: i64 = 8192;
 
 /// Checkpoints and commits slower than this are logged at debug level.
-const SLOW_CHECKPOINT: Duration = Duration::from_millis(5);
+const SLOW_TO_LOG: Duration = Duration::from_millis(5);
 
 /// At most this many jobs share one commit.
 pub const MAX_BATCH: usize = 128;
@@ -396,7 +396,7 @@ fn checkpoint(c: &Connection, by: &str) -> Option<(i64, i64)> {
         Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
     }) {
         Ok((log, copied)) => {
-            if started.elapsed() > SLOW_CHECKPOINT {
+            if started.elapsed() > SLOW_TO_LOG {
                 log::debug!(
                     "slow WAL checkpoint ({by}): {copied} of {log} frames in {:?}",
                     started.elapsed()
@@ -469,7 +469,7 @@ fn commit_group(
     }
     let started = Instant::now();
     let committed = c.execute_batch("COMMIT").map_err(StoreError::from);
-    if started.elapsed() > SLOW_CHECKPOINT {
+    if started.elapsed() > SLOW_TO_LOG {
         log::debug!(
             "slow group commit: {} jobs, {} audit records in {:?}",
             group.len(),
