@@ -116,6 +116,19 @@ pub struct ServeArgs {
     /// Seconds over which failed authentications are counted.
     #[arg(long, env = "TOLLGATE_THROTTLE_WINDOW", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
     pub throttle_window: u32,
+    /// Failed authentications from one address, over all client ids, before the
+    /// whole address is throttled.
+    #[arg(long, env = "TOLLGATE_THROTTLE_ADDRESS_FAILURES", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub throttle_address_failures: u32,
+    /// Open connections in all; past it, new connections are closed at once.
+    #[arg(long, env = "TOLLGATE_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Open connections from one address (trusted proxies are exempt).
+    #[arg(long, env = "TOLLGATE_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_address: u32,
+    /// Seconds a request's whole body may take to arrive; a slower one is answered 408.
+    #[arg(long, env = "TOLLGATE_BODY_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub body_timeout: u32,
     /// Longest throttle block, seconds (blocks start at 30 s and double).
     #[arg(long, env = "TOLLGATE_THROTTLE_CAP", default_value_t = 900, value_parser = clap::value_parser!(u32).range(1..))]
     pub throttle_cap: u32,
@@ -180,6 +193,10 @@ pub struct Settings {
     pub throttle: crate::oauth::throttle::ThrottleConfig,
     /// Longest wait for a PBKDF2 slot.
     pub pbkdf2_queue_wait: std::time::Duration,
+    /// Open connections in all and per address.
+    pub connections: crate::http::connections::Limits,
+    /// Longest a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
 }
 
 impl Settings {
@@ -205,6 +222,8 @@ impl Settings {
             trusted_proxies: Vec::new(),
             throttle: crate::oauth::throttle::ThrottleConfig::default(),
             pbkdf2_queue_wait: std::time::Duration::from_secs(1),
+            connections: crate::http::connections::Limits::default(),
+            body_timeout: std::time::Duration::from_secs(5),
         }
     }
 
@@ -237,6 +256,10 @@ impl Settings {
         s.throttle.max_failures = a.throttle_failures;
         s.throttle.window = a.throttle_window.into();
         s.throttle.cap = a.throttle_cap.into();
+        s.throttle.address_failures = a.throttle_address_failures;
+        s.connections.total = a.max_connections as usize;
+        s.connections.per_address = a.max_connections_per_address as usize;
+        s.body_timeout = std::time::Duration::from_secs(a.body_timeout.into());
         s.pbkdf2_queue_wait = std::time::Duration::from_millis(a.pbkdf2_queue_ms.into());
         Ok(s)
     }

@@ -60,6 +60,9 @@ pub enum OAuthError {
     MethodNotAllowed,
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The body did not arrive within this many seconds.
+    #[error("the request body did not arrive within {0} s")]
+    RequestTimeout(u64),
     #[error("internal error")]
     Server(#[from] StoreError),
 }
@@ -67,9 +70,10 @@ pub enum OAuthError {
 impl OAuthError {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) | Self::MethodNotAllowed | Self::PayloadTooLarge(_) => {
-                "invalid_request"
-            }
+            Self::InvalidRequest(_)
+            | Self::MethodNotAllowed
+            | Self::PayloadTooLarge(_)
+            | Self::RequestTimeout(_) => "invalid_request",
             Self::InvalidClient => "invalid_client",
             Self::InvalidGrant(_) => "invalid_grant",
             Self::InvalidScope(_) => "invalid_scope",
@@ -103,6 +107,7 @@ impl ResponseError for OAuthError {
             Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }

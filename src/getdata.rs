@@ -11,20 +11,156 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Tables of tollgate's own schema a query may read; everything else there is refused.
 const READABLE_MAIN_TABLES: &[&str] = &["products"];
-/// SQL functions that touch files or the process; refused even if compiled in.
-const FORBIDDEN_FUNCTIONS: &[&str] = &[
-    "load_extension",
-    "readfile",
-    "writefile",
-    "edit",
-    "fts3_tokenizer",
+/// Table-valued functions a query may read from: they compute rows, they store none.
+const TABLE_FUNCTIONS: &[&str] = &["json_each", "json_tree"];
+/// The SQL functions a query may call: SQLite's core, date, math, JSON, aggregate
+/// and window functions. Anything else (extensions, `load_extension`, `readfile`,
+/// `sqlite_*` introspection) is refused by name.
+const ALLOWED_FUNCTIONS: &[&str] = &[
+    // core scalar
+    "abs",
+    "char",
+    "coalesce",
+    "concat",
+    "concat_ws",
+    "format",
+    "glob",
+    "hex",
+    "ifnull",
+    "iif",
+    "if",
+    "instr",
+    "length",
+    "like",
+    "likelihood",
+    "likely",
+    "lower",
+    "ltrim",
+    "max",
+    "min",
+    "nullif",
+    "octet_length",
+    "printf",
+    "quote",
+    "random",
+    "randomblob",
+    "replace",
+    "round",
+    "rtrim",
+    "sign",
+    "soundex",
+    "substr",
+    "substring",
+    "trim",
+    "typeof",
+    "unhex",
+    "unicode",
+    "unlikely",
+    "upper",
+    "zeroblob",
+    // date and time
+    "date",
+    "time",
+    "datetime",
+    "julianday",
+    "unixepoch",
+    "strftime",
+    "timediff",
+    // math
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atan2",
+    "atanh",
+    "ceil",
+    "ceiling",
+    "cos",
+    "cosh",
+    "degrees",
+    "exp",
+    "floor",
+    "ln",
+    "log",
+    "log10",
+    "log2",
+    "mod",
+    "pi",
+    "pow",
+    "power",
+    "radians",
+    "sin",
+    "sinh",
+    "sqrt",
+    "tan",
+    "tanh",
+    "trunc",
+    // aggregate
+    "avg",
+    "count",
+    "group_concat",
+    "string_agg",
+    "sum",
+    "total",
+    "median",
+    "percentile",
+    // window
+    "row_number",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "cume_dist",
+    "ntile",
+    "lag",
+    "lead",
+    "first_value",
+    "last_value",
+    "nth_value",
+    // JSON
+    "json",
+    "jsonb",
+    "json_array",
+    "jsonb_array",
+    "json_array_length",
+    "json_error_position",
+    "json_extract",
+    "jsonb_extract",
+    "->",
+    "->>",
+    "json_insert",
+    "jsonb_insert",
+    "json_object",
+    "jsonb_object",
+    "json_patch",
+    "jsonb_patch",
+    "json_pretty",
+    "json_remove",
+    "jsonb_remove",
+    "json_replace",
+    "jsonb_replace",
+    "json_set",
+    "jsonb_set",
+    "json_type",
+    "json_valid",
+    "json_quote",
+    "json_group_array",
+    "jsonb_group_array",
+    "json_group_object",
+    "jsonb_group_object",
+    "json_each",
+    "json_tree",
 ];
 pub const MAX_PARAMS: usize = 9;
+/// Longest text or blob a query may make or return (SQLite's `SQLITE_LIMIT_LENGTH` on
+/// the sandbox's connections), bytes.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+/// Largest answer a query may give, as JSON, bytes; counted while rows are serialised.
+pub const MAX_ANSWER_BYTES: usize = 8 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -33,51 +169,87 @@ pub enum QueryError {
     Refused(String),
     #[error("the query ran past its time limit and was interrupted")]
     TimedOut,
+    /// A value or the whole answer is past its bound; the text says which.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
 
 impl From<rusqlite::Error> for QueryError {
     fn from(e: rusqlite::Error) -> Self {
-        QueryError::Store(e.into())
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::TooBig) => QueryError::TooLarge(format!(
+                "a value in the answer is longer than {MAX_VALUE_BYTES} bytes"
+            )),
+            Some(rusqlite::ErrorCode::OperationInterrupted) => QueryError::TimedOut,
+            _ => QueryError::Store(e.into()),
+        }
     }
 }
 
-/// The authorizer's last refusal, explained; read by [`check`].
-pub type Refusal = Arc<Mutex<Option<String>>>;
+thread_local! {
+    /// The authorizer's last refusal on this thread, explained. A statement is
+    /// prepared on the thread that asked for it, so its refusal is read there.
+    static REFUSAL: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
 
-/// Why the authorizer said no, for the administrator.
-fn judge(ctx: &AuthContext<'_>) -> Result<(), String> {
-    let db = ctx.database_name.unwrap_or("main");
+/// Prepares `sql` on a sandboxed connection; a statement the authorizer denied is
+/// [`QueryError::Refused`] with its reason.
+fn prepare<'c>(c: &'c Connection, sql: &str) -> Result<rusqlite::Statement<'c>, QueryError> {
+    REFUSAL.with(|r| r.borrow_mut().take());
+    c.prepare(sql)
+        .map_err(|e| match REFUSAL.with(|r| r.borrow_mut().take()) {
+            Some(reason) => QueryError::Refused(format!("refused: {reason}")),
+            None => QueryError::from(e),
+        })
+}
+
+fn allowed(list: &[&str], name: &str) -> bool {
+    list.iter().any(|f| f.eq_ignore_ascii_case(name))
+}
+
+/// Why the authorizer said no, for the administrator. `main_tables` are the tables
+/// of tollgate's own schema, lower-cased.
+fn judge(ctx: &AuthContext<'_>, main_tables: &[String]) -> Result<(), String> {
     match ctx.action {
         AuthAction::Select | AuthAction::Recursive => Ok(()),
-        AuthAction::Read { table_name, .. } if db == "data" => {
-            let _ = table_name;
+        AuthAction::Read { table_name, .. } => {
+            let own = || {
+                Err(format!(
+                    "it reads main.{table_name}, which is tollgate's own data; queries may \
+                     read products and the data schema"
+                ))
+            };
+            match ctx.database_name {
+                Some("data") => Ok(()),
+                Some(_) if allowed(TABLE_FUNCTIONS, table_name) => Ok(()),
+                Some("main") if allowed(READABLE_MAIN_TABLES, table_name) => Ok(()),
+                Some("main") => own(),
+                Some(db) => Err(format!(
+                    "it reads {db}.{table_name}; queries may read products and the data schema"
+                )),
+                // SQLite names no schema when a query counts rows without reading a
+                // column (`count(*)`): a table of tollgate's own by that name is refused;
+                // any other name is a common table expression or a subquery, whose own
+                // reads were judged.
+                None if allowed(READABLE_MAIN_TABLES, table_name) => Ok(()),
+                None if main_tables
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(table_name)) =>
+                {
+                    own()
+                }
+                None => Ok(()),
+            }
+        }
+        AuthAction::Function { function_name } if allowed(ALLOWED_FUNCTIONS, function_name) => {
             Ok(())
         }
-        AuthAction::Read { table_name, .. } => {
-            if db == "main"
-                && READABLE_MAIN_TABLES
-                    .iter()
-                    .any(|t| t.eq_ignore_ascii_case(table_name))
-            {
-                Ok(())
-            } else {
-                Err(format!("it reads {db}.{table_name}, which is tollgate's own data; queries may read products and the data schema"))
-            }
-        }
-        AuthAction::Function { function_name } => {
-            if FORBIDDEN_FUNCTIONS
-                .iter()
-                .any(|f| f.eq_ignore_ascii_case(function_name))
-            {
-                Err(format!(
-                    "it calls {function_name}(), which touches files or the process"
-                ))
-            } else {
-                Ok(())
-            }
-        }
+        AuthAction::Function { function_name } => Err(format!(
+            "it calls {function_name}(), which is not one of the SQL functions queries may use \
+             (SQLite's core, date, math, JSON, aggregate and window functions)"
+        )),
         AuthAction::Pragma { pragma_name, .. } => Err(format!("it uses PRAGMA {pragma_name}")),
         AuthAction::Attach { .. } => Err("it uses ATTACH".into()),
         AuthAction::Detach { .. } => Err("it uses DETACH".into()),
@@ -85,13 +257,23 @@ fn judge(ctx: &AuthContext<'_>) -> Result<(), String> {
     }
 }
 
-/// Installs the authorizer; refusals are explained through `why`.
-fn sandbox(c: &Connection, why: Refusal) -> rusqlite::Result<()> {
-    c.authorizer(Some(move |ctx: AuthContext<'_>| match judge(&ctx) {
-        Ok(()) => Authorization::Allow,
-        Err(reason) => {
-            *why.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
-            Authorization::Deny
+/// Installs the authorizer and the length limit; [`prepare`] explains refusals.
+fn sandbox(c: &Connection) -> rusqlite::Result<()> {
+    c.set_limit(
+        rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH,
+        MAX_VALUE_BYTES as i32,
+    )?;
+    let main_tables = c
+        .prepare("SELECT lower(name) FROM main.sqlite_master WHERE type IN ('table', 'view')")?
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    c.authorizer(Some(move |ctx: AuthContext<'_>| {
+        match judge(&ctx, &main_tables) {
+            Ok(()) => Authorization::Allow,
+            Err(reason) => {
+                REFUSAL.with(|r| *r.borrow_mut() = Some(reason));
+                Authorization::Deny
+            }
         }
     }))
 }
@@ -107,10 +289,7 @@ fn read_only_uri(path: &Path) -> String {
 }
 
 /// Opens one sandboxed connection: read-only, `data` attached, authorizer on.
-pub fn open_sandbox(
-    db: &Path,
-    data_db: Option<&Path>,
-) -> Result<(Connection, Refusal), StoreError> {
+pub fn open_sandbox(db: &Path, data_db: Option<&Path>) -> Result<Connection, StoreError> {
     let c = Connection::open_with_flags(
         db,
         OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -119,28 +298,39 @@ pub fn open_sandbox(
     )?;
     c.execute_batch("PRAGMA query_only = ON; PRAGMA busy_timeout = 5000;")?;
     if let Some(data) = data_db {
-        if !data.is_file() {
-            return Err(StoreError::Invalid(format!(
-                "--data-db {}: no such file",
-                data.display()
-            )));
-        }
-        let unreadable = |e: rusqlite::Error| {
-            StoreError::Invalid(format!(
-                "--data-db {}: not a readable SQLite database: {e}",
-                data.display()
-            ))
-        };
-        c.execute("ATTACH DATABASE ?1 AS data", [read_only_uri(data)])
-            .map_err(unreadable)?;
-        c.query_row("SELECT count(*) FROM data.sqlite_master", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .map_err(unreadable)?;
+        attach_data(&c, data)?;
     }
-    let why = Arc::new(Mutex::new(None));
-    sandbox(&c, why.clone())?;
-    Ok((c, why))
+    sandbox(&c)?;
+    Ok(c)
+}
+
+/// Attaches `--data-db` as schema `data`: an existing SQLite file, and not a
+/// tollgate database, whose USERS table would publish password hashes.
+fn attach_data(c: &Connection, data: &Path) -> Result<(), StoreError> {
+    let invalid = |why: String| StoreError::Invalid(format!("--data-db {}: {why}", data.display()));
+    if !data.is_file() {
+        return Err(invalid("no such file".into()));
+    }
+    let unreadable = |e: rusqlite::Error| invalid(format!("not a readable SQLite database: {e}"));
+    c.execute("ATTACH DATABASE ?1 AS data", [read_only_uri(data)])
+        .map_err(unreadable)?;
+    let tollgate: bool = c
+        .query_row(
+            "SELECT count(*) > 0 FROM data.sqlite_master WHERE type = 'table' \
+             AND lower(name) IN ('users', 'refinery_schema_history')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(unreadable)?;
+    if tollgate {
+        return Err(invalid(
+            "this is a tollgate database (it has a USERS table): publishing it would expose \
+             its users' password hashes; name the business database whose tables queries \
+             should read"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The pool of sandboxed connections the server runs queries on.
@@ -169,7 +359,7 @@ impl Sandbox {
                 if let Some(data) = &data_db {
                     c.execute("ATTACH DATABASE ?1 AS data", [read_only_uri(data)])?;
                 }
-                sandbox(c, Arc::new(Mutex::new(None)))
+                sandbox(c)
             });
         let pool = Pool::builder().max_size(size.max(1)).build(manager)?;
         Ok(Self { pool, time_limit })
@@ -196,18 +386,13 @@ pub struct Page {
 
 /// Checks a query before it is saved: one statement, read-only, permitted, with
 /// positional parameters `?1`..`?9` only. Returns the number of parameters.
-pub fn check(c: &Connection, why: &Mutex<Option<String>>, sql: &str) -> Result<usize, QueryError> {
-    *why.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    let stmt = match c.prepare(sql) {
-        Ok(s) => s,
-        Err(e) => {
-            let reason = why.lock().unwrap_or_else(|e| e.into_inner()).take();
-            return Err(QueryError::Refused(match reason {
-                Some(r) => format!("refused: {r}"),
-                None => format!("the SQL does not prepare: {e}"),
-            }));
+pub fn check(c: &Connection, sql: &str) -> Result<usize, QueryError> {
+    let stmt = prepare(c, sql).map_err(|e| match e {
+        QueryError::Store(StoreError::Sqlite(e)) => {
+            QueryError::Refused(format!("the SQL does not prepare: {e}"))
         }
-    };
+        other => other,
+    })?;
     if !stmt.readonly() || stmt.column_count() == 0 {
         return Err(QueryError::Refused(
             "refused: it is not a read-only SELECT".into(),
@@ -232,20 +417,30 @@ pub fn check(c: &Connection, why: &Mutex<Option<String>>, sql: &str) -> Result<u
 
 /// Number of parameters a saved query takes (it was checked when saved).
 pub fn param_count(c: &Connection, sql: &str) -> Result<usize, QueryError> {
-    Ok(c.prepare(sql)?.parameter_count())
+    Ok(prepare(c, sql)?.parameter_count())
 }
 
-fn json_value(v: ValueRef<'_>) -> Value {
+/// A value as JSON, and about how many bytes it takes in the answer.
+fn json_value(v: ValueRef<'_>) -> (Value, usize) {
     match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => json!(i),
-        ValueRef::Real(f) => json!(f),
-        ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Blob(b) => Value::String(B64.encode(b)),
+        ValueRef::Null => (Value::Null, 4),
+        ValueRef::Integer(i) => (json!(i), 20),
+        ValueRef::Real(f) => (json!(f), 24),
+        ValueRef::Text(t) => {
+            // Quotes, and up to six bytes for each character JSON must escape.
+            let escaped = t
+                .iter()
+                .filter(|b| **b < 0x20 || **b == b'"' || **b == b'\\')
+                .count();
+            let text = String::from_utf8_lossy(t).into_owned();
+            (Value::String(text), t.len() + 2 + 5 * escaped)
+        }
+        ValueRef::Blob(b) => (Value::String(B64.encode(b)), b.len().div_ceil(3) * 4 + 2),
     }
 }
 
-/// Runs a query for one page, in Jim2's response shape.
+/// Runs a query for one page, in Jim2's response shape, within `limit` and
+/// [`MAX_ANSWER_BYTES`].
 pub fn run(
     c: &Connection,
     sql: &str,
@@ -253,7 +448,7 @@ pub fn run(
     page: Page,
     limit: Duration,
 ) -> Result<Value, QueryError> {
-    let mut stmt = c.prepare(sql)?;
+    let mut stmt = prepare(c, sql)?;
     let columns: Vec<Value> = stmt
         .columns()
         .iter()
@@ -267,31 +462,33 @@ pub fn run(
         let skip = u64::from(page.no - 1) * u64::from(page.size);
         let mut seen = 0u64;
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         while let Some(row) = rows.next()? {
             seen += 1;
             if seen <= skip {
                 continue;
             }
-            out.push(Value::Array(
-                (0..width)
-                    .map(|i| json_value(row.get_ref_unwrap(i)))
-                    .collect(),
-            ));
+            let mut cells = Vec::with_capacity(width);
+            for i in 0..width {
+                let (value, size) = json_value(row.get_ref_unwrap(i));
+                bytes += size + 1;
+                cells.push(value);
+            }
+            if bytes > MAX_ANSWER_BYTES {
+                return Err(QueryError::TooLarge(format!(
+                    "the answer would be larger than {MAX_ANSWER_BYTES} bytes; ask for a \
+                     smaller pagesize or a narrower query"
+                )));
+            }
+            out.push(Value::Array(cells));
             if out.len() as u32 >= page.size {
                 break;
             }
         }
-        Ok::<_, rusqlite::Error>(out)
+        Ok::<_, QueryError>(out)
     })();
     c.progress_handler(0, None::<fn() -> bool>)?;
-    let rows = result.map_err(|e| match e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.code == rusqlite::ErrorCode::OperationInterrupted =>
-        {
-            QueryError::TimedOut
-        }
-        other => QueryError::Store(other.into()),
-    })?;
+    let rows = result?;
     Ok(json!({
         "resultSets": [{"columns": columns, "rows": rows}],
         "pageno": page.no,

@@ -6,6 +6,7 @@ use crate::crypto::{hash_password, verify_password};
 use crate::error::StoreError;
 use crate::getdata::Sandbox;
 use crate::hashing::Verifier;
+use crate::http::connections::{self, Admission};
 use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
 use crate::oauth::throttle::Throttle;
@@ -120,6 +121,10 @@ impl Application {
         });
         let data = state.clone();
         let base = settings.base_path.clone();
+        let admission = Admission::new(
+            connection_limits(settings.connections),
+            settings.trusted_proxies.clone(),
+        );
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -127,6 +132,7 @@ impl Application {
                 .configure(|cfg| http::routes(cfg, &base))
                 .default_service(web::to(http::not_found))
         })
+        .on_connect(move |conn, ext| admission.on_connect(conn, ext))
         .workers(settings.workers)
         // SQLite calls and PBKDF2 run on this pool; waiting for the one writer must not
         // grow it without bound (each idle thread keeps its stack).
@@ -170,6 +176,24 @@ impl Application {
         }
         result
     }
+}
+
+/// The connection limits, lowered to fit the process's open-files limit (each
+/// connection is a descriptor, and the database and its threads need some too).
+fn connection_limits(mut limits: connections::Limits) -> connections::Limits {
+    const RESERVED: usize = 64;
+    if let Some(files) = connections::open_files_limit() {
+        let room = files.saturating_sub(RESERVED).max(1);
+        if limits.total > room {
+            log::warn!(
+                "--max-connections {} is more than the open-files limit ({files}) allows: \
+                 {room} it is; raise the limit (ulimit -n) for more",
+                limits.total
+            );
+            limits.total = room;
+        }
+    }
+    limits
 }
 
 /// Audit rows are written in batches, a few times a second.

@@ -134,5 +134,8 @@ pub enum QueryCmd {
         json: bool,
         #[arg(long, env = "TOLLGATE_DATA_DB")]
         data_db: Option<PathBuf>,
+        /// Time limit, milliseconds: the server's setting of the same name.
+        #[arg(long, env = "TOLLGATE_QUERY_TIME_LIMIT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+        query_time_limit_ms: u32,
     },
 }

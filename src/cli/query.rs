@@ -46,9 +46,10 @@ pub fn run(ctx: &mut Ctx, db: &Path, cmd: QueryCmd) -> Result<(), String> {
             pagesize,
             json,
             data_db,
+            query_time_limit_ms,
         } => try_run(
             ctx,
-            db,
+            &getdata::open_sandbox(db, data_db.as_deref()).map_err(err)?,
             &name,
             &params,
             Page {
@@ -56,7 +57,7 @@ pub fn run(ctx: &mut Ctx, db: &Path, cmd: QueryCmd) -> Result<(), String> {
                 size: pagesize.clamp(1, 500),
             },
             json,
-            data_db.as_deref(),
+            Duration::from_millis(query_time_limit_ms.into()),
         ),
     }
 }
@@ -88,9 +89,8 @@ fn add(ctx: &mut Ctx, db: &Path, q: SavedQuery, data_db: Option<&Path>) -> Resul
             q.scope
         ));
     }
-    let (sandbox, why) = getdata::open_sandbox(db, data_db).map_err(err)?;
-    let n = getdata::check(&sandbox, &why, q.sql.trim())
-        .map_err(|e| format!("query {}: {e}", q.name))?;
+    let sandbox = getdata::open_sandbox(db, data_db).map_err(err)?;
+    let n = getdata::check(&sandbox, q.sql.trim()).map_err(|e| format!("query {}: {e}", q.name))?;
     let q = SavedQuery {
         sql: q.sql.trim().to_owned(),
         ..q
@@ -131,27 +131,27 @@ fn list(ctx: &Ctx, json: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs a saved query on `sandbox` (see [`getdata::open_sandbox`]) and prints its first page.
 fn try_run(
     ctx: &Ctx,
-    db: &Path,
+    sandbox: &rusqlite::Connection,
     name: &str,
     params: &[String],
     page: Page,
     json: bool,
-    data_db: Option<&Path>,
+    time_limit: Duration,
 ) -> Result<(), String> {
     let q = queries::get(&ctx.conn, name)
         .map_err(err)?
         .ok_or_else(|| format!("no query named {name:?}; `tollgate query list` shows them"))?;
-    let (sandbox, _) = getdata::open_sandbox(db, data_db).map_err(err)?;
-    let n = getdata::param_count(&sandbox, &q.sql).map_err(err)?;
+    let n = getdata::param_count(sandbox, &q.sql).map_err(err)?;
     if params.len() != n {
         return Err(format!(
             "query {name} takes {n} parameters; {} given",
             params.len()
         ));
     }
-    let doc = getdata::run(&sandbox, &q.sql, params, page, Duration::from_secs(2)).map_err(err)?;
+    let doc = getdata::run(sandbox, &q.sql, params, page, time_limit).map_err(err)?;
     if json {
         return print_json(&doc);
     }

@@ -9,11 +9,31 @@ pub enum BodyError {
     TooLarge,
     /// The connection failed or the body was malformed at the transport level.
     Broken,
+    /// The whole body did not arrive within the server's body timeout, seconds.
+    TimedOut(u64),
 }
 
 /// Reads at most `limit` bytes; a larger body (declared or actual) is refused
-/// without reading the rest.
+/// without reading the rest. The whole body must arrive within the server's
+/// `--body-timeout`: a client that trickles its body holds a connection and a
+/// buffer, and is cut off (the response to an unread body closes the connection).
 pub async fn read_limited(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
+    let timeout = req
+        .app_data::<super::State>()
+        .map_or(DEFAULT_BODY_TIMEOUT, |s| s.settings.body_timeout);
+    tokio::time::timeout(timeout, read_all(req, payload, limit))
+        .await
+        .unwrap_or(Err(BodyError::TimedOut(timeout.as_secs().max(1))))
+}
+
+/// The body timeout when no server state is at hand (handlers tested alone).
+const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn read_all(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

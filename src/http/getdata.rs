@@ -132,17 +132,22 @@ async fn serve(auth: Authenticated, name: &str, params: GetDataParams, state: St
     }
     let sandbox = state.sandbox.clone();
     let page = params.page.unwrap_or(Page { no: 1, size: 50 });
+    let name = name.to_owned();
     let body = web::block(move || -> Result<_, Problem> {
-        let n = sandbox.param_count(&query.sql).map_err(problem)?;
+        let n = sandbox
+            .param_count(&query.sql)
+            .map_err(|e| problem(&name, e))?;
         let values = bind(&params.qp, n)?;
-        sandbox.run(&query.sql, &values, page).map_err(problem)
+        sandbox
+            .run(&query.sql, &values, page)
+            .map_err(|e| problem(&name, e))
     })
     .await
     .map_err(|_| Problem::internal())??;
     Ok(HttpResponse::Ok().json(body))
 }
 
-fn problem(e: QueryError) -> Problem {
+fn problem(name: &str, e: QueryError) -> Problem {
     match e {
         QueryError::TimedOut => {
             let mut p = Problem::new(
@@ -153,9 +158,18 @@ fn problem(e: QueryError) -> Problem {
             p.retry_after = Some(1);
             p
         }
+        QueryError::TooLarge(why) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable Content",
+            format!("queryname {name}: {why}"),
+        ),
+        // Saved by hand past `query add`'s check, or refused by a newer sandbox.
         QueryError::Refused(reason) => {
-            log::warn!("a saved query is no longer permitted: {reason}");
-            Problem::internal()
+            log::warn!("saved query {name} cannot run: {reason}");
+            Problem::conflict(format!(
+                "queryname {name}: the query cannot run ({reason}); an administrator must \
+                 replace it"
+            ))
         }
         QueryError::Store(s) => Problem::from(s),
     }

@@ -2,6 +2,7 @@
 pub mod access_log;
 pub mod bearer;
 pub mod body;
+pub mod connections;
 pub mod events;
 pub mod getdata;
 pub mod meta;

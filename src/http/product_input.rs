@@ -103,6 +103,11 @@ pub async fn read_product(
                 format!("body: at most {PRODUCT_BODY_LIMIT} bytes"),
             ),
             BodyError::Broken => Problem::bad_request("body: could not be read"),
+            BodyError::TimedOut(secs) => Problem::new(
+                actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                "Request Timeout",
+                format!("body: did not arrive within {secs} s"),
+            ),
         })?;
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
     let input: ProductIn = serde_path_to_error::deserialize(de).map_err(|e| {

@@ -45,6 +45,7 @@ pub async fn read_form(req: &HttpRequest, body: web::Payload) -> Result<Params, 
             BodyError::Broken => {
                 OAuthError::InvalidRequest("the request body could not be read".into())
             }
+            BodyError::TimedOut(secs) => OAuthError::RequestTimeout(secs),
         })?;
     Params::parse(&bytes)
 }
@@ -141,8 +142,16 @@ pub async fn authenticate_request(
         match &result {
             Ok(_) => state.throttle.succeeded(ip, &id),
             Err(OAuthError::InvalidClient) => {
-                if let Some(block) = state.throttle.failed(ip, &id, now) {
-                    log::warn!("throttling client {id:?} from {ip} for {block} s after repeated failed authentications");
+                match state.throttle.failed(ip, &id, now) {
+                    Some(b) if b.whole_address => log::warn!(
+                        "throttling every client id from {ip} for {} s after repeated failed authentications",
+                        b.seconds
+                    ),
+                    Some(b) => log::warn!(
+                        "throttling client {id:?} from {ip} for {} s after repeated failed authentications",
+                        b.seconds
+                    ),
+                    None => {}
                 }
             }
             Err(_) => {}

@@ -1307,3 +1307,173 @@ async fn query_add_with_a_corrupt_data_db_fails_naming_the_file() {
     );
     assert_eq!(query_names(&app), before);
 }
+
+// ---- bounds on answers, the function allow-list, broken saved queries ----
+
+/// Publishes `sql` as `name` and calls it with `query`, as a token holding `view`.
+async fn call_with(app: &TestApp, name: &str, sql: &str, query: &str) -> Response {
+    publish(app, name, sql, &[]);
+    let token = view_token(app).await;
+    app.get_with(&format!("/api/v1/custom/{name}{query}"), &token)
+        .await
+}
+
+#[tokio::test]
+async fn a_huge_value_is_refused_with_422_at_once_never_500() {
+    let app = spawn_app().await;
+    let huge = [
+        ("zero", "SELECT zeroblob(?1)"),
+        ("random", "SELECT randomblob(?1)"),
+        ("printed", "SELECT printf('%.*c', ?1, 'x')"),
+    ];
+    for (name, sql) in huge {
+        let started = Instant::now();
+        let r = call_with(&app, name, sql, "?qp1=1000000000").await;
+        let body = assert_problem(r, 422).await;
+        assert!(
+            s(&body["detail"]).contains("1048576 bytes"),
+            "{name}: {body}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2), "{name}");
+    }
+    // Just under the bound is served.
+    let r = call_with(&app, "fits", "SELECT length(zeroblob(?1))", "?qp1=1048576").await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn an_answer_past_eight_mebibytes_is_refused_with_422() {
+    let app = spawn_app().await;
+    // 100 rows of 512 KiB: each value fits, the page does not.
+    let sql = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 100) \
+               SELECT n, zeroblob(524288) FROM r";
+    let r = call_with(&app, "wide", sql, "?pagesize=100").await;
+    let body = assert_problem(r, 422).await;
+    assert!(s(&body["detail"]).contains("pagesize"), "{body}");
+    // A page that fits is served from the same query.
+    let all = all_token(&app).await;
+    let doc = answer(&app, "/api/v1/custom/wide?pagesize=5", &all).await;
+    assert_eq!(rows(&doc).len(), 5);
+}
+
+#[tokio::test]
+async fn counting_a_common_table_expression_and_json_each_are_allowed() {
+    let app = spawn_app().await;
+    publish(
+        &app,
+        "cte-count",
+        "WITH c AS (SELECT sku FROM products WHERE stock < ?1) SELECT count(*) FROM c",
+        &[],
+    );
+    publish(
+        &app,
+        "values-count",
+        "WITH c(n) AS (VALUES (1), (2)) SELECT count(*) FROM c",
+        &[],
+    );
+    publish(&app, "json", "SELECT value FROM json_each(?1)", &[]);
+    let all = all_token(&app).await;
+    let doc = answer(&app, "/api/v1/custom/values-count", &all).await;
+    assert_eq!(rows(&doc), vec![json!([2])]);
+    let doc = answer(&app, "/api/v1/custom/json?qp1=%5B1%2C2%5D", &all).await;
+    assert_eq!(rows(&doc), vec![json!([1]), json!([2])]);
+}
+
+#[tokio::test]
+async fn a_function_off_the_list_is_refused_naming_it() {
+    let app = spawn_app().await;
+    assert_refused_at_add(
+        &app,
+        &[
+            ("SELECT sqlite_version()", &["sqlite_version()"]),
+            (
+                "SELECT sqlite_compileoption_get(0)",
+                &["sqlite_compileoption_get()"],
+            ),
+            ("SELECT load_extension('x')", &["load_extension()"]),
+        ],
+    )
+    .await;
+    let err = fails(
+        &app,
+        &["query", "add", "v", "--sql", "SELECT sqlite_version()"],
+    );
+    assert!(err.contains("not one of the SQL functions"), "{err}");
+    assert!(!err.contains("tollgate's own data"), "{err}");
+}
+
+#[tokio::test]
+async fn a_saved_query_the_sandbox_refuses_is_409_with_the_reason() {
+    let app = spawn_app().await;
+    app.db()
+        .execute(
+            "INSERT INTO queries (name, sql, scope, description, created_at) \
+             VALUES ('hashes', 'SELECT NICKNAME, \"PASSWORD\" FROM USERS', 'view', '', 0)",
+            [],
+        )
+        .unwrap();
+    let all = all_token(&app).await;
+    for path in both_routes("hashes", "") {
+        let body = assert_problem(app.get_with(&path, &all).await, 409).await;
+        let detail = s(&body["detail"]);
+        assert!(
+            detail.contains("USERS") && detail.contains("hashes"),
+            "{detail}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn query_run_uses_the_time_limit_it_is_given() {
+    let app = spawn_app().await;
+    publish(&app, "forever", FOREVER, &[]);
+    let started = Instant::now();
+    let out = tollgate(
+        &app,
+        &["query", "run", "forever", "--query-time-limit-ms", "200"],
+        None,
+    );
+    let took = started.elapsed();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("time limit"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        took < Duration::from_millis(1500),
+        "took {took:?}: not the 200 ms asked"
+    );
+}
+
+#[tokio::test]
+async fn data_db_naming_a_tollgate_database_is_refused() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    app.db()
+        .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+        .unwrap();
+    for data in [app.db_path.clone(), copy] {
+        let out = serve_must_exit(&app, &["--data-db", data.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains("USERS") && err.contains("password hashes"),
+            "{err}"
+        );
+        let err = fails(
+            &app,
+            &[
+                "query",
+                "add",
+                "p",
+                "--sql",
+                "SELECT 1",
+                "--data-db",
+                data.to_str().unwrap(),
+            ],
+        );
+        assert!(err.contains("password hashes"), "{err}");
+    }
+}

@@ -4,6 +4,7 @@ mod helpers;
 mod admin;
 mod crash;
 mod getdata;
+mod hostile;
 mod limits;
 mod oauth2_client;
 mod ops;

@@ -212,8 +212,13 @@ async fn forty_simultaneous_first_grants_with_one_credential_cost_one_pbkdf2() {
 
 #[tokio::test]
 async fn a_flood_of_wrong_secrets_does_not_starve_a_verified_client() {
-    // Unknown clients are checked against a dummy hash of this cost.
-    let app = spawn_app_with(|s| s.pbkdf2_iterations = 300_000).await;
+    // Unknown clients are checked against a dummy hash of this cost. The address's
+    // own failure budget is not what this test is about.
+    let app = spawn_app_with(|s| {
+        s.pbkdf2_iterations = 300_000;
+        s.throttle.address_failures = 1000;
+    })
+    .await;
     app.grant_ok("demo", "demo-secret", Some("view")).await;
     let flood: Vec<_> = (0..60)
         .map(|i| {
@@ -254,4 +259,79 @@ async fn a_flood_of_wrong_secrets_does_not_starve_a_verified_client() {
         busy > 0,
         "distinct unverified credentials beyond the bound fail fast with 503"
     );
+}
+
+async fn wrong_id_from(app: &TestApp, id: &str, xff: &str) -> reqwest::Response {
+    grant_from(app, &app.client, id, "guess", Some(xff)).await
+}
+
+#[tokio::test]
+async fn one_address_cannot_try_unlimited_client_ids() {
+    let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    for i in 0..50 {
+        let r = wrong_id_from(&app, &format!("guess-{i}"), "203.0.113.7").await;
+        assert_eq!(r.status(), 401, "failure {i}");
+    }
+    let r = wrong_id_from(&app, "guess-50", "203.0.113.7").await;
+    assert_eq!(r.headers()["retry-after"], "30");
+    assert_oauth_error(r, 429, "slow_down").await;
+    let r = grant_from(
+        &app,
+        &app.client,
+        "demo",
+        "demo-secret",
+        Some("203.0.113.7"),
+    )
+    .await;
+    assert_eq!(r.status(), 429, "every client id from that address waits");
+    let r = grant_from(
+        &app,
+        &app.client,
+        "demo",
+        "demo-secret",
+        Some("198.51.100.1"),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "another address is served");
+    app.clock.advance(30);
+    let r = grant_from(
+        &app,
+        &app.client,
+        "demo",
+        "demo-secret",
+        Some("203.0.113.7"),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_flood_of_random_client_ids_does_not_lift_a_block() {
+    let app = spawn_app_with(|s| {
+        s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.throttle.max_entries = 100;
+    })
+    .await;
+    for _ in 0..6 {
+        wrong_id_from(&app, "demo", "203.0.113.9").await;
+    }
+    // Three times the table's size, each from an address of its own.
+    for i in 0..300 {
+        let r = wrong_id_from(
+            &app,
+            &format!("random-{i}"),
+            &format!("10.0.{}.{}", i / 250, i % 250),
+        )
+        .await;
+        assert_eq!(r.status(), 401);
+    }
+    let r = grant_from(
+        &app,
+        &app.client,
+        "demo",
+        "demo-secret",
+        Some("203.0.113.9"),
+    )
+    .await;
+    assert_eq!(r.status(), 429, "the block outlived the flood");
 }
