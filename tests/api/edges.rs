@@ -199,3 +199,66 @@ async fn a_seat_frees_at_its_expiry_second_and_its_refresh_token_dies_with_it() 
     );
     assert_eq!(app.seats_held(), 1);
 }
+
+// ---- documented branches ----
+
+#[tokio::test]
+async fn a_body_client_secret_without_client_id_is_invalid_request() {
+    let app = spawn_app().await;
+    let r = app
+        .post_token(
+            "grant_type=client_credentials&client_secret=demo-secret",
+            None,
+        )
+        .await;
+    let body = assert_oauth_error(r, 400, "invalid_request").await;
+    assert!(
+        s(&body["error_description"]).contains("client_id"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_api_user_with_no_scopes_is_refused_with_invalid_scope() {
+    let app = spawn_app().await;
+    let v = cli_json(&app, &["user", "add", "bare", "--scopes", "", "--json"]);
+    let secret = s(&v["client_secret"]);
+    for scope in [None, Some("bare")] {
+        let r = app.grant("bare", &secret, scope).await;
+        assert_oauth_error(r, 400, "invalid_scope").await;
+    }
+    let r = app.grant("bare", &secret, Some("view")).await;
+    assert_oauth_error(r, 400, "invalid_scope").await;
+}
+
+#[tokio::test]
+async fn a_scope_of_1024_bytes_is_read_and_1025_refused() {
+    let app = spawn_app().await;
+    let longest = format!("view{}", " view".repeat(204));
+    assert_eq!(longest.len(), 1024);
+    let t = app.grant_ok(DEMO.0, DEMO.1, Some(&longest)).await;
+    assert_eq!(t["scope"], "view");
+
+    let too_long = format!("view {}", " view".repeat(204));
+    assert_eq!(too_long.len(), 1025);
+    let r = app.grant(DEMO.0, DEMO.1, Some(&too_long)).await;
+    assert_oauth_error(r, 400, "invalid_scope").await;
+}
+
+#[tokio::test]
+async fn licences_set_to_zero_while_a_seat_is_held_refuses_without_retry_after() {
+    let app = spawn_app().await;
+    let t = app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
+    ok(&app, &["licences", "set", "0"]);
+    assert_eq!(
+        app.seats_held(),
+        1,
+        "a held seat is kept when the pool shrinks"
+    );
+    assert_eq!(licensed_grant_refused(&app).await, None);
+    assert_eq!(
+        app.grant_ok(DEMO.0, DEMO.1, Some("view")).await["scope"],
+        "view"
+    );
+    refresh_ok(&app, DEMO, &s(&t["refresh_token"])).await;
+}
