@@ -45,12 +45,26 @@ async fn user_add_takes_the_secret_from_stdin() {
 async fn user_add_no_api_makes_an_ordinary_user() {
     let app = spawn_app().await;
     let v = cli_json(&app, &["user", "add", "clerk", "--no-api", "--json"]);
-    assert_eq!(
-        app.grant("clerk", &s(&v["client_secret"]), None)
-            .await
-            .status(),
-        401
-    );
+    let rows = cli_json(&app, &["user", "list", "--json"]);
+    let clerk = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["nickname"] == "clerk")
+        .expect("clerk is listed");
+    assert_eq!(clerk["api_user"], false, "{clerk}");
+    assert_eq!(clerk["enabled"], true, "{clerk}");
+    // Its own secret fails exactly like a wrong one.
+    let mut answers = Vec::new();
+    for secret in [s(&v["client_secret"]), "wrong-secret".to_owned()] {
+        let r = app.grant("clerk", &secret, None).await;
+        let challenge = r.headers()["www-authenticate"].clone();
+        answers.push((
+            challenge,
+            assert_oauth_error(r, 401, "invalid_client").await,
+        ));
+    }
+    assert_eq!(answers[0], answers[1]);
 }
 
 #[tokio::test]

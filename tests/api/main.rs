@@ -3,6 +3,7 @@ mod helpers;
 
 mod admin;
 mod crash;
+mod edges;
 mod getdata;
 mod hostile;
 mod limits;

@@ -514,11 +514,13 @@ async fn get_returns_one_product() {
 #[tokio::test]
 async fn full_token_can_read_a_product() {
     let app = spawn_app().await;
-    let t = full_token(&app).await;
-    assert_eq!(
-        app.get_with(&sku_path("BOLT-M6-20"), &t).await.status(),
-        200
-    );
+    // `all` alone, without `view`: full access includes reading.
+    let t = token(&app, "demo", "demo-secret", Some("all")).await;
+    let r = app.get_with(&sku_path("BOLT-M6-20"), &t).await;
+    assert_eq!(r.status(), 200);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["sku"], "BOLT-M6-20");
+    assert!(!s(&p["name"]).is_empty(), "{p}");
 }
 
 #[tokio::test]

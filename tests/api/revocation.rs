@@ -268,8 +268,29 @@ async fn metadata_with_a_base_path_lives_where_rfc_8414_puts_it() {
 #[tokio::test]
 async fn health_and_readiness_answer() {
     let app = spawn_app().await;
-    for path in ["/healthz", "/readyz"] {
-        let r = app.client.get(app.url(path)).send().await.unwrap();
-        assert_eq!(r.status(), 200, "{path}");
-    }
+    let get = |path: &'static str| {
+        let r = app.client.get(app.url(path)).send();
+        async move {
+            let r = r.await.unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.expect("JSON body");
+            (status, body)
+        }
+    };
+    let up = serde_json::json!({"status": "ok"});
+    assert_eq!(get("/healthz").await, (200, up.clone()));
+    assert_eq!(get("/readyz").await, (200, up.clone()));
+
+    // The database stops answering: the process is still up, but not ready.
+    let db = app.db();
+    db.execute_batch("ALTER TABLE licence RENAME TO licence_away")
+        .unwrap();
+    assert_eq!(get("/healthz").await, (200, up.clone()));
+    assert_eq!(
+        get("/readyz").await,
+        (503, serde_json::json!({"status": "database unavailable"}))
+    );
+    db.execute_batch("ALTER TABLE licence_away RENAME TO licence")
+        .unwrap();
+    assert_eq!(get("/readyz").await, (200, up));
 }
