@@ -25,6 +25,53 @@ pub enum StoreError {
     Cancelled,
     #[error("{0}")]
     Invalid(String),
+    /// The database cannot take requests now (its file gone, its writer stopped or
+    /// not answering); see [`StoreError::is_unavailable`].
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// A fault of the database's surroundings rather than of tollgate or the request:
+    /// a full disk, an I/O error, a vanished or read-only file, a lock held too long,
+    /// a stopped writer. Clients are told to come back (503 with `Retry-After`), and
+    /// it goes when the cause does.
+    pub fn is_unavailable(&self) -> bool {
+        use rusqlite::ErrorCode as C;
+        match self {
+            Self::Unavailable(_) | Self::Pool(_) => true,
+            Self::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(
+                    C::DiskFull
+                        | C::SystemIoFailure
+                        | C::CannotOpen
+                        | C::ReadOnly
+                        | C::DatabaseBusy
+                        | C::DatabaseLocked
+                )
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// What a client is told while the database is unavailable.
+const UNAVAILABLE: &str = "the database cannot take requests right now; try again shortly";
+/// `Retry-After` while the database is unavailable, seconds.
+const UNAVAILABLE_RETRY_SECS: i64 = 5;
+/// Repeated failures of the database are logged at most this often.
+static STORE_FAULTS: crate::log_limit::Limited =
+    crate::log_limit::Limited::new(std::time::Duration::from_secs(10));
+
+/// Logs a failure below the HTTP layer once, where it becomes a response: a bug at
+/// error level every time, an unavailable database at warn level, rate-limited.
+fn report(context: &str, e: &StoreError) {
+    if !e.is_unavailable() {
+        log::error!("{context}: {e}");
+    } else if let Some(held) = STORE_FAULTS.admit() {
+        log::warn!("{context}: database unavailable: {e}{held}");
+    }
 }
 
 impl From<actix_web::error::BlockingError> for StoreError {
@@ -81,6 +128,7 @@ impl OAuthError {
             Self::LicenceUnavailable { .. } => "licence_unavailable",
             Self::SlowDown { .. } => "slow_down",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::Server(e) if e.is_unavailable() => "temporarily_unavailable",
             Self::Server(_) => "server_error",
         }
     }
@@ -108,6 +156,7 @@ impl ResponseError for OAuthError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::Server(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -115,7 +164,7 @@ impl ResponseError for OAuthError {
 
     fn error_response(&self) -> HttpResponse {
         if let Self::Server(e) = self {
-            log::error!("token endpoint: {e}");
+            report("token endpoint", e);
         }
         let mut b = HttpResponse::build(self.status_code());
         match self {
@@ -136,9 +185,19 @@ impl ResponseError for OAuthError {
             Self::TemporarilyUnavailable => {
                 b.insert_header((header::RETRY_AFTER, retry_after_value(1)));
             }
+            Self::Server(e) if e.is_unavailable() => {
+                b.insert_header((
+                    header::RETRY_AFTER,
+                    retry_after_value(UNAVAILABLE_RETRY_SECS),
+                ));
+            }
             _ => {}
         }
-        let mut resp = b.json(json!({"error": self.code(), "error_description": self.to_string()}));
+        let description = match self {
+            Self::Server(e) if e.is_unavailable() => UNAVAILABLE.to_owned(),
+            other => other.to_string(),
+        };
+        let mut resp = b.json(json!({"error": self.code(), "error_description": description}));
         no_store(&mut resp);
         resp
     }
@@ -167,7 +226,7 @@ impl ResponseError for BearerError {
             Self::Missing | Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
-            Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Server(e) => Problem::from_store(e).status,
         }
     }
 
@@ -184,8 +243,8 @@ impl ResponseError for BearerError {
                 format!("Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{scope}\"")
             }
             Self::Server(e) => {
-                log::error!("resource authentication: {e}");
-                return Problem::internal().error_response();
+                report("resource authentication", e);
+                return Problem::from_store(e).error_response();
             }
         };
         let code = match self {
@@ -241,10 +300,27 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// What a client is told of a failure below the HTTP layer (not logged here).
+    fn from_store(e: &StoreError) -> Self {
+        if e.is_unavailable() {
+            let mut p = Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+                UNAVAILABLE,
+            );
+            p.retry_after = Some(UNAVAILABLE_RETRY_SECS);
+            p
+        } else {
+            Problem::internal()
+        }
+    }
+}
+
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
-        log::error!("resource route: {e}");
-        Problem::internal()
+        report("resource route", &e);
+        Problem::from_store(&e)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod getdata;
 pub mod hashing;
 pub mod http;
+pub mod log_limit;
 pub mod oauth;
 pub mod sched;
 pub mod startup;

@@ -159,6 +159,11 @@ impl Application {
         self.port
     }
 
+    /// The server's database handle (tests use it to hold the writer up).
+    pub fn db(&self) -> Db {
+        self.state.db.clone()
+    }
+
     /// Serves until the server stops (SIGINT/SIGTERM: graceful), then checkpoints the WAL.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep_loop(self.state.clone()));

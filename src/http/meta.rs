@@ -41,18 +41,34 @@ pub async fn get_healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The database answers a query.
+/// How long readiness waits for the writer.
+const WRITER_PROBE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The database takes writes (the writer answers, and writes are not failing) and
+/// answers a read.
 pub async fn get_readyz(state: State) -> HttpResponse {
-    match state
-        .db
-        .read(|c| Ok(c.query_row("SELECT count(*) FROM licence", [], |r| r.get::<_, i64>(0))?))
-        .await
-    {
-        Ok(_) => HttpResponse::Ok().json(json!({"status": "ok"})),
+    let writes = state.db.check_writes(WRITER_PROBE).await;
+    let reads = match writes {
+        Ok(()) => state
+            .db
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM licence", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match reads {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ok"})),
         Err(e) => {
-            log::warn!("readiness check failed: {e}");
+            if let Some(held) = NOT_READY.admit() {
+                log::warn!("readiness check failed: {e}{held}");
+            }
             HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE)
-                .json(json!({"status": "database unavailable"}))
+                .insert_header((actix_web::http::header::RETRY_AFTER, "5"))
+                .json(json!({"status": "database unavailable", "detail": e.to_string()}))
         }
     }
 }
+
+/// Readiness is asked every few seconds; a lasting failure is logged less often.
+static NOT_READY: crate::log_limit::Limited =
+    crate::log_limit::Limited::new(std::time::Duration::from_secs(30));

@@ -35,31 +35,62 @@ const CONNECTION_PRAGMAS: &str = "PRAGMA journal_mode = WAL;
 /// Open a connection for one-shot use (commands, tests), migrated.
 pub fn open_migrated(path: &Path) -> Result<Connection, StoreError> {
     let mut c = Connection::open(path)?;
+    // Nothing that changes the file (WAL mode rewrites its header) before it is known
+    // to be tollgate's, and of a version this binary knows.
+    check_schema(&c)?;
     c.execute_batch(CONNECTION_PRAGMAS)?;
     migrate(&mut c)?;
     Ok(c)
 }
 
-/// Brings the schema up to date; refuses a database written by a newer tollgate.
-pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {
-    let has_history: bool = c.query_row(
-        "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'refinery_schema_history'",
+/// Refuses a database of another program (tables, but no tollgate schema history)
+/// and one written by a newer tollgate. An empty database is tollgate's to create.
+fn check_schema(c: &Connection) -> Result<(), StoreError> {
+    let tables: Vec<String> = c
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             ORDER BY name",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if tables.is_empty() {
+        return Ok(());
+    }
+    if !tables.iter().any(|t| t == "refinery_schema_history") {
+        let mut shown = tables
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if tables.len() > 5 {
+            shown.push_str(", …");
+        }
+        return Err(StoreError::Invalid(format!(
+            "this is not a tollgate database: it has tables of another program ({shown}) and no \
+             tollgate schema history, and tollgate will not add its tables to it; name a \
+             tollgate database, or create one with `tollgate init FILE`"
+        )));
+    }
+    let applied: Option<i64> = c.query_row(
+        "SELECT max(version) FROM refinery_schema_history",
         [],
         |r| r.get(0),
     )?;
-    if has_history {
-        let applied: Option<i64> = c.query_row(
-            "SELECT max(version) FROM refinery_schema_history",
-            [],
-            |r| r.get(0),
-        )?;
-        let known = i64::from(latest_migration());
-        if let Some(v) = applied.filter(|v| *v > known) {
-            return Err(StoreError::Invalid(format!(
-                "this database has schema version {v}, written by a newer tollgate; this binary knows up to {known}: run the newer binary"
-            )));
-        }
+    let known = i64::from(latest_migration());
+    match applied.filter(|v| *v > known) {
+        Some(v) => Err(StoreError::Invalid(format!(
+            "this database has schema version {v}, written by a newer tollgate; this binary \
+             knows up to {known}: run the newer binary"
+        ))),
+        None => Ok(()),
     }
+}
+
+/// Brings the schema up to date; refuses a database of another program or written
+/// by a newer tollgate.
+pub fn migrate(c: &mut Connection) -> Result<(), StoreError> {
+    check_schema(c)?;
     embedded::migrations::runner().run(c)?;
     Ok(())
 }
@@ -120,7 +151,7 @@ impl Db {
         let side = Connection::open(path)?;
         side.execute_batch(CONNECTION_PRAGMAS)?;
         let audit = Arc::new(audit::AuditQueue::default());
-        let writer = writer::Writer::start(c, Some(side), audit.clone())?;
+        let writer = writer::Writer::start(c, Some(side), audit.clone(), Some(path))?;
         let conns = (0..readers.max(1))
             .map(|_| {
                 let c = Connection::open(path)?;
@@ -145,6 +176,30 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.readers.read(f).await
+    }
+
+    /// Whether writes can be made now: the writer answers a job within `within`, and
+    /// writes are not failing (see [`writer::Health`]). While they were failing, the
+    /// probe rewrites the licence row to find out whether they still do, so that
+    /// readiness recovers without waiting for a client's write.
+    pub async fn check_writes(&self, within: std::time::Duration) -> Result<(), StoreError> {
+        let health = self.writer.health().clone();
+        let probe = self.writer.write(move |c, _| {
+            if health.fault().is_some() {
+                c.execute("UPDATE licence SET seats = seats", [])?;
+            }
+            Ok(())
+        });
+        tokio::time::timeout(within, probe).await.map_err(|_| {
+            StoreError::Unavailable(format!(
+                "the database writer did not answer within {} ms",
+                within.as_millis()
+            ))
+        })??;
+        match self.writer.health().fault() {
+            Some(why) => Err(StoreError::Unavailable(why)),
+            None => Ok(()),
+        }
     }
 
     /// Audit records waiting for the writer: each group commit writes some.

@@ -99,6 +99,10 @@ trait Job: Send {
     /// Answers with the last run's result if `committed` is `Ok` (or if that run
     /// failed), else with the commit's failure.
     fn answer(self: Box<Self>, committed: Result<(), &StoreError>);
+    /// The last run's error, if it says the database is unavailable.
+    fn fault(&self) -> Option<String>;
+    /// Answers with `e` without having run.
+    fn refuse(self: Box<Self>, e: StoreError);
 }
 
 /// A job and where its answer goes.
@@ -126,10 +130,24 @@ where
             (None, _) => Err(StoreError::Cancelled),
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(v)), Ok(())) => Ok(v),
+            (Some(Ok(_)), Err(e)) if e.is_unavailable() => Err(StoreError::Unavailable(format!(
+                "the group commit failed: {e}"
+            ))),
             (Some(Ok(_)), Err(e)) => {
                 Err(StoreError::Invalid(format!("the group commit failed: {e}")))
             }
         });
+    }
+
+    fn fault(&self) -> Option<String> {
+        match &self.result {
+            Some(Err(e)) if e.is_unavailable() => Some(e.to_string()),
+            _ => None,
+        }
+    }
+
+    fn refuse(self: Box<Self>, e: StoreError) {
+        (self.reply)(Err(e));
     }
 }
 
@@ -165,25 +183,104 @@ enum Queued {
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Queued>,
+    health: Arc<Health>,
 }
+
+/// Whether writes have been failing for a reason outside tollgate (see
+/// [`StoreError::is_unavailable`]), for readiness: set by a failed job, `BEGIN` or
+/// `COMMIT`, cleared by the next commit that wrote something.
+#[derive(Debug, Default)]
+pub struct Health {
+    fault: Mutex<Option<String>>,
+}
+
+impl Health {
+    /// Why writes are failing, if they are.
+    pub fn fault(&self) -> Option<String> {
+        self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn failed(&self, why: String) {
+        *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+    }
+
+    fn recovered(&self) {
+        let mut fault = self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        if fault.take().is_some() {
+            log::warn!("database writes succeed again");
+        }
+    }
+}
+
+/// The database file as the writer opened it: a path that names another file (or
+/// none) means the file was removed or replaced while serving, and every write
+/// would go to a file nobody can open again.
+struct Watched {
+    path: std::path::PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+impl Watched {
+    fn new(path: &std::path::Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            id: file_id(path),
+        }
+    }
+
+    /// Why the path no longer names the file the writer has open.
+    fn gone(&self) -> Option<String> {
+        if self.id.is_none() || file_id(&self.path) == self.id {
+            return None;
+        }
+        Some(format!(
+            "the database file {} was removed or replaced while serving; writes are refused \
+             until tollgate is restarted on a database file",
+            self.path.display()
+        ))
+    }
+}
+
+#[cfg(unix)]
+fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_: &std::path::Path) -> Option<(u64, u64)> {
+    None
+}
+
+/// The writer thread stopped: nothing can be written until a restart.
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the database writer has stopped".into())
+}
+
+/// Repeated write failures are logged at most this often.
+static WRITE_FAULTS: crate::log_limit::Limited =
+    crate::log_limit::Limited::new(Duration::from_secs(10));
 
 impl Writer {
     /// Starts the writer thread on `conn`. With `side` (a second connection to the
     /// same file), a checkpointer thread on it copies the WAL (see above); without,
     /// SQLite's automatic checkpoint stays on. Every group commit takes some of the
     /// records waiting in `audit`.
+    /// `file`, when given, is watched: see [`Watched`].
     pub fn start(
         conn: Connection,
         side: Option<Connection>,
         audit: Arc<AuditQueue>,
+        file: Option<&std::path::Path>,
     ) -> Result<Self, StoreError> {
-        Self::start_with(conn, side, audit, RESTART_EVERY, RESTART_FRAMES)
+        Self::start_with(conn, side, audit, file, RESTART_EVERY, RESTART_FRAMES)
     }
 
     fn start_with(
         conn: Connection,
         side: Option<Connection>,
         audit: Arc<AuditQueue>,
+        file: Option<&std::path::Path>,
         restart_every: Duration,
         restart_frames: i64,
     ) -> Result<Self, StoreError> {
@@ -197,11 +294,22 @@ impl Writer {
             }
             None => None,
         };
+        let health = Arc::new(Health::default());
+        let thread = Thread {
+            checkpoints,
+            health: health.clone(),
+            watched: file.map(Watched::new),
+        };
         std::thread::Builder::new()
             .name("tollgate-writer".into())
-            .spawn(move || run(conn, rx, checkpoints, audit))
+            .spawn(move || run(conn, rx, thread, audit))
             .map_err(spawn_err)?;
-        Ok(Self { jobs })
+        Ok(Self { jobs, health })
+    }
+
+    /// Whether writes are failing now, and why.
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
     }
 
     /// Queues `f` for the next group commit at once; the future answers after that
@@ -216,8 +324,8 @@ impl Writer {
             let _ = tx.send(r);
         })));
         async move {
-            sent.map_err(|_| StoreError::Cancelled)?;
-            rx.await.map_err(|_| StoreError::Cancelled)?
+            sent.map_err(|_| stopped())?;
+            rx.await.map_err(|_| stopped())?
         }
     }
 
@@ -237,8 +345,8 @@ impl Writer {
             .send(Queued::Alone(job(once, move |r| {
                 let _ = tx.send(r);
             })))
-            .map_err(|_| StoreError::Cancelled)?;
-        rx.recv().map_err(|_| StoreError::Cancelled)?
+            .map_err(|_| stopped())?;
+        rx.recv().map_err(|_| stopped())?
     }
 }
 
@@ -249,12 +357,14 @@ struct Audit {
     records: Vec<AuditRecord>,
 }
 
-fn run(
-    mut c: Connection,
-    rx: mpsc::Receiver<Queued>,
-    mut checkpoints: Option<Checkpointer>,
-    audit: Arc<AuditQueue>,
-) {
+/// What the writer thread keeps beside its connection and jobs.
+struct Thread {
+    checkpoints: Option<Checkpointer>,
+    health: Arc<Health>,
+    watched: Option<Watched>,
+}
+
+fn run(mut c: Connection, rx: mpsc::Receiver<Queued>, mut thread: Thread, audit: Arc<AuditQueue>) {
     let mut audit = Audit {
         queue: audit,
         records: Vec::with_capacity(AUDIT_PER_GROUP),
@@ -267,7 +377,7 @@ fn run(
             match job {
                 Queued::Alone(mut alone) => {
                     // Alone jobs end the group: run what is gathered first.
-                    commit_group(&mut c, &mut state, &mut group, &mut audit);
+                    commit_group(&mut c, &mut state, &mut group, &mut audit, &thread);
                     if !alone.run(&mut c, &mut state) {
                         state.forget();
                     }
@@ -279,9 +389,9 @@ fn run(
                 next = rx.try_recv().ok();
             }
         }
-        commit_group(&mut c, &mut state, &mut group, &mut audit);
+        commit_group(&mut c, &mut state, &mut group, &mut audit, &thread);
         // The group has been answered; what queues meanwhile waits for this.
-        if let Some(ck) = &mut checkpoints {
+        if let Some(ck) = &mut thread.checkpoints {
             ck.restart_if_due(&c);
         }
     }
@@ -405,7 +515,9 @@ fn checkpoint(c: &Connection, by: &str) -> Option<(i64, i64)> {
             Some((log, copied))
         }
         Err(e) => {
-            log::warn!("WAL checkpoint ({by}) failed: {e}");
+            if let Some(held) = WRITE_FAULTS.admit() {
+                log::warn!("WAL checkpoint ({by}) failed: {e}{held}");
+            }
             None
         }
     }
@@ -419,8 +531,19 @@ fn commit_group(
     state: &mut WriterState,
     group: &mut Vec<Box<dyn Job>>,
     audit: &mut Audit,
+    thread: &Thread,
 ) {
     if group.is_empty() {
+        return;
+    }
+    if let Some(why) = thread.watched.as_ref().and_then(Watched::gone) {
+        if let Some(held) = WRITE_FAULTS.admit() {
+            log::error!("{why}; {} writes refused{held}", group.len());
+        }
+        thread.health.failed(why.clone());
+        for job in group.drain(..) {
+            job.refuse(StoreError::Unavailable(why.clone()));
+        }
         return;
     }
     let records = &mut audit.records;
@@ -428,17 +551,23 @@ fn commit_group(
     if records.is_empty() {
         audit.queue.take_into(AUDIT_PER_GROUP, records);
     }
+    // What the group's transaction changed, to tell a commit that wrote from one that
+    // did not (a recovery shows only in the former).
+    let mut changes = 0;
     while !group.is_empty() {
         if let Err(e) = c.execute_batch("BEGIN IMMEDIATE") {
-            // Dropping the jobs unrun answers each with `Cancelled`: nothing was written.
-            log::warn!(
-                "could not begin a write transaction, {} jobs refused: {e}",
-                group.len()
-            );
-            group.clear();
+            let why = format!("could not begin a write transaction: {e}");
+            if let Some(held) = WRITE_FAULTS.admit() {
+                log::warn!("{why}; {} jobs refused{held}", group.len());
+            }
+            thread.health.failed(why.clone());
+            for job in group.drain(..) {
+                job.refuse(StoreError::Unavailable(why.clone()));
+            }
             state.forget();
             return;
         }
+        changes = c.total_changes();
         let failed = group.iter_mut().position(|j| !j.run(c, state));
         if failed.is_none() {
             if records.is_empty() {
@@ -449,10 +578,12 @@ fn commit_group(
                 // Dropped, and the jobs run again without them: a record that cannot
                 // be written would otherwise stop every group.
                 Err(e) => {
-                    log::warn!(
-                        "audit trail write failed, {} records lost: {e}",
-                        records.len()
-                    );
+                    if let Some(held) = WRITE_FAULTS.admit() {
+                        log::warn!(
+                            "audit trail write failed, {} records lost: {e}{held}",
+                            records.len()
+                        );
+                    }
                     records.clear();
                 }
             }
@@ -461,7 +592,11 @@ fn commit_group(
         let _ = c.execute_batch("ROLLBACK");
         state.forget();
         if let Some(failed) = failed {
-            group.remove(failed).answer(Ok(()));
+            let job = group.remove(failed);
+            if let Some(why) = job.fault() {
+                thread.health.failed(why);
+            }
+            job.answer(Ok(()));
         }
     }
     if group.is_empty() {
@@ -478,9 +613,22 @@ fn commit_group(
         );
     }
     match &committed {
-        Ok(()) => records.clear(),
+        Ok(()) => {
+            records.clear();
+            if c.total_changes() != changes {
+                thread.health.recovered();
+            }
+        }
         Err(e) => {
-            log::warn!("group commit failed, {} jobs rolled back: {e}", group.len());
+            if let Some(held) = WRITE_FAULTS.admit() {
+                log::warn!(
+                    "group commit failed, {} jobs rolled back: {e}{held}",
+                    group.len()
+                );
+            }
+            if e.is_unavailable() {
+                thread.health.failed(format!("commit failed: {e}"));
+            }
             let _ = c.execute_batch("ROLLBACK");
             state.forget();
         }
@@ -501,6 +649,29 @@ mod tests {
     fn writer() -> (Writer, Arc<AtomicUsize>) {
         let (w, commits, _) = audited_writer(false);
         (w, commits)
+    }
+
+    /// Once the writer thread is gone (here: an answer that panics, outside any
+    /// job's guard), writes fail at once as unavailable instead of hanging.
+    #[tokio::test]
+    async fn writes_to_a_dead_writer_fail_at_once_as_unavailable() {
+        let (w, _) = writer();
+        let killer = job(
+            |_: &mut Connection, _: &mut WriterState| Ok(()),
+            |_: Result<(), StoreError>| panic!("the writer thread dies here"),
+        );
+        w.jobs.send(Queued::Grouped(killer)).unwrap();
+        let started = Instant::now();
+        loop {
+            match w.write(|_, _| Ok(())).await {
+                Err(e) => {
+                    assert!(e.is_unavailable(), "{e}");
+                    assert!(e.to_string().contains("stopped"), "{e}");
+                    break;
+                }
+                Ok(()) => assert!(started.elapsed() < Duration::from_secs(5)),
+            }
+        }
     }
 
     /// A writer on a fresh database (with an audit table or not), a count of its
@@ -524,7 +695,7 @@ mod tests {
         }))
         .unwrap();
         let queue = Arc::new(AuditQueue::default());
-        let w = Writer::start(c, None, queue.clone()).unwrap();
+        let w = Writer::start(c, None, queue.clone(), None).unwrap();
         (w, commits, queue)
     }
 
@@ -686,7 +857,7 @@ mod tests {
                UPDATE licence SET seats = 1;"#,
         )
         .unwrap();
-        let w = Writer::start(c, None, Default::default()).unwrap();
+        let w = Writer::start(c, None, Default::default(), None).unwrap();
         let grant = |n: u8| {
             w.write(move |c, s| {
                 let session = NewSession {
@@ -749,6 +920,7 @@ mod tests {
             c,
             Some(open()),
             Default::default(),
+            None,
             Duration::from_secs(3600),
             1_000,
         )

@@ -22,6 +22,8 @@ pub struct TestApp {
     pub client: Client,
     pub db_path: PathBuf,
     pub settings: Settings,
+    /// The server's own database handle.
+    pub store: store::Db,
     _dir: TempDir,
 }
 
@@ -45,6 +47,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     tweak(&mut settings);
     let app = Application::build(settings.clone(), Arc::new(clock.clone())).expect("build app");
     let base = format!("http://127.0.0.1:{}{}", app.port(), settings.base_path);
+    let store = app.db();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base,
@@ -55,6 +58,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
             .unwrap(),
         db_path,
         settings,
+        store,
         _dir: dir,
     }
 }

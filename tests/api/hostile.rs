@@ -184,3 +184,104 @@ async fn past_the_total_new_connections_are_refused_and_open_ones_served() {
         "the open connection is still served"
     );
 }
+
+/// `tollgate serve --db FILE` on a free port, which must exit within 10 s; its stderr.
+fn serve_refuses(db: &std::path::Path) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = binary(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("serve --db {} kept running", db.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// Bytes 18 and 19 of an SQLite header: 1 for a rollback journal, 2 for WAL.
+fn journal_bytes(path: &std::path::Path) -> [u8; 2] {
+    let b = std::fs::read(path).unwrap();
+    [b[18], b[19]]
+}
+
+#[test]
+fn another_programs_database_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("orders.db");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER); INSERT INTO orders VALUES (1, 5);")
+            .unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    let err = serve_refuses(&db);
+    assert!(
+        err.contains("not a tollgate database") && err.contains("orders"),
+        "{err}"
+    );
+    assert!(err.contains("orders.db"), "names the file: {err}");
+    let out = binary(dir.path())
+        .args(["user", "list", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a tollgate database"));
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the file changed");
+}
+
+#[test]
+fn a_database_from_a_newer_tollgate_is_refused_before_anything_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("newer.db");
+    {
+        let c = tollgate::store::open_migrated(&db).unwrap();
+        c.execute_batch("PRAGMA journal_mode = DELETE;").unwrap();
+        c.execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+             VALUES (999, 'future', '2030-01-01', '0')",
+            [],
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        journal_bytes(&db),
+        [1, 1],
+        "set up in rollback-journal mode"
+    );
+    let before = std::fs::read(&db).unwrap();
+    let err = serve_refuses(&db);
+    assert!(
+        err.contains("schema version 999") && err.contains("newer tollgate"),
+        "{err}"
+    );
+    assert_eq!(journal_bytes(&db), [1, 1], "the header was switched to WAL");
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the file changed");
+}
+
+#[test]
+fn an_empty_database_file_is_made_a_tollgate_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("empty.db");
+    std::fs::write(&db, b"").unwrap();
+    let out = binary(dir.path())
+        .args(["licences", "show", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -4,6 +4,7 @@ mod helpers;
 mod admin;
 mod crash;
 mod edges;
+mod faults;
 mod getdata;
 mod hostile;
 mod limits;

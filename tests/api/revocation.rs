@@ -286,9 +286,12 @@ async fn health_and_readiness_answer() {
     db.execute_batch("ALTER TABLE licence RENAME TO licence_away")
         .unwrap();
     assert_eq!(get("/healthz").await, (200, up.clone()));
-    assert_eq!(
-        get("/readyz").await,
-        (503, serde_json::json!({"status": "database unavailable"}))
+    let (status, body) = get("/readyz").await;
+    assert_eq!(status, 503);
+    assert_eq!(body["status"], "database unavailable", "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("licence"),
+        "the detail names what failed: {body}"
     );
     db.execute_batch("ALTER TABLE licence_away RENAME TO licence")
         .unwrap();
