@@ -172,6 +172,11 @@ fn parse_phc(stored: &str) -> Option<Phc> {
     })
 }
 
+/// The iteration count of a stored PHC string.
+pub fn iterations(stored: &str) -> Option<u32> {
+    parse_phc(stored).map(|p| p.iterations.get())
+}
+
 /// Constant-time check of `secret` against a stored PHC string; a malformed string never matches.
 pub fn verify_password(secret: &str, stored: &str) -> bool {
     match parse_phc(stored) {
@@ -206,9 +211,10 @@ impl CredentialKey {
     }
 }
 
-/// Constant-time equality for digests.
+/// Constant-time equality for digests (`subtle`, as rustls uses it).
 pub fn digest_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]

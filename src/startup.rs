@@ -98,10 +98,15 @@ impl Application {
         })?;
         let port = addr.port();
         let audit = AuditLog::new(&db);
+        // Before serving: nothing else is waiting for the writer.
+        let decoy_iterations = db
+            .write_now(|c| users::typical_iterations(c))
+            .map_err(db_err)?
+            .unwrap_or(settings.pbkdf2_iterations);
         let state = web::Data::new(AppState {
             db,
             clock,
-            dummy_hash: hash_password("tollgate-dummy-secret", settings.pbkdf2_iterations),
+            dummy_hash: hash_password("tollgate-dummy-secret", decoy_iterations),
             verified: VerifiedCredentials::default(),
             metrics: Metrics::new()?,
             audit,

@@ -41,6 +41,7 @@ fn check_nickname(name: &str) -> Result<(), String> {
     }
 }
 
+/// A new secret: made here, or read from standard input (without its line end).
 fn read_secret(from_stdin: bool) -> Result<Secret, String> {
     if !from_stdin {
         return Ok(new_secret());
@@ -55,15 +56,29 @@ fn read_secret(from_stdin: bool) -> Result<Secret, String> {
     if secret.is_empty() || secret.len() > 1024 {
         return Err("the secret on standard input must be 1 to 1024 bytes".into());
     }
+    // The token endpoint refuses such secrets (PBKDF2 would take `s\0` for `s`).
+    if secret.chars().any(char::is_control) {
+        return Err(
+            "the secret on standard input must not contain control characters (tab, NUL, …)".into(),
+        );
+    }
     Ok(Secret::new(secret))
 }
 
-fn print_credentials(name: &str, secret: &Secret, json: bool) -> Result<(), String> {
-    if json {
-        print_json(&json!({"client_id": name, "client_secret": secret.expose()}))
-    } else {
-        println!("client_id: {name}\nclient_secret: {}", secret.expose());
-        Ok(())
+/// The new credentials, once; a secret the administrator chose (`--secret-stdin`)
+/// is not echoed back to the terminal or a log of it.
+fn print_credentials(name: &str, secret: &Secret, chosen: bool, json: bool) -> Result<(), String> {
+    match (json, chosen) {
+        (true, false) => print_json(&json!({"client_id": name, "client_secret": secret.expose()})),
+        (true, true) => print_json(&json!({"client_id": name})),
+        (false, false) => {
+            println!("client_id: {name}\nclient_secret: {}", secret.expose());
+            Ok(())
+        }
+        (false, true) => {
+            println!("client_id: {name}\nclient_secret: as given on standard input (not shown)");
+            Ok(())
+        }
     }
 }
 
@@ -121,7 +136,7 @@ fn add(
         name,
         &format!("scopes: {}; api user: {}", scopes.join(" "), yes_no(api)),
     );
-    print_credentials(name, &secret, json)
+    print_credentials(name, &secret, stdin, json)
 }
 
 fn list(ctx: &Ctx, json: bool) -> Result<(), String> {
@@ -175,5 +190,5 @@ fn reset_secret(ctx: &mut Ctx, name: &str, stdin: bool, json: bool) -> Result<()
     )
     .map_err(err)?;
     audit_admin(ctx, "user.reset-secret", name, "");
-    print_credentials(name, &secret, json)
+    print_credentials(name, &secret, stdin, json)
 }

@@ -1,8 +1,9 @@
 //! One middleware for every request: the access-log line and the request metrics.
 //!
-//! The line carries method, path, status, latency, the authenticated client and the
-//! peer address — never headers, bodies or query strings, where RFC 6749 §2.3.1
-//! credentials and RFC 6750 §2.3 query tokens would travel.
+//! The line carries method, path (long segments cut), status, latency, the
+//! authenticated client and the client's address (as a trusted proxy gives it) —
+//! never headers, bodies or query strings, where RFC 6749 §2.3.1 credentials and
+//! RFC 6750 §2.3 query tokens would travel.
 use super::metrics::UNMATCHED;
 use super::{LoggedClient, State};
 use actix_web::body::MessageBody;
@@ -44,16 +45,59 @@ fn record(req: &HttpRequest, status: StatusCode, seconds: f64) {
         .extensions()
         .get::<LoggedClient>()
         .map_or_else(|| "-".to_owned(), |c| c.0.clone());
-    let remote = req
-        .peer_addr()
-        .map_or_else(|| "-".to_owned(), |a| a.ip().to_string());
+    // The address throttling and the audit trail see: a trusted proxy's client.
+    let remote = match req.app_data::<State>() {
+        Some(state) => state.remote_ip(req),
+        None => req.peer_addr().map(|a| a.ip()),
+    }
+    .map_or_else(|| "-".to_owned(), |ip| ip.to_string());
     // `path()` is the URI path alone: the query string is never part of it.
     log::info!(
         target: TARGET,
         "{remote} \"{} {}\" {} {:.1}ms client={client}",
         req.method(),
-        req.path(),
+        shown_path(req.path()),
         status.as_u16(),
         seconds * 1000.0
     );
+}
+
+/// Path segments longer than this are cut in the log: a token a client put in the
+/// path (54 characters) never reaches it whole, while skus and query names mostly do.
+const LONGEST_SEGMENT: usize = 32;
+
+fn shown_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if path.split('/').all(|seg| seg.len() <= LONGEST_SEGMENT) {
+        return path.into();
+    }
+    path.split('/')
+        .map(|seg| match seg.char_indices().nth(8) {
+            Some((cut, _)) if seg.len() > LONGEST_SEGMENT => format!("{}…", &seg[..cut]),
+            _ => seg.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_path;
+
+    #[test]
+    fn long_path_segments_are_cut() {
+        assert_eq!(
+            shown_path("/api/v1/products/NUT-M6"),
+            "/api/v1/products/NUT-M6"
+        );
+        let token = "AAAAAAAAAAEgk4mZl1XcEYjzoCeVtb9-Ta0rBQyTYh4xdzpWn5P-fw";
+        assert_eq!(
+            shown_path(&format!("/api/v1/products/{token}")),
+            "/api/v1/products/AAAAAAAA…"
+        );
+        assert_eq!(
+            shown_path(&format!("/{}", "é".repeat(40))),
+            format!("/{}…", "é".repeat(8))
+        );
+    }
 }

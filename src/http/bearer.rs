@@ -76,7 +76,7 @@ impl FromRequest for Bearer {
 }
 
 fn bearer(req: &HttpRequest) -> Result<Bearer, BearerError> {
-    let token = parse_authorization(req.headers().get(header::AUTHORIZATION))?;
+    let token = parse_authorization(single_authorization(req)?)?;
     let state = req
         .app_data::<State>()
         .cloned()
@@ -133,6 +133,19 @@ impl Bearer {
             .extensions_mut()
             .insert(LoggedClient(grant.client_id.clone()));
         Ok(Authenticated(grant))
+    }
+}
+
+/// The request's one Authorization header: two are a malformed request (RFC 6750
+/// §3.1), not a choice for the server to make.
+fn single_authorization(req: &HttpRequest) -> Result<Option<&header::HeaderValue>, BearerError> {
+    let mut all = req.headers().get_all(header::AUTHORIZATION);
+    let first = all.next();
+    match all.next() {
+        Some(_) => Err(BearerError::InvalidRequest(
+            "more than one Authorization header",
+        )),
+        None => Ok(first),
     }
 }
 

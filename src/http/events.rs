@@ -9,9 +9,12 @@ use actix_web::HttpRequest;
 pub struct GrantEvent {
     /// `client_credentials`, `refresh_token`, or `other` before the grant type is known.
     pub grant_type: &'static str,
-    /// Set once the client has authenticated.
+    /// Set once the client has authenticated, or to the client id a failed
+    /// authentication named.
     pub client_id: Option<String>,
     pub remote: Option<String>,
+    /// Why client authentication failed, for the audit trail only.
+    pub refusal: Option<super::token::Refusal>,
 }
 
 impl GrantEvent {
@@ -20,6 +23,7 @@ impl GrantEvent {
             grant_type: "other",
             client_id: None,
             remote: state.remote_ip(req).map(|ip| ip.to_string()),
+            refusal: None,
         }
     }
 }
@@ -41,7 +45,12 @@ pub fn record_grant(state: &AppState, event: GrantEvent, result: Result<(), &OAu
         outcome: outcome.to_owned(),
         client_id: event.client_id,
         remote: event.remote,
-        // Error descriptions never carry secrets or tokens.
-        detail: result.err().map(ToString::to_string).unwrap_or_default(),
+        // Error descriptions never carry secrets or tokens; a refusal's reason is for
+        // the operator, who reads the trail, and never reaches the client.
+        detail: match (result.err(), event.refusal) {
+            (Some(e), Some(refusal)) => format!("{e}: {}", refusal.reason()),
+            (Some(e), None) => e.to_string(),
+            (None, _) => String::new(),
+        },
     });
 }

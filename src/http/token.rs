@@ -57,6 +57,10 @@ pub async fn post_token(
 ) -> Result<HttpResponse, OAuthError> {
     let mut event = GrantEvent::new(&req, &state);
     let result = token_grant(&req, body, &state, &mut event).await;
+    if let Some(failed) = req.extensions().get::<FailedClient>() {
+        event.client_id = Some(failed.client_id.clone());
+        event.refusal = Some(failed.refusal);
+    }
     events::record_grant(&state, event, result.as_ref().map(|_| ()));
     let mut resp = HttpResponse::Ok().json(result?);
     no_store(&mut resp);
@@ -116,20 +120,63 @@ pub struct Client {
     pub record: ClientRecord,
 }
 
+/// Why a client's authentication failed: for the operator (the log and the audit
+/// trail), never for the response, which is `invalid_client` whatever the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    UnknownClient,
+    WrongSecret,
+    NotApiUser,
+    Disabled,
+    ControlCharacters,
+}
+
+impl Refusal {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::UnknownClient => "unknown client",
+            Self::WrongSecret => "wrong secret",
+            Self::NotApiUser => "not an API user (APIUSER = 0)",
+            Self::Disabled => "disabled user",
+            Self::ControlCharacters => "the secret contains control characters",
+        }
+    }
+}
+
+/// A failed client authentication, left in the request's extensions for the audit
+/// trail: the client id it named (cut to [`SHOWN_ID_CHARS`]) and why it failed.
+#[derive(Debug, Clone)]
+pub struct FailedClient {
+    pub client_id: String,
+    pub refusal: Refusal,
+}
+
+/// A named client id is the client's own text: at most this much of it is kept.
+const SHOWN_ID_CHARS: usize = 64;
+
+fn shown_id(id: &str) -> String {
+    match id.char_indices().nth(SHOWN_ID_CHARS) {
+        Some((cut, _)) => format!("{}…", &id[..cut]),
+        None => id.to_owned(),
+    }
+}
+
 /// Client authentication for the token, revocation and introspection endpoints,
-/// throttled per (address, client id) against brute force.
+/// throttled per (address, client id) and per address against brute force.
 pub async fn authenticate_request(
     req: &HttpRequest,
     params: &Params,
     state: &State,
     lookup: Lookup,
 ) -> Result<Client, OAuthError> {
-    let presented = client_auth::from_request(
-        req.headers()
-            .get(header::AUTHORIZATION)
-            .map(|v| v.as_bytes()),
-        params,
-    )?;
+    let mut headers = req.headers().get_all(header::AUTHORIZATION);
+    let authorization = headers.next().map(|v| v.as_bytes());
+    if headers.next().is_some() {
+        return Err(OAuthError::InvalidRequest(
+            "more than one Authorization header".into(),
+        ));
+    }
+    let presented = client_auth::from_request(authorization, params)?;
     let (ip, now) = (state.remote_ip(req), state.clock.now());
     let id = presented.client_id.clone();
     if let Some(ip) = ip {
@@ -137,48 +184,68 @@ pub async fn authenticate_request(
             return Err(OAuthError::SlowDown { retry_after });
         }
     }
-    let result = authenticate(state, presented, lookup).await;
-    if let Some(ip) = ip {
-        match &result {
-            Ok(_) => state.throttle.succeeded(ip, &id),
-            Err(OAuthError::InvalidClient) => {
+    let result = authenticate(state, presented, lookup).await?;
+    let client = match result {
+        Ok(client) => {
+            if let Some(ip) = ip {
+                state.throttle.succeeded(ip, &id);
+            }
+            client
+        }
+        Err(refusal) => {
+            let shown = shown_id(&id);
+            let from = ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+            log::info!(
+                target: AUTH_TARGET,
+                "client authentication failed for {shown:?} from {from}: {}",
+                refusal.reason()
+            );
+            if let Some(ip) = ip {
                 match state.throttle.failed(ip, &id, now) {
                     Some(b) if b.whole_address => log::warn!(
                         "throttling every client id from {ip} for {} s after repeated failed authentications",
                         b.seconds
                     ),
                     Some(b) => log::warn!(
-                        "throttling client {id:?} from {ip} for {} s after repeated failed authentications",
+                        "throttling client {shown:?} from {ip} for {} s after repeated failed authentications",
                         b.seconds
                     ),
                     None => {}
                 }
             }
-            Err(_) => {}
+            req.extensions_mut().insert(FailedClient {
+                client_id: shown,
+                refusal,
+            });
+            return Err(OAuthError::InvalidClient);
         }
-    }
-    let client = result?;
+    };
     req.extensions_mut()
         .insert(LoggedClient(client.nickname.clone()));
     Ok(client)
 }
 
-/// RFC 6749 §2.3.1 client authentication. Every failure is the same `invalid_client`;
-/// an unknown client still costs one PBKDF2 verification.
+/// The log target of failed client authentications, so operators can route them.
+pub const AUTH_TARGET: &str = "tollgate::auth";
+
+/// RFC 6749 §2.3.1 client authentication: the client, or why it was refused (the
+/// refusal of the form-decoded credentials when the raw ones fail too). An unknown
+/// client still costs one PBKDF2 verification.
 pub async fn authenticate(
     state: &State,
     p: Presented,
     lookup: Lookup,
-) -> Result<Client, OAuthError> {
-    if let Some(c) = check(state, p.client_id, p.secret, lookup).await? {
-        return Ok(c);
-    }
+) -> Result<Result<Client, Refusal>, OAuthError> {
+    let refusal = match check(state, p.client_id, p.secret, lookup).await? {
+        Ok(c) => return Ok(Ok(c)),
+        Err(refusal) => refusal,
+    };
     if let Some((id, secret)) = p.raw {
-        if let Some(c) = check(state, id, secret, lookup).await? {
-            return Ok(c);
+        if let Ok(c) = check(state, id, secret, lookup).await? {
+            return Ok(Ok(c));
         }
     }
-    Err(OAuthError::InvalidClient)
+    Ok(Err(refusal))
 }
 
 async fn check(
@@ -186,10 +253,15 @@ async fn check(
     id: String,
     secret: Secret,
     lookup: Lookup,
-) -> Result<Option<Client>, OAuthError> {
+) -> Result<Result<Client, Refusal>, OAuthError> {
+    // A NUL or other control character is never part of a secret tollgate stores;
+    // PBKDF2 would pad a short key with zeros and accept `secret\0` as `secret`.
+    if secret.expose().chars().any(char::is_control) {
+        return Ok(Err(Refusal::ControlCharacters));
+    }
     if lookup == Lookup::Remembered {
         if let Some(record) = state.verified.client(&id, secret.expose()) {
-            return Ok(Some(Client {
+            return Ok(Ok(Client {
                 nickname: id,
                 record,
             }));
@@ -203,7 +275,7 @@ async fn check(
             .verified
             .is_verified(&id, secret.expose(), &r.password_hash)
         {
-            return Ok(Some(Client {
+            return Ok(Ok(Client {
                 nickname: id,
                 record: record.unwrap(),
             }));
@@ -218,16 +290,19 @@ async fn check(
         .verify(&id, &secret, stored)
         .await
         .map_err(|_| OAuthError::TemporarilyUnavailable)?;
-    match record {
-        Some(r) if ok && eligible => {
+    Ok(match record {
+        None => Err(Refusal::UnknownClient),
+        Some(r) if !r.api_user => Err(Refusal::NotApiUser),
+        Some(r) if !r.enabled => Err(Refusal::Disabled),
+        Some(_) if !ok => Err(Refusal::WrongSecret),
+        Some(r) => {
             state.verified.remember(&id, secret.expose(), &r);
-            Ok(Some(Client {
+            Ok(Client {
                 nickname: id,
                 record: r,
-            }))
+            })
         }
-        _ => Ok(None),
-    }
+    })
 }
 
 /// A new token pair: the secrets, kept here until the rows' ids make them texts, and

@@ -13,6 +13,23 @@ pub struct ClientRecord {
     pub scopes: Vec<(String, bool)>,
 }
 
+/// The PBKDF2 iteration count that most API users' stored secrets use: what checking
+/// the secret of an unknown client must cost too, so that timing does not tell.
+pub fn typical_iterations(c: &Connection) -> Result<Option<u32>, StoreError> {
+    let mut counts = std::collections::HashMap::<u32, usize>::new();
+    let mut st = c.prepare("SELECT \"PASSWORD\" FROM users WHERE apiuser = 1")?;
+    let hashes = st.query_map([], |r| r.get::<_, String>(0))?;
+    for hash in hashes {
+        if let Some(n) = crate::crypto::iterations(&hash?) {
+            *counts.entry(n).or_default() += 1;
+        }
+    }
+    Ok(counts
+        .into_iter()
+        .max_by_key(|(n, count)| (*count, *n))
+        .map(|(n, _)| n))
+}
+
 pub fn find_client(c: &Connection, nickname: &str) -> Result<Option<ClientRecord>, StoreError> {
     client_where(
         c,

@@ -285,3 +285,171 @@ fn an_empty_database_file_is_made_a_tollgate_database() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_secret_with_a_control_character_is_refused() {
+    let app = spawn_app().await;
+    for secret in ["demo-secret\0", "demo-secret\n", "\tdemo-secret"] {
+        let r = app.grant("demo", secret, Some("view")).await;
+        assert_oauth_error(r, 401, "invalid_client").await;
+    }
+    let r = app
+        .post_token(
+            "grant_type=client_credentials&scope=view&client_id=demo&client_secret=demo-secret%00",
+            None,
+        )
+        .await;
+    assert_oauth_error(r, 401, "invalid_client").await;
+    app.grant_ok("demo", "demo-secret", Some("view")).await;
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_invalid_request() {
+    let app = spawn_app().await;
+    let basic = |u: &str, p: &str| {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+        )
+    };
+    let r = app
+        .client
+        .post(app.url("/token"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Authorization", basic("viewer", "viewer-secret"))
+        .header("Authorization", basic("demo", "wrong"))
+        .body("grant_type=client_credentials&scope=view")
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(r, 400, "invalid_request").await;
+    let token = s(&app.grant_ok("viewer", "viewer-secret", Some("view")).await["access_token"]);
+    let r = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Authorization", "Bearer another")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("error=\"invalid_request\""));
+}
+
+/// Stored secrets hashed with 1,000 iterations, a server set to 2,000,000: an unknown
+/// client must cost what a known one costs, not the server's setting.
+#[tokio::test]
+async fn an_unknown_client_costs_what_a_stored_secret_costs() {
+    let app = spawn_app_with(|s| s.pbkdf2_iterations = 2_000_000).await;
+    let timed = |user: &'static str| {
+        let app = &app;
+        async move {
+            let started = Instant::now();
+            let r = app.grant(user, "a-wrong-secret", Some("view")).await;
+            assert_eq!(r.status(), 401);
+            started.elapsed()
+        }
+    };
+    let known = timed("demo").await;
+    let unknown = timed("nobody").await;
+    assert!(
+        unknown < Duration::from_millis(300) && known < Duration::from_millis(300),
+        "known {known:?}, unknown {unknown:?}"
+    );
+}
+
+/// The audit rows of failed grants: (client_id, outcome, detail), oldest first.
+async fn failed_grant_rows(app: &TestApp, want: usize) -> Vec<(Option<String>, String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let rows: Vec<(Option<String>, String, String)> = {
+            let c = app.db();
+            let mut st = c
+                .prepare(
+                    "SELECT client_id, outcome, detail FROM audit \
+                     WHERE event = 'grant.client_credentials' AND outcome <> 'ok' ORDER BY id",
+                )
+                .unwrap();
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            rows
+        };
+        if rows.len() >= want || Instant::now() > deadline {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failed_sign_in_is_audited_with_the_client_it_named_and_why() {
+    let app = spawn_app().await;
+    ok(&app, &["user", "disable", "viewer"]);
+    let attempts = [
+        ("demo", "a-wrong-secret", "wrong secret"),
+        ("nobody", "x", "unknown client"),
+        ("alice", "alice-secret", "not an API user"),
+        ("viewer", "viewer-secret", "disabled user"),
+    ];
+    let mut bodies = Vec::new();
+    for (user, secret, _) in attempts {
+        let r = app.grant(user, secret, Some("view")).await;
+        bodies.push(assert_oauth_error(r, 401, "invalid_client").await);
+    }
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "every failure answers alike: {bodies:?}"
+    );
+    let rows = failed_grant_rows(&app, attempts.len()).await;
+    assert_eq!(rows.len(), attempts.len(), "{rows:?}");
+    for ((user, _, reason), (client, outcome, detail)) in attempts.iter().zip(&rows) {
+        assert_eq!(client.as_deref(), Some(*user));
+        assert_eq!(outcome, "invalid_client");
+        assert!(detail.contains(reason), "{user}: {detail}");
+    }
+}
+
+#[tokio::test]
+async fn a_secret_given_on_stdin_is_not_echoed_and_control_characters_are_refused() {
+    let app = spawn_app().await;
+    for args in [
+        &["user", "reset-secret", "demo", "--secret-stdin"][..],
+        &["user", "add", "svc", "--secret-stdin"][..],
+    ] {
+        let out = tollgate(&app, args, Some("chosen-secret-1\n"));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            !stdout.contains("chosen-secret-1"),
+            "{args:?} echoed: {stdout}"
+        );
+        let mut json_args = args.to_vec();
+        json_args.push("--json");
+        if args[1] == "add" {
+            json_args[2] = "svc2";
+        }
+        let out = tollgate(&app, &json_args, Some("chosen-secret-1\n"));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v.get("client_secret").is_none(), "{v}");
+    }
+    app.grant_ok("demo", "chosen-secret-1", Some("view")).await;
+    // Made by tollgate: shown once, as before.
+    let made = cli_json(&app, &["user", "reset-secret", "demo", "--json"]);
+    assert!(made["client_secret"].is_string());
+    for bad in ["with\0nul\n", "tab\there\n"] {
+        let out = tollgate(
+            &app,
+            &["user", "reset-secret", "demo", "--secret-stdin"],
+            Some(bad),
+        );
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("control characters"));
+    }
+}

@@ -97,3 +97,33 @@ async fn access_log_names_the_client_but_never_a_secret_or_token() {
     assert!(has("\"POST /token\" 401", "-"), "{log}");
     assert_eq!(lines.len(), 6, "one line per request:\n{log}");
 }
+
+#[tokio::test]
+async fn access_log_shows_the_forwarded_address_and_never_a_token_put_in_the_path() {
+    let (_dir, _db, port, mut server) = serve_demo(&["--trusted-proxy", "127.0.0.1"]);
+    let base = format!("http://127.0.0.1:{port}");
+    let c = Client::new();
+    let form = [("grant_type", "client_credentials"), ("scope", "view")];
+    let t = token_request(&c, &base, &form, true).await;
+    let access = field(&t, "access_token");
+    let r = c
+        .get(format!("{base}/api/v1/products/{access}"))
+        .bearer_auth(&access)
+        .header("X-Forwarded-For", "203.0.113.77")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(server.stop().success());
+    let log = server.stderr();
+    assert!(!log.contains(&access), "the token is in the log:\n{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("tollgate::access") && l.contains("/api/v1/products/"))
+        .expect("the product request's line");
+    assert!(
+        line.contains("203.0.113.77 \"GET /api/v1/products/"),
+        "{line}"
+    );
+    assert!(line.contains(&format!("{}…", &access[..8])), "{line}");
+}
