@@ -3,6 +3,7 @@ mod helpers;
 
 mod admin;
 mod crash;
+mod first_run;
 mod getdata;
 mod limits;
 mod oauth2_client;
