@@ -48,7 +48,7 @@ pub enum OAuthError {
     #[error("grant_type must be client_credentials or refresh_token")]
     UnsupportedGrantType,
     /// `retry_after` is None when the pool has no seats at all.
-    #[error("every licence seat is held; only the view scope can be granted now")]
+    #[error("{}", licence_unavailable(retry_after.is_some()))]
     LicenceUnavailable { retry_after: Option<i64> },
     /// Too many failed authentications from this address for this client.
     #[error("too many failed authentications; try again later")]
@@ -62,6 +62,19 @@ pub enum OAuthError {
     PayloadTooLarge(usize),
     #[error("internal error")]
     Server(#[from] StoreError),
+}
+
+/// Says how a seat comes free, since the client can often free one itself.
+fn licence_unavailable(has_seats: bool) -> &'static str {
+    if has_seats {
+        "every licence seat is held; only the view scope can be granted now. A seat frees \
+         when a session's refresh token expires (Retry-After), when its holder revokes that \
+         refresh token (POST /revoke), or when an administrator ends sessions \
+         (`tollgate sessions revoke ID | --client NAME | --all`)"
+    } else {
+        "the licence has no seats; only the view scope can be granted. An administrator \
+         can add seats with `tollgate licences set N`"
+    }
 }
 
 impl OAuthError {

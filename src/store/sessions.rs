@@ -280,6 +280,24 @@ pub fn revoke_session(
     Ok(ended.is_some())
 }
 
+/// Ends every live session, or every live session of one user: their seats free
+/// and their tokens die. Returns how many ended. For admin commands: the server's
+/// seat ledger notices another connection's commit and reloads.
+pub fn revoke_live(
+    c: &mut Connection,
+    user_id: Option<i64>,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let tx = immediate(c)?;
+    let ended = tx.execute(
+        "UPDATE sessions SET revoked_at = ?1
+         WHERE revoked_at IS NULL AND expires_at > ?1 AND (?2 IS NULL OR user_id = ?2)",
+        params![now, user_id],
+    )?;
+    tx.commit()?;
+    Ok(ended)
+}
+
 /// What a valid access token grants.
 #[derive(Debug, Clone)]
 pub struct AccessGrant {

@@ -2,6 +2,7 @@
 mod helpers;
 
 mod admin;
+mod cli;
 mod crash;
 mod first_run;
 mod getdata;
