@@ -160,8 +160,9 @@ pub enum BearerError {
     Missing,
     #[error("{0}")]
     InvalidRequest(&'static str),
-    #[error("the access token is invalid, expired or revoked")]
-    InvalidToken,
+    /// Why: unknown, expired or revoked (the presenter holds the token).
+    #[error("{0}")]
+    InvalidToken(&'static str),
     /// The scope that would have sufficed.
     #[error("the access token lacks the required scope")]
     InsufficientScope(String),
@@ -172,7 +173,7 @@ pub enum BearerError {
 impl ResponseError for BearerError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Missing | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::Missing | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -185,7 +186,7 @@ impl ResponseError for BearerError {
             Self::InvalidRequest(_) => {
                 format!("Bearer realm=\"{REALM}\", error=\"invalid_request\"")
             }
-            Self::InvalidToken => format!(
+            Self::InvalidToken(_) => format!(
                 "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{self}\""
             ),
             Self::InsufficientScope(scope) => {
@@ -199,7 +200,7 @@ impl ResponseError for BearerError {
         let code = match self {
             Self::Missing => None,
             Self::InvalidRequest(_) => Some("invalid_request"),
-            Self::InvalidToken => Some("invalid_token"),
+            Self::InvalidToken(_) => Some("invalid_token"),
             Self::InsufficientScope(_) => Some("insufficient_scope"),
             Self::Server(_) => None,
         };
