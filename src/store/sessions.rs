@@ -352,7 +352,8 @@ pub fn find_access_or_why(
     let row = c
         .prepare_cached(concat!(
             "SELECT a.revoked_at IS NOT NULL, a.expires_at <= ?3, s.id IS NULL,
-                    s.revoked_at IS NOT NULL, s.expires_at <= ?3, coalesce(u.ENABLED, 0) = 0
+                    s.revoked_at IS NOT NULL, coalesce(s.expires_at <= ?3, 1),
+                    coalesce(u.ENABLED, 0) = 0
              FROM access_tokens a
              LEFT JOIN sessions s ON s.id = a.session_id
              LEFT JOIN USERS u ON u.ID = s.user_id

@@ -88,7 +88,13 @@ async fn user_remove_ends_its_sessions_and_its_secret() {
     let t = app.grant_ok("demo", "demo-secret", None).await;
     let text = ok(&app, &["user", "remove", "demo"]);
     assert_eq!(text.trim(), "demo: removed; 1 live session ended");
-    assert_eq!(app.me(&s(&t["access_token"])).await.status(), 401);
+    let r = app.me(&s(&t["access_token"])).await;
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        body["error_description"],
+        "the access token's session has ended"
+    );
     assert_eq!(app.seats_held(), 0);
     assert_oauth_error(
         app.grant("demo", "demo-secret", None).await,
