@@ -146,8 +146,10 @@ pub fn warnings(facts: &Facts) -> Vec<String> {
     w
 }
 
-/// Reads the database and prints the warnings and the banner, on a thread of its
-/// own so that the demo secrets' PBKDF2 checks do not hold up serving.
+/// Reads the database and logs the warnings, then prints the banner to standard
+/// output: it is for the person who started the server, and it names the demo
+/// secrets, which stay out of the log. On a thread of its own, so that the demo
+/// secrets' PBKDF2 checks do not hold up serving.
 pub fn announce(settings: Settings, addr: SocketAddr) {
     std::thread::spawn(move || match Facts::read(&settings) {
         Ok(facts) => {
@@ -155,7 +157,7 @@ pub fn announce(settings: Settings, addr: SocketAddr) {
                 log::warn!("{w}");
             }
             if log::log_enabled!(log::Level::Info) {
-                eprintln!("{}", render(&settings, addr, &facts));
+                crate::cli::output::out(&render(&settings, addr, &facts));
             }
         }
         Err(e) => log::warn!("cannot read the database for the start-up banner: {e}"),

@@ -2,7 +2,7 @@
 pub mod args;
 mod audit;
 mod licences;
-mod output;
+pub mod output;
 mod query;
 mod users;
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::fs::File;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
@@ -97,6 +97,7 @@ pub(crate) struct Server {
     base: String,
     pub(crate) client: Client,
     stderr_path: PathBuf,
+    stdout_path: PathBuf,
     _logs: TempDir,
 }
 
@@ -106,7 +107,8 @@ impl Server {
     pub(crate) async fn start(mut cmd: Command, port: u16, base_path: &str) -> Server {
         let logs = tempfile::tempdir().unwrap();
         let stderr_path = logs.path().join("stderr");
-        cmd.stdout(Stdio::null())
+        let stdout_path = logs.path().join("stdout");
+        cmd.stdout(File::create(&stdout_path).unwrap())
             .stderr(File::create(&stderr_path).unwrap());
         let mut server = Server {
             child: ChildGuard(Some(cmd.spawn().expect("spawn tollgate"))),
@@ -116,6 +118,7 @@ impl Server {
                 .build()
                 .unwrap(),
             stderr_path,
+            stdout_path,
             _logs: logs,
         };
         let deadline = Instant::now() + STARTUP_LIMIT;
@@ -158,6 +161,11 @@ impl Server {
 
     pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// What the server printed for a person: the start-up banner.
+    pub(crate) fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout_path).unwrap_or_default()
     }
 
     fn kill_9(&mut self) {
