@@ -95,7 +95,7 @@ pub enum OAuthError {
     #[error("grant_type must be client_credentials or refresh_token")]
     UnsupportedGrantType,
     /// `retry_after` is None when the pool has no seats at all.
-    #[error("every licence seat is held; only the view scope can be granted now")]
+    #[error("{}", licence_unavailable(retry_after.is_some()))]
     LicenceUnavailable { retry_after: Option<i64> },
     /// Too many failed authentications from this address for this client.
     #[error("too many failed authentications; try again later")]
@@ -112,6 +112,19 @@ pub enum OAuthError {
     RequestTimeout(u64),
     #[error("internal error")]
     Server(#[from] StoreError),
+}
+
+/// Says how a seat comes free, since the client can often free one itself.
+fn licence_unavailable(has_seats: bool) -> &'static str {
+    if has_seats {
+        "every licence seat is held; only the view scope can be granted now. A seat frees \
+         when a session's refresh token expires (Retry-After), when its holder revokes that \
+         refresh token (POST /revoke), or when an administrator ends sessions \
+         (`tollgate sessions revoke ID | --client NAME | --all`)"
+    } else {
+        "the licence has no seats; only the view scope can be granted. An administrator \
+         can add seats with `tollgate licences set N`"
+    }
 }
 
 impl OAuthError {
@@ -211,8 +224,9 @@ pub enum BearerError {
     Missing,
     #[error("{0}")]
     InvalidRequest(&'static str),
-    #[error("the access token is invalid, expired or revoked")]
-    InvalidToken,
+    /// Why: unknown, expired or revoked (the presenter holds the token).
+    #[error("{0}")]
+    InvalidToken(&'static str),
     /// The scope that would have sufficed.
     #[error("the access token lacks the required scope")]
     InsufficientScope(String),
@@ -223,7 +237,7 @@ pub enum BearerError {
 impl ResponseError for BearerError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Missing | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::Missing | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::Server(e) => Problem::from_store(e).status,
@@ -236,7 +250,7 @@ impl ResponseError for BearerError {
             Self::InvalidRequest(_) => {
                 format!("Bearer realm=\"{REALM}\", error=\"invalid_request\"")
             }
-            Self::InvalidToken => format!(
+            Self::InvalidToken(_) => format!(
                 "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{self}\""
             ),
             Self::InsufficientScope(scope) => {
@@ -250,7 +264,7 @@ impl ResponseError for BearerError {
         let code = match self {
             Self::Missing => None,
             Self::InvalidRequest(_) => Some("invalid_request"),
-            Self::InvalidToken => Some("invalid_token"),
+            Self::InvalidToken(_) => Some("invalid_token"),
             Self::InsufficientScope(_) => Some("insufficient_scope"),
             Self::Server(_) => None,
         };

@@ -1,5 +1,6 @@
 //! tollgate: an OAuth 2.0 token server, licence-seat keeper and product API on one SQLite file.
 pub mod audit;
+pub mod banner;
 pub mod cli;
 pub mod clock;
 pub mod config;

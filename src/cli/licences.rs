@@ -1,6 +1,6 @@
 //! `tollgate licences ...`, `tollgate sessions ...`, `tollgate scope ...`
 use super::args::{LicencesCmd, ScopeCmd, SessionsCmd};
-use super::output::{print_json, print_table, yes_no};
+use super::output::{count, print_json, print_table, yes_no};
 use super::{audit_admin, err, Ctx};
 use crate::clock::rfc3339;
 use crate::oauth::scopes::valid_token;
@@ -75,7 +75,7 @@ pub fn sessions_cmd(ctx: &mut Ctx, cmd: SessionsCmd) -> Result<(), String> {
             print_sessions(&rows, ctx.now);
             Ok(())
         }
-        SessionsCmd::Revoke { id } => {
+        SessionsCmd::Revoke { id: Some(id), .. } => {
             if !sessions::revoke_session(&mut ctx.conn, id, ctx.now, None).map_err(err)? {
                 return Err(format!(
                     "no live session {id}; `tollgate sessions list` shows them"
@@ -85,7 +85,24 @@ pub fn sessions_cmd(ctx: &mut Ctx, cmd: SessionsCmd) -> Result<(), String> {
             println!("session {id} revoked");
             Ok(())
         }
+        SessionsCmd::Revoke { client, .. } => revoke_many(ctx, client.as_deref()),
     }
+}
+
+/// `sessions revoke --all` (no client) or `--client NAME`.
+fn revoke_many(ctx: &mut Ctx, client: Option<&str>) -> Result<(), String> {
+    let user_id = match client {
+        Some(name) => Some(users::id_of(&ctx.conn, name).map_err(err)?.ok_or_else(|| {
+            format!("no user named {name:?}; `tollgate user list` shows who exists")
+        })?),
+        None => None,
+    };
+    let ended = sessions::revoke_live(&mut ctx.conn, user_id, ctx.now).map_err(err)?;
+    let whose = client.map_or(String::new(), |name| format!(" of {name}"));
+    let what = format!("{}{whose}", count(ended, "live session"));
+    audit_admin(ctx, "sessions.revoke", client.unwrap_or_default(), &what);
+    println!("{what} revoked");
+    Ok(())
 }
 
 pub fn scope(ctx: &mut Ctx, cmd: ScopeCmd) -> Result<(), String> {

@@ -35,6 +35,15 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// `1 session`, `2 sessions`: nouns whose plural adds an s.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 pub fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_owned()
 }
@@ -44,11 +53,19 @@ mod tests {
     use crate::config::parse_duration;
 
     #[test]
+    fn counts_agree_in_number() {
+        use super::count;
+        assert_eq!(count(0, "parameter"), "0 parameters");
+        assert_eq!(count(1, "parameter"), "1 parameter");
+        assert_eq!(count(2, "live session"), "2 live sessions");
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("90s").unwrap(), 90);
         assert_eq!(parse_duration("2h").unwrap(), 7200);
         assert_eq!(parse_duration("7d").unwrap(), 604_800);
-        assert!(parse_duration("7").is_err());
+        assert_eq!(parse_duration("7").unwrap(), 7);
         assert!(parse_duration("d").is_err());
         assert!(parse_duration("5w").is_err());
         assert!(parse_duration("0d").is_err());

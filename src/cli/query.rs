@@ -1,6 +1,6 @@
 //! `tollgate query ...`: publish, list, withdraw and try GetData queries.
 use super::args::QueryCmd;
-use super::output::{print_json, print_table};
+use super::output::{count, print_json, print_table};
 use super::{audit_admin, err, Ctx};
 use crate::getdata::{self, Page};
 use crate::store::queries::{self, SavedQuery};
@@ -105,9 +105,14 @@ fn add(ctx: &mut Ctx, db: &Path, q: SavedQuery, data_db: Option<&Path>) -> Resul
         ctx,
         "query.add",
         "",
-        &format!("{} (scope {}, {n} parameters)", q.name, q.scope),
+        &format!("{} (scope {}, {})", q.name, q.scope, count(n, "parameter")),
     );
-    println!("query {} added: {n} parameters, scope {}", q.name, q.scope);
+    println!(
+        "query {} added: {}, scope {}",
+        q.name,
+        count(n, "parameter"),
+        q.scope
+    );
     Ok(())
 }
 
@@ -147,7 +152,8 @@ fn try_run(
     let n = getdata::param_count(sandbox, &q.sql).map_err(err)?;
     if params.len() != n {
         return Err(format!(
-            "query {name} takes {n} parameters; {} given",
+            "query {name} takes {}; {} given",
+            count(n, "parameter"),
             params.len()
         ));
     }

@@ -1,6 +1,6 @@
 //! `tollgate user ...`
 use super::args::UserCmd;
-use super::output::{print_json, print_table, yes_no};
+use super::output::{count, print_json, print_table, yes_no};
 use super::{audit_admin, err, Ctx};
 use crate::crypto::{hash_password, new_secret, Secret};
 use crate::oauth::scopes::valid_token;
@@ -25,6 +25,8 @@ pub fn run(ctx: &mut Ctx, cmd: UserCmd) -> Result<(), String> {
             secret_stdin,
             json,
         } => reset_secret(ctx, &name, secret_stdin, json),
+        UserCmd::SetScopes { name, scopes } => set_scopes(ctx, &name, &scopes),
+        UserCmd::Remove { name } => remove(ctx, &name),
     }
 }
 
@@ -97,25 +99,7 @@ fn add(
     json: bool,
 ) -> Result<(), String> {
     check_nickname(name)?;
-    let known: Vec<String> = users::scopes(&ctx.conn)
-        .map_err(err)?
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    let scopes: Vec<&str> = scopes
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if let Some(bad) = scopes
-        .iter()
-        .find(|s| !valid_token(s) || !known.iter().any(|k| k == *s))
-    {
-        return Err(format!(
-            "unknown scope {bad:?}; known scopes: {} (add one with `tollgate scope add`)",
-            known.join(", ")
-        ));
-    }
+    let scopes = known_scopes(ctx, scopes)?;
     if users::id_of(&ctx.conn, name).map_err(err)?.is_some() {
         return Err(format!("a user named {name:?} exists already"));
     }
@@ -137,6 +121,49 @@ fn add(
         &format!("scopes: {}; api user: {}", scopes.join(" "), yes_no(api)),
     );
     print_credentials(name, &secret, stdin, json)
+}
+
+/// The scopes named on the command line, each one that exists.
+fn known_scopes<'a>(ctx: &Ctx, scopes: &'a [String]) -> Result<Vec<&'a str>, String> {
+    let known: Vec<String> = users::scopes(&ctx.conn)
+        .map_err(err)?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    let scopes: Vec<&str> = scopes
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if let Some(bad) = scopes
+        .iter()
+        .find(|s| !valid_token(s) || !known.iter().any(|k| k == *s))
+    {
+        return Err(format!(
+            "unknown scope {bad:?}; known scopes: {} (add one with `tollgate scope add`)",
+            known.join(", ")
+        ));
+    }
+    Ok(scopes)
+}
+
+fn set_scopes(ctx: &mut Ctx, name: &str, scopes: &[String]) -> Result<(), String> {
+    let id = user_id(ctx, name)?;
+    let scopes = known_scopes(ctx, scopes)?;
+    users::set_scopes(&mut ctx.conn, id, &scopes).map_err(err)?;
+    let list = scopes.join(" ");
+    audit_admin(ctx, "user.set-scopes", name, &format!("scopes: {list}"));
+    println!("{name}: scopes {list}");
+    Ok(())
+}
+
+fn remove(ctx: &mut Ctx, name: &str) -> Result<(), String> {
+    let id = user_id(ctx, name)?;
+    let ended = users::remove(&mut ctx.conn, id, ctx.now).map_err(err)?;
+    let ended = count(ended, "live session");
+    audit_admin(ctx, "user.remove", name, &format!("{ended} ended"));
+    println!("{name}: removed; {ended} ended");
+    Ok(())
 }
 
 fn list(ctx: &Ctx, json: bool) -> Result<(), String> {
@@ -169,13 +196,16 @@ fn set_enabled(ctx: &mut Ctx, name: &str, enabled: bool) -> Result<(), String> {
     let (event, detail) = if enabled {
         ("user.enable", String::new())
     } else {
-        ("user.disable", format!("{ended} live sessions ended"))
+        (
+            "user.disable",
+            format!("{} ended", count(ended, "live session")),
+        )
     };
     audit_admin(ctx, event, name, &detail);
     if enabled {
         println!("{name}: enabled");
     } else {
-        println!("{name}: disabled; {ended} live sessions ended");
+        println!("{name}: disabled; {} ended", count(ended, "live session"));
     }
     Ok(())
 }

@@ -80,7 +80,7 @@ fn bearer(req: &HttpRequest) -> Result<Bearer, BearerError> {
     let state = req
         .app_data::<State>()
         .cloned()
-        .ok_or(BearerError::InvalidToken)?;
+        .ok_or(BearerError::InvalidToken("the access token is invalid"))?;
     Ok(Bearer {
         key: token_key(&token),
         req: req.clone(),
@@ -106,16 +106,17 @@ impl Bearer {
             .state
             .db
             .read(move |c| {
-                let Some(grant) = sessions::find_access(c, &key, now)? else {
-                    return Ok((None, None));
+                let grant = match sessions::find_access_or_why(c, &key, now)? {
+                    Ok(grant) => grant,
+                    Err(why) => return Ok((Err(why), None)),
                 };
                 if !holds(&grant.scope, accepted) {
-                    return Ok((Some(grant), None));
+                    return Ok((Ok(grant), None));
                 }
                 // The token's lookup already failed or passed; `f`'s own failure is
                 // the resource route's (a Problem), not the token's.
                 let value = f(c).map_err(Problem::from);
-                Ok((Some(grant), Some(value)))
+                Ok((Ok(grant), Some(value)))
             })
             .await
             .map_err(BearerError::from)?;
@@ -126,9 +127,12 @@ impl Bearer {
         }
     }
 
-    /// The token's grant, or 401; notes the client for the access log.
-    fn authenticated(&self, grant: Option<AccessGrant>) -> Result<Authenticated, BearerError> {
-        let grant = grant.ok_or(BearerError::InvalidToken)?;
+    /// The token's grant, or 401 saying why; notes the client for the access log.
+    fn authenticated(
+        &self,
+        grant: Result<AccessGrant, &'static str>,
+    ) -> Result<Authenticated, BearerError> {
+        let grant = grant.map_err(BearerError::InvalidToken)?;
         self.req
             .extensions_mut()
             .insert(LoggedClient(grant.client_id.clone()));
@@ -166,7 +170,7 @@ impl FromRequest for Authenticated {
             let grant = bearer
                 .state
                 .db
-                .read(move |c| sessions::find_access(c, &key, now))
+                .read(move |c| sessions::find_access_or_why(c, &key, now))
                 .await?;
             bearer.authenticated(grant)
         })

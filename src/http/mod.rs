@@ -5,6 +5,7 @@ pub mod body;
 pub mod connections;
 pub mod events;
 pub mod getdata;
+pub mod home;
 pub mod meta;
 pub mod metrics;
 pub mod openapi;
@@ -59,6 +60,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, base_path: &str) {
         &format!("/.well-known/oauth-authorization-server{base_path}"),
         meta::get_metadata,
     ));
+    home::routes(cfg, base_path);
     cfg.service(
         web::scope(base_path)
             .service(post_only("/token", token::post_token))

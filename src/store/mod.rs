@@ -104,7 +104,10 @@ pub fn open_existing(path: &Path) -> Result<Connection, StoreError> {
             p = path.display()
         )));
     }
-    open_migrated(path)
+    open_migrated(path).map_err(|e| match e {
+        StoreError::Invalid(why) => StoreError::Invalid(format!("{}: {why}", path.display())),
+        other => other,
+    })
 }
 
 /// The latest migration version compiled into this binary.

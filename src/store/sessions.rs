@@ -280,6 +280,24 @@ pub fn revoke_session(
     Ok(ended.is_some())
 }
 
+/// Ends every live session, or every live session of one user: their seats free
+/// and their tokens die. Returns how many ended. For admin commands: the server's
+/// seat ledger notices another connection's commit and reloads.
+pub fn revoke_live(
+    c: &mut Connection,
+    user_id: Option<i64>,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let tx = immediate(c)?;
+    let ended = tx.execute(
+        "UPDATE sessions SET revoked_at = ?1
+         WHERE revoked_at IS NULL AND expires_at > ?1 AND (?2 IS NULL OR user_id = ?2)",
+        params![now, user_id],
+    )?;
+    tx.commit()?;
+    Ok(ended)
+}
+
 /// What a valid access token grants.
 #[derive(Debug, Clone)]
 pub struct AccessGrant {
@@ -319,6 +337,54 @@ pub fn find_access(
         })
     })
     .optional()?)
+}
+
+/// A live access token's grant, or why the token is not live: the presenter holds
+/// the token, so saying whether it expired or was revoked tells nobody else anything.
+pub fn find_access_or_why(
+    c: &Connection,
+    key: &TokenKey,
+    now: i64,
+) -> Result<Result<AccessGrant, &'static str>, StoreError> {
+    if let Some(grant) = find_access(c, key, now)? {
+        return Ok(Ok(grant));
+    }
+    let row = c
+        .prepare_cached(concat!(
+            "SELECT a.revoked_at IS NOT NULL, a.expires_at <= ?3, s.id IS NULL,
+                    s.revoked_at IS NOT NULL, coalesce(s.expires_at <= ?3, 1),
+                    coalesce(u.ENABLED, 0) = 0
+             FROM access_tokens a
+             LEFT JOIN sessions s ON s.id = a.session_id
+             LEFT JOIN USERS u ON u.ID = s.user_id
+             WHERE ",
+            by_key!("access_tokens", "a")
+        ))?
+        .query_row(params![key.id, &key.hash[..], now], |r| {
+            Ok([
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ])
+        })
+        .optional()?;
+    let why = match row {
+        None => "the access token is unknown",
+        Some([true, ..]) => "the access token was revoked",
+        Some([_, _, true, ..]) => "the access token's session has ended",
+        Some([_, _, _, true, ..]) => {
+            "the access token's session was revoked (its refresh token was revoked or reused, or an administrator ended it)"
+        }
+        Some([_, true, ..]) => "the access token expired; refresh it or request a new one",
+        Some([_, _, _, _, true, _]) => {
+            "the access token's session expired; request a new token"
+        }
+        Some(_) => "the access token's client is disabled",
+    };
+    Ok(Err(why))
 }
 
 /// One live session, for `sessions list` and `licences show`.

@@ -215,6 +215,37 @@ pub fn set_enabled(
     Ok(ended)
 }
 
+/// Replaces a user's allowed scopes. Live sessions keep the scope they were
+/// granted; the next grant or refresh sees the new set.
+pub fn set_scopes(c: &mut Connection, id: i64, scopes: &[&str]) -> Result<(), StoreError> {
+    let tx = super::immediate(c)?;
+    tx.execute("DELETE FROM user_scopes WHERE user_id = ?1", [id])?;
+    for s in scopes {
+        tx.execute(
+            "INSERT INTO user_scopes (user_id, scope) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            params![id, s],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Deletes a user with its sessions (so its tokens stop working and its seats free);
+/// the sweep deletes the tokens. Returns the number of live sessions that ended.
+pub fn remove(c: &mut Connection, id: i64, now: i64) -> Result<usize, StoreError> {
+    let tx = super::immediate(c)?;
+    let live: i64 = tx.query_row(
+        "SELECT count(*) FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+        params![id, now],
+        |r| r.get(0),
+    )?;
+    tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
+    tx.execute("DELETE FROM user_scopes WHERE user_id = ?1", [id])?;
+    tx.execute("DELETE FROM USERS WHERE ID = ?1", [id])?;
+    tx.commit()?;
+    Ok(live.try_into().unwrap_or_default())
+}
+
 pub fn set_password(c: &Connection, id: i64, hash: &str) -> Result<(), StoreError> {
     c.execute(
         r#"UPDATE USERS SET "PASSWORD" = ?2 WHERE ID = ?1"#,

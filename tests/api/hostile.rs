@@ -16,10 +16,20 @@ fn server_addr(app: &TestApp) -> SocketAddr {
 }
 
 /// A connection from another loopback address, so that the test's own client
-/// (127.0.0.1) is a different address to the server.
-async fn connect_from(source: [u8; 4], to: SocketAddr) -> TcpStream {
+/// (127.0.0.1) is a different address to the server. Its local port is taken below
+/// the ephemeral range where it can (from `port` on): a flood of ephemeral ports
+/// would collide with the free ports other tests pick to bind 0.0.0.0.
+async fn connect_from(source: [u8; 4], port: &mut u16, to: SocketAddr) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    let mut bound = false;
+    while !bound && *port < 32_000 {
+        bound = socket.bind(SocketAddr::from((source, *port))).is_ok();
+        *port += 1;
+    }
+    if !bound {
+        socket.bind(SocketAddr::from((source, 0))).unwrap();
+    }
     socket.connect(to).await.unwrap()
 }
 
@@ -94,8 +104,9 @@ async fn a_slow_loris_from_one_address_is_bounded_and_others_are_served() {
     let to = server_addr(&app);
     let started = Instant::now();
     let mut attackers = Vec::with_capacity(SOCKETS);
+    let mut port = 20_000;
     for _ in 0..SOCKETS {
-        let mut stream = connect_from([127, 0, 0, 2], to).await;
+        let mut stream = connect_from([127, 0, 0, 2], &mut port, to).await;
         start_slow_body(&mut stream, "/token", "application/x-www-form-urlencoded").await;
         attackers.push(stream);
     }
@@ -133,7 +144,7 @@ async fn a_slow_loris_from_one_address_is_bounded_and_others_are_served() {
         "grant took {grant_took:?}"
     );
     // Every place is free again: the same address may connect and be served.
-    let mut again = connect_from([127, 0, 0, 2], to).await;
+    let mut again = connect_from([127, 0, 0, 2], &mut port, to).await;
     again
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
@@ -154,7 +165,8 @@ async fn past_the_total_new_connections_are_refused_and_open_ones_served() {
     })
     .await;
     let to = server_addr(&app);
-    let mut kept = connect_from([127, 0, 0, 3], to).await;
+    let mut port = 21_000;
+    let mut kept = connect_from([127, 0, 0, 3], &mut port, to).await;
     let get = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     kept.write_all(get).await.unwrap();
     let mut buf = [0u8; 512];
@@ -162,7 +174,7 @@ async fn past_the_total_new_connections_are_refused_and_open_ones_served() {
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
     let mut flood = Vec::new();
     for i in 0..30u8 {
-        let mut s = connect_from([127, 0, 1, i], to).await;
+        let mut s = connect_from([127, 0, 1, i], &mut port, to).await;
         start_slow_body(&mut s, "/token", "application/x-www-form-urlencoded").await;
         flood.push(s);
     }

@@ -232,7 +232,7 @@ async fn dot_skus_that_no_url_could_reach_are_refused() {
 #[tokio::test]
 async fn read_only_routes_answer_head_and_405_with_allow() {
     let app = spawn_app().await;
-    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+    for path in ["/", "/healthz", "/readyz", "/metrics", "/openapi.json"] {
         let r = app.client.head(app.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 200, "HEAD {path}");
         let r = app.client.post(app.url(path)).send().await.unwrap();

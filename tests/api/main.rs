@@ -2,9 +2,11 @@
 mod helpers;
 
 mod admin;
+mod cli;
 mod crash;
 mod edges;
 mod faults;
+mod first_run;
 mod getdata;
 mod hostile;
 mod limits;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::fs::File;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
@@ -17,7 +17,7 @@ const REGENERATE: &str = "sample.db is stale: delete it and regenerate it with \
                           `cargo run --release -- init sample.db --demo`";
 
 /// Runs a command that must end by itself, within the startup limit.
-fn run_to_end(mut cmd: Command) -> Output {
+pub(crate) fn run_to_end(mut cmd: Command) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("stdout");
     let err_path = dir.path().join("stderr");
@@ -40,7 +40,7 @@ fn run_to_end(mut cmd: Command) -> Output {
 }
 
 /// `tollgate init FILE --demo`, which must succeed.
-fn init_demo(cwd: &Path, file: &Path) {
+pub(crate) fn init_demo(cwd: &Path, file: &Path) {
     let mut cmd = tollgate(cwd);
     cmd.arg("init").arg(file).arg("--demo");
     let out = run_to_end(cmd);
@@ -92,21 +92,23 @@ impl Drop for ChildGuard {
 
 /// A running `tollgate` process, its address and a client of its own (a fresh
 /// connection pool per process, so nothing is reused across a kill).
-struct Server {
+pub(crate) struct Server {
     child: ChildGuard,
     base: String,
-    client: Client,
+    pub(crate) client: Client,
     stderr_path: PathBuf,
+    stdout_path: PathBuf,
     _logs: TempDir,
 }
 
 impl Server {
     /// Spawns `cmd` (which must make the server listen on `port`) and waits,
     /// bounded, until the port answers.
-    async fn start(mut cmd: Command, port: u16, base_path: &str) -> Server {
+    pub(crate) async fn start(mut cmd: Command, port: u16, base_path: &str) -> Server {
         let logs = tempfile::tempdir().unwrap();
         let stderr_path = logs.path().join("stderr");
-        cmd.stdout(Stdio::null())
+        let stdout_path = logs.path().join("stdout");
+        cmd.stdout(File::create(&stdout_path).unwrap())
             .stderr(File::create(&stderr_path).unwrap());
         let mut server = Server {
             child: ChildGuard(Some(cmd.spawn().expect("spawn tollgate"))),
@@ -116,6 +118,7 @@ impl Server {
                 .build()
                 .unwrap(),
             stderr_path,
+            stdout_path,
             _logs: logs,
         };
         let deadline = Instant::now() + STARTUP_LIMIT;
@@ -144,7 +147,7 @@ impl Server {
     }
 
     /// `tollgate --db FILE serve --listen 127.0.0.1:PORT EXTRA…`
-    async fn serve(cwd: &Path, db: &Path, extra: &[&str]) -> Server {
+    pub(crate) async fn serve(cwd: &Path, db: &Path, extra: &[&str]) -> Server {
         let port = free_port();
         let mut cmd = tollgate(cwd);
         cmd.arg("--db")
@@ -156,15 +159,20 @@ impl Server {
         Server::start(cmd, port, "").await
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// What the server printed for a person: the start-up banner.
+    pub(crate) fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout_path).unwrap_or_default()
     }
 
     fn kill_9(&mut self) {
         self.child.kill_9();
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
@@ -183,7 +191,7 @@ impl Server {
     }
 
     /// A licensed grant: demo's default scopes include `all`.
-    async fn licensed_grant(&self) -> Response {
+    pub(crate) async fn licensed_grant(&self) -> Response {
         self.post_token(
             &[("grant_type", "client_credentials")],
             "demo",
@@ -192,7 +200,7 @@ impl Server {
         .await
     }
 
-    async fn view_grant(&self) -> Response {
+    pub(crate) async fn view_grant(&self) -> Response {
         self.post_token(
             &[("grant_type", "client_credentials"), ("scope", "view")],
             "demo",
@@ -224,7 +232,7 @@ impl Server {
 }
 
 /// The JSON of a response that must have `status`.
-async fn json_with(r: Response, status: u16, what: &str) -> Value {
+pub(crate) async fn json_with(r: Response, status: u16, what: &str) -> Value {
     let got = r.status();
     let text = r.text().await.unwrap();
     assert_eq!(got, status, "{what}: {text}");
@@ -232,7 +240,7 @@ async fn json_with(r: Response, status: u16, what: &str) -> Value {
 }
 
 /// A successful grant's body with its tokens.
-async fn granted(r: Response, what: &str) -> (Value, String, String) {
+pub(crate) async fn granted(r: Response, what: &str) -> (Value, String, String) {
     let body = json_with(r, 200, what).await;
     let access = body["access_token"]
         .as_str()

@@ -297,3 +297,54 @@ async fn health_and_readiness_answer() {
         .unwrap();
     assert_eq!(get("/readyz").await, (200, up));
 }
+
+/// The 401's description, from the body and from the challenge, which must agree.
+async fn invalid_token_says(r: reqwest::Response) -> String {
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_token", "{body}");
+    let why = s(&body["error_description"]);
+    assert!(
+        challenge.ends_with(&format!("error_description=\"{why}\"")),
+        "{challenge}"
+    );
+    why
+}
+
+#[tokio::test]
+async fn a_rejected_access_token_is_told_whether_it_expired_or_was_revoked() {
+    let app = spawn_app().await;
+    let a = app.grant_ok("demo", "demo-secret", Some("view")).await;
+    let b = app.grant_ok("demo", "demo-secret", Some("view")).await;
+    let c = app.grant_ok("demo", "demo-secret", Some("view")).await;
+    let demo = ("demo", "demo-secret");
+
+    assert_eq!(
+        app.revoke(&s(&a["access_token"]), None, demo)
+            .await
+            .status(),
+        200
+    );
+    let why = invalid_token_says(app.me(&s(&a["access_token"])).await).await;
+    assert_eq!(why, "the access token was revoked");
+
+    app.revoke(&s(&b["refresh_token"]), Some("refresh_token"), demo)
+        .await;
+    let why = invalid_token_says(app.me(&s(&b["access_token"])).await).await;
+    assert!(why.contains("session was revoked"), "{why}");
+
+    let why = invalid_token_says(app.me("bm90LWEtdG9rZW4").await).await;
+    assert_eq!(why, "the access token is unknown");
+
+    app.clock.advance(301);
+    let why = invalid_token_says(app.me(&s(&c["access_token"])).await).await;
+    assert!(why.starts_with("the access token expired"), "{why}");
+    app.clock.advance(1200);
+    let why = invalid_token_says(
+        app.get_with("/api/v1/products/NUT-M6", &s(&c["access_token"]))
+            .await,
+    )
+    .await;
+    assert!(why.starts_with("the access token expired"), "{why}");
+}

@@ -5,13 +5,13 @@
 #     bash tests/interop/run.sh
 #
 # Needs python3 with venv and pip (packages come from PyPI into target/interop-venv)
-# and the Rust toolchain if target/debug/tollgate has not been built yet.
+# and the Rust toolchain: it builds the debug binary first (a no-op when it is up to
+# date) and asks cargo where it is, so CARGO_TARGET_DIR is honoured.
 # Exits with interop.py's status; its last line is `N passed, M failed`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 VENV=target/interop-venv
-BIN=target/debug/tollgate
 STARTUP_LIMIT_TENTHS=100 # 10 s
 
 if [[ ! -x $VENV/bin/python ]]; then
@@ -21,10 +21,8 @@ fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
     'requests>=2,<3' 'requests-oauthlib>=2,<3' 'authlib>=1,<2'
 
-if [[ ! -x $BIN ]]; then
-    echo "== cargo build"
-    cargo build
-fi
+echo "== cargo build"
+BIN=$(bash tests/cargo-bin.sh)
 
 # No TOLLGATE_* setting from the caller's environment leaks into the server.
 while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^TOLLGATE_' || true)
