@@ -262,3 +262,51 @@ async fn licences_set_to_zero_while_a_seat_is_held_refuses_without_retry_after()
     );
     refresh_ok(&app, DEMO, &s(&t["refresh_token"])).await;
 }
+
+/// A licensed grant whose group is rolled back (another job in it failed) runs
+/// again; the seat ledger must forget what the undone run counted, or the grant
+/// finds its own phantom seat taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_run_again_after_a_rollback_beside_it_takes_its_seat() {
+    let app = spawn_app().await;
+    app.set_seats(1);
+    // Hold the writer, so that the grant and a failing job share the next group.
+    let held = app.store.clone();
+    let holder = tokio::spawn(async move {
+        held.write(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(600));
+            Ok(())
+        })
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let grant = {
+        let (client, url) = (app.client.clone(), app.url("/token"));
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .basic_auth("demo", Some("demo-secret"))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body("grant_type=client_credentials&scope=all")
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    let failing = app
+        .store
+        .write(|_| -> Result<(), tollgate::error::StoreError> {
+            Err(tollgate::error::StoreError::Invalid(
+                "a job that fails".into(),
+            ))
+        })
+        .await;
+    assert!(failing.is_err());
+    holder.await.unwrap().unwrap();
+    assert_eq!(grant.await.unwrap(), 200, "the grant was refused its seat");
+    assert_eq!(app.seats_held(), 1);
+    let r = app.grant(DEMO.0, DEMO.1, Some("all")).await;
+    assert_eq!(r.status(), 403, "the one seat is held, once");
+}
