@@ -1,9 +1,9 @@
 //! `tollgate audit` and `tollgate backup`.
 use super::args::{AuditArgs, BackupArgs};
 use super::output::{print_json, print_table};
+use super::values::parse_duration;
 use super::{err, Ctx};
 use crate::clock::rfc3339;
-use crate::config::parse_duration;
 use crate::store::audit;
 
 pub fn show(ctx: &Ctx, a: &AuditArgs) -> Result<(), String> {

@@ -50,7 +50,7 @@ pub fn yes_no(b: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::parse_duration;
+    use crate::cli::values::parse_duration;
 
     #[test]
     fn counts_agree_in_number() {
