@@ -1,12 +1,25 @@
-//! `tollgate audit` and `tollgate backup`.
-use super::args::{AuditArgs, BackupArgs};
+//! `tollgate audit`: the audit trail, newest last.
 use super::output::{print_json, print_table};
 use super::values::parse_duration;
 use super::{err, Ctx};
 use crate::clock::rfc3339;
 use crate::store::audit;
+use clap::Args;
 
-pub fn show(ctx: &Ctx, a: &AuditArgs) -> Result<(), String> {
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// How far back: seconds, or a number and a unit (30m, 12h, 7d).
+    #[arg(long, default_value = "1d", value_name = "DURATION")]
+    pub since: String,
+    /// Only this client.
+    #[arg(long, value_name = "NAME")]
+    pub client: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Ctx, a: &AuditArgs) -> Result<(), String> {
     let since = ctx.now - parse_duration(&a.since).map_err(|e| format!("--since {e}"))?;
     let rows = audit::query(&ctx.conn, since, a.client.as_deref()).map_err(err)?;
     if a.json {
@@ -29,22 +42,5 @@ pub fn show(ctx: &Ctx, a: &AuditArgs) -> Result<(), String> {
         &["TIME", "EVENT", "OUTCOME", "CLIENT", "REMOTE", "DETAIL"],
         &table,
     );
-    Ok(())
-}
-
-/// A consistent copy through SQLite's `VACUUM INTO`, safe while a server runs.
-pub fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<(), String> {
-    if a.file.exists() {
-        return Err(format!(
-            "{} exists already; name a new file",
-            a.file.display()
-        ));
-    }
-    let target = a
-        .file
-        .to_str()
-        .ok_or("the backup path must be valid UTF-8")?;
-    ctx.conn.execute("VACUUM INTO ?1", [target]).map_err(err)?;
-    println!("backed up to {}", a.file.display());
     Ok(())
 }

@@ -1,11 +1,14 @@
 //! Command-line entry: parse, dispatch, turn failures into a message and an exit code.
 mod args;
 mod audit;
+mod backup;
 mod init;
 mod licences;
 pub mod output;
-mod query;
+mod queries;
+mod scopes;
 mod serve;
+mod sessions;
 mod users;
 mod values;
 
@@ -31,14 +34,14 @@ pub fn run() -> ExitCode {
         Some(Command::Serve(a)) => serve::run(cli.db, cli.pbkdf2_iterations, &a),
         Some(admin) => Ctx::open(cli.db, cli.pbkdf2_iterations).and_then(|mut ctx| match admin {
             Command::User(c) => users::run(&mut ctx, c),
-            Command::Licences(c) => licences::licences(&mut ctx, c),
-            Command::Sessions(c) => licences::sessions_cmd(&mut ctx, c),
-            Command::Scope(c) => licences::scope(&mut ctx, c),
-            Command::Audit(a) => audit::show(&ctx, &a),
-            Command::Backup(a) => audit::backup(&ctx, &a),
+            Command::Licences(c) => licences::run(&mut ctx, c),
+            Command::Sessions(c) => sessions::run(&mut ctx, c),
+            Command::Scope(c) => scopes::run(&mut ctx, c),
+            Command::Audit(a) => audit::run(&ctx, &a),
+            Command::Backup(a) => backup::run(&ctx, &a),
             Command::Query(c) => {
                 let path = ctx.path.clone();
-                query::run(&mut ctx, &path, c)
+                queries::run(&mut ctx, &path, c)
             }
             Command::Serve(_) | Command::Init(_) => unreachable!("dispatched above"),
         }),

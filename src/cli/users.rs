@@ -1,12 +1,73 @@
-//! `tollgate user ...`
-use super::args::UserCmd;
+//! `tollgate user ...`: add, list, disable, enable, reset-secret, set-scopes, remove.
 use super::output::{count, print_json, print_table, yes_no};
 use super::{audit_admin, err, Ctx};
 use crate::crypto::{hash_password, new_secret, Secret};
 use crate::oauth::scopes::valid_token;
 use crate::store::users::{self, NewUser};
+use clap::Subcommand;
 use serde_json::json;
 use std::io::Read;
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Create a user; its secret is printed once.
+    Add {
+        /// The user's name: the OAuth client_id (1 to 64 characters, no ':').
+        name: String,
+        /// Comma-separated allowed scopes.
+        #[arg(long, default_value = "view", value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// An ordinary user (APIUSER = 0): it cannot obtain tokens.
+        #[arg(long)]
+        no_api: bool,
+        /// Read the secret from standard input instead of generating one.
+        #[arg(long)]
+        secret_stdin: bool,
+        /// Print {"client_id", "client_secret"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users (never their hashes).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: it can no longer authenticate and its live sessions end.
+    Disable {
+        /// The user's name (client_id).
+        name: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// The user's name (client_id).
+        name: String,
+    },
+    /// Give a user a new secret; the old one stops working at once.
+    ResetSecret {
+        /// The user's name (client_id).
+        name: String,
+        /// Read the secret from standard input instead of generating one.
+        #[arg(long)]
+        secret_stdin: bool,
+        /// Print {"client_id", "client_secret"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a user's allowed scopes; its live sessions keep what they were granted.
+    SetScopes {
+        /// The user's name (client_id).
+        name: String,
+        /// Comma-separated allowed scopes, e.g. view,all.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+    },
+    /// Delete a user: its sessions end and its tokens die. The audit trail keeps its name.
+    Remove {
+        /// The user's name (client_id).
+        name: String,
+    },
+}
 
 pub fn run(ctx: &mut Ctx, cmd: UserCmd) -> Result<(), String> {
     match cmd {

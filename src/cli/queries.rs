@@ -1,13 +1,68 @@
 //! `tollgate query ...`: publish, list, withdraw and try GetData queries.
-use super::args::QueryCmd;
 use super::output::{count, print_json, print_table};
 use super::{audit_admin, err, Ctx};
 use crate::getdata::{self, Page};
 use crate::store::queries::{self, SavedQuery};
 use crate::store::users;
+use clap::Subcommand;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+#[derive(Debug, Subcommand)]
+pub enum QueryCmd {
+    /// Publish a read-only query; it is checked now and refused with the reason if unsafe.
+    Add {
+        /// The query's name: [A-Za-z0-9_-], 1 to 64 characters.
+        name: String,
+        /// One SELECT, with positional parameters ?1 to ?9.
+        #[arg(long)]
+        sql: String,
+        /// The scope a token needs (a token with `all` passes any).
+        #[arg(long, default_value = "view")]
+        scope: String,
+        /// What the query answers, for people.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Attach this SQLite file read-only as schema `data` while checking.
+        #[arg(long, env = "TOLLGATE_DATA_DB")]
+        data_db: Option<PathBuf>,
+    },
+    /// List published queries.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw a query.
+    Remove {
+        /// The query's name.
+        name: String,
+    },
+    /// Run a query and print its first page.
+    Run {
+        /// The query's name.
+        name: String,
+        /// Values for ?1, ?2, …
+        params: Vec<String>,
+        /// The page, from 1.
+        #[arg(long, default_value_t = 1)]
+        pageno: u32,
+        /// Rows per page, 1 to 500.
+        #[arg(long, default_value_t = 50)]
+        pagesize: u32,
+        /// Print the same document as the HTTP answer.
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Attach this SQLite file read-only as schema `data`.
+        #[arg(long, env = "TOLLGATE_DATA_DB")]
+        data_db: Option<PathBuf>,
+        /// Time limit, milliseconds: the server's setting of the same name.
+        #[arg(long, env = "TOLLGATE_QUERY_TIME_LIMIT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+        query_time_limit_ms: u32,
+    },
+}
 
 pub fn run(ctx: &mut Ctx, db: &Path, cmd: QueryCmd) -> Result<(), String> {
     match cmd {

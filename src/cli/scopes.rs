@@ -1,0 +1,71 @@
+//! `tollgate scope add|list`: the scopes clients may ask for.
+use super::output::{print_json, print_table, yes_no};
+use super::{audit_admin, err, Ctx};
+use crate::oauth::scopes::valid_token;
+use crate::store::users::{self, ScopeRow};
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum ScopeCmd {
+    /// Add a scope.
+    Add {
+        /// The scope's name, as clients ask for it.
+        name: String,
+        /// Tokens with this scope hold a licence seat.
+        #[arg(long)]
+        licensed: bool,
+        /// What the scope allows, for people.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List scopes.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(ctx: &mut Ctx, cmd: ScopeCmd) -> Result<(), String> {
+    match cmd {
+        ScopeCmd::List { json } => {
+            let rows = users::scopes(&ctx.conn).map_err(err)?;
+            if json {
+                return print_json(&rows);
+            }
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|s| vec![s.name.clone(), yes_no(s.licensed), s.description.clone()])
+                .collect();
+            print_table(&["NAME", "LICENSED", "DESCRIPTION"], &table);
+            Ok(())
+        }
+        ScopeCmd::Add {
+            name,
+            licensed,
+            description,
+        } => {
+            if name.len() > 64 || !valid_token(&name) {
+                return Err(format!(
+                    "scope name {name:?}: use 1 to 64 printable ASCII characters without spaces, '\"' or '\\' (RFC 6749 §3.3)"
+                ));
+            }
+            let row = ScopeRow {
+                name: name.clone(),
+                description,
+                licensed,
+            };
+            if !users::add_scope(&ctx.conn, &row).map_err(err)? {
+                return Err(format!("a scope named {name:?} exists already"));
+            }
+            audit_admin(
+                ctx,
+                "scope.add",
+                "",
+                &format!("{name} (licensed: {})", yes_no(licensed)),
+            );
+            println!("scope {name} added");
+            Ok(())
+        }
+    }
+}
