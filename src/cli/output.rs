@@ -50,24 +50,11 @@ pub fn yes_no(b: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::cli::values::parse_duration;
-
     #[test]
     fn counts_agree_in_number() {
         use super::count;
         assert_eq!(count(0, "parameter"), "0 parameters");
         assert_eq!(count(1, "parameter"), "1 parameter");
         assert_eq!(count(2, "live session"), "2 live sessions");
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s").unwrap(), 90);
-        assert_eq!(parse_duration("2h").unwrap(), 7200);
-        assert_eq!(parse_duration("7d").unwrap(), 604_800);
-        assert_eq!(parse_duration("7").unwrap(), 7);
-        assert!(parse_duration("d").is_err());
-        assert!(parse_duration("5w").is_err());
-        assert!(parse_duration("0d").is_err());
     }
 }

@@ -78,6 +78,12 @@ mod tests {
         assert_eq!(d("5m"), Ok(300));
         assert_eq!(d("12h"), Ok(43_200));
         assert_eq!(d("90d"), Ok(7_776_000));
+        assert_eq!(d("90s"), Ok(90));
+        assert_eq!(d("2h"), Ok(7200));
+        assert_eq!(d("7d"), Ok(604_800));
+        assert_eq!(d("7"), Ok(7));
+        assert!(d("d").is_err());
+        assert!(d("0d").is_err());
         for bad in [
             "",
             "0",
