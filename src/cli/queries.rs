@@ -1,7 +1,7 @@
 //! `tollgate query ...`: publish, list, withdraw and try GetData queries.
 use super::output::{count, print_json, print_table};
 use super::{audit_admin, err, Ctx};
-use crate::getdata::{self, Page};
+use crate::getdata::{self, Page, RESERVED_QUERY_NAME};
 use crate::store::queries::{self, SavedQuery};
 use crate::store::users;
 use clap::Subcommand;
@@ -117,18 +117,13 @@ pub fn run(ctx: &mut Ctx, db: &Path, cmd: QueryCmd) -> Result<(), String> {
     }
 }
 
-/// Names travel in URLs; `getdata` is the route's own name.
-pub fn check_name(name: &str) -> Result<(), String> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        && name != "getdata";
-    if ok {
+/// The one rule, [`getdata::is_query_name`], with the message that states it.
+fn check_name(name: &str) -> Result<(), String> {
+    if getdata::is_query_name(name) {
         Ok(())
     } else {
         Err(format!(
-            "query name {name:?}: use 1 to 64 of A-Z a-z 0-9 _ - (and not \"getdata\")"
+            "query name {name:?}: use 1 to 64 of A-Z a-z 0-9 _ - (and not {RESERVED_QUERY_NAME:?})"
         ))
     }
 }

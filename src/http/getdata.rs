@@ -2,7 +2,7 @@
 use super::bearer::Authenticated;
 use super::State;
 use crate::error::{BearerError, Problem};
-use crate::getdata::{Page, QueryError, MAX_PARAMS};
+use crate::getdata::{is_query_name, Page, QueryError, MAX_PARAMS};
 use crate::oauth::scopes::Scopes;
 use crate::store::queries::{self, SavedQuery};
 use actix_web::http::StatusCode;
@@ -87,13 +87,6 @@ fn bind(qp: &BTreeMap<usize, String>, n: usize) -> Result<Vec<String>, Problem> 
         .collect()
 }
 
-fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 pub async fn get_getdata(auth: Authenticated, req: HttpRequest, state: State) -> Reply {
     let params = parse_params(req.query_string())?;
     let name = params
@@ -115,7 +108,7 @@ pub async fn get_custom(
 
 async fn serve(auth: Authenticated, name: &str, params: GetDataParams, state: State) -> Reply {
     let unknown = || Problem::not_found(format!("queryname {name}: no such query"));
-    if !valid_name(name) {
+    if !is_query_name(name) {
         return Err(unknown().into());
     }
     let key = name.to_owned();
