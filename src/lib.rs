@@ -10,6 +10,7 @@ pub mod getdata;
 pub mod hashing;
 pub mod http;
 pub mod log_limit;
+pub mod memory;
 pub mod oauth;
 pub mod sched;
 pub mod startup;

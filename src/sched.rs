@@ -19,7 +19,7 @@
 
 /// Puts the calling thread (and every thread it creates afterwards) under `SCHED_BATCH`.
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)] // one libc call (store/fsync.rs has the crate's only other unsafe code)
+#[allow(unsafe_code)] // one libc call; see Cargo.toml's lint section
 pub fn batch_this_thread() -> std::io::Result<()> {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param that lives for

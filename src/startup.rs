@@ -54,6 +54,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    admission: Arc<Admission>,
 }
 
 impl Application {
@@ -130,6 +131,7 @@ impl Application {
             connection_limits(settings.connections),
             settings.trusted_proxies.clone(),
         );
+        let admitted = admission.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -137,7 +139,7 @@ impl Application {
                 .configure(|cfg| http::routes(cfg, &base))
                 .default_service(web::to(http::not_found))
         })
-        .on_connect(move |conn, ext| admission.on_connect(conn, ext))
+        .on_connect(move |conn, ext| admitted.on_connect(conn, ext))
         .workers(settings.workers)
         // SQLite calls and PBKDF2 run on this pool; waiting for the one writer must not
         // grow it without bound (each idle thread keeps its stack).
@@ -157,6 +159,7 @@ impl Application {
             port,
             server,
             state,
+            admission,
         })
     }
 
@@ -173,9 +176,11 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep_loop(self.state.clone()));
         let auditor = tokio::spawn(audit_loop(self.state.clone()));
+        let trimmer = tokio::spawn(memory_loop(self.admission.clone()));
         let result = self.server.await;
         sweeper.abort();
         auditor.abort();
+        trimmer.abort();
         self.state.audit.flush_now(&self.state.db);
         if let Err(e) = self
             .state
@@ -204,6 +209,18 @@ fn connection_limits(mut limits: connections::Limits) -> connections::Limits {
         }
     }
     limits
+}
+
+/// Once a flood of connections has passed, the memory its buffers took goes back
+/// to the system.
+async fn memory_loop(admission: Arc<Admission>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        if admission.flood_passed() {
+            let _ = tokio::task::spawn_blocking(crate::memory::give_back_freed_memory).await;
+        }
+    }
 }
 
 /// Audit rows are written in batches, a few times a second.

@@ -16,6 +16,12 @@ use std::time::Instant;
 const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\
 Retry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 25\r\n\r\ntoo many open connections";
 
+/// Connections one address may hold while three quarters of the total are taken.
+pub const UNDER_PRESSURE_PER_ADDRESS: usize = 8;
+
+/// Connections open at once that count as a flood, for [`Admission::flood_passed`].
+pub const FLOOD: usize = 256;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Open connections in all.
@@ -40,6 +46,8 @@ pub struct Admission {
     open: Mutex<HashMap<IpAddr, usize>>,
     total: AtomicUsize,
     refused: AtomicU64,
+    /// The most connections open at once since [`Admission::flood_passed`] last said so.
+    busiest: AtomicUsize,
     /// When a refusal was last logged, as milliseconds since `started`.
     last_logged: AtomicU64,
     started: Instant,
@@ -72,27 +80,49 @@ impl Admission {
             open: Mutex::new(HashMap::new()),
             total: AtomicUsize::new(0),
             refused: AtomicU64::new(0),
+            busiest: AtomicUsize::new(0),
             last_logged: AtomicU64::new(0),
             started: Instant::now(),
         })
     }
 
     /// A place for a connection from `ip`, or None past a bound.
+    /// Under pressure (three quarters of the total taken), an address that already
+    /// holds [`UNDER_PRESSURE_PER_ADDRESS`] connections gets no more: the places that
+    /// free go to addresses with few, so a flood spread over many addresses cannot
+    /// keep every place refilled while newcomers are refused.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Admitted> {
         let mut open = lock(&self.open);
         let from_ip = open.get(&ip).copied().unwrap_or(0);
         let total = self.total.load(Ordering::Relaxed);
-        if total >= self.limits.total
-            || (from_ip >= self.limits.per_address && !self.exempt.contains(&ip))
-        {
+        let per_address = if total * 4 >= self.limits.total * 3 {
+            self.limits.per_address.min(UNDER_PRESSURE_PER_ADDRESS)
+        } else {
+            self.limits.per_address
+        };
+        if total >= self.limits.total || (from_ip >= per_address && !self.exempt.contains(&ip)) {
             return None;
         }
         open.insert(ip, from_ip + 1);
-        self.total.fetch_add(1, Ordering::Relaxed);
+        let total = self.total.fetch_add(1, Ordering::Relaxed) + 1;
+        self.busiest.fetch_max(total, Ordering::Relaxed);
         Some(Admitted {
             admission: self.clone(),
             ip,
         })
+    }
+
+    /// Whether a flood has passed since the last call: at least [`FLOOD`]
+    /// connections were open at once, and fewer than a quarter of those are now.
+    /// Then the memory their buffers took can be given back (see `memory.rs`).
+    pub fn flood_passed(&self) -> bool {
+        let busiest = self.busiest.load(Ordering::Relaxed);
+        let open = self.open();
+        if busiest < FLOOD || open * 4 >= busiest {
+            return false;
+        }
+        self.busiest.store(open, Ordering::Relaxed);
+        true
     }
 
     /// Connections open now.
@@ -193,6 +223,45 @@ mod tests {
         drop(first);
         assert_eq!(a.open(), 2);
         assert!(a.admit(ip(1)).is_some(), "the freed place is taken again");
+    }
+
+    #[test]
+    fn under_pressure_an_address_holding_many_gets_no_more_and_newcomers_get_in() {
+        let a = Admission::new(
+            Limits {
+                total: 40,
+                per_address: 30,
+            },
+            vec![],
+        );
+        let mut held: Vec<_> = (0..20).map(|_| a.admit(ip(1)).unwrap()).collect();
+        held.extend((0..10).map(|_| a.admit(ip(2)).unwrap()));
+        assert_eq!(a.open(), 30, "three quarters taken");
+        assert!(a.admit(ip(1)).is_none(), "20 held: past the pressure bound");
+        assert!(a.admit(ip(2)).is_none(), "10 held: past it too");
+        for n in 3..=12 {
+            held.push(a.admit(ip(n)).expect("a newcomer gets in"));
+        }
+        assert!(a.admit(ip(13)).is_none(), "the total is full");
+        held.truncate(5);
+        assert!(
+            a.admit(ip(2)).is_some(),
+            "below three quarters: the usual bound"
+        );
+    }
+
+    #[test]
+    fn a_flood_has_passed_once_most_of_its_connections_are_gone() {
+        let a = Admission::new(Limits::default(), vec![]);
+        let mut held: Vec<_> = (0..FLOOD)
+            .map(|n| a.admit(ip((n % 200) as u8)).unwrap())
+            .collect();
+        assert!(!a.flood_passed(), "still open");
+        held.truncate(FLOOD / 4);
+        assert!(!a.flood_passed(), "a quarter still open");
+        held.truncate(FLOOD / 4 - 1);
+        assert!(a.flood_passed());
+        assert!(!a.flood_passed(), "said once");
     }
 
     #[test]
