@@ -1,4 +1,4 @@
-//! Crash safety under load (issue 5; API.md §2 "it survives a crash (kill -9)"):
+//! Crash safety under load (API.md §2 "it survives a crash (kill -9)"):
 //! the real binary serves licensed grants, refreshes, revocations, view grants and
 //! product writes from several tasks at once; it is killed with SIGKILL mid-load
 //! and restarted on the same file. Everything it acknowledged must still be there.

@@ -1,4 +1,4 @@
-//! GetData (API.md §7, issue 6): queries an administrator publishes with `tollgate query`
+//! GetData (API.md §7): queries an administrator publishes with `tollgate query`
 //! and clients read over `/api/v1/custom/getdata?queryname=…` and `/api/v1/custom/{name}`;
 //! Jim2's response shape and paging, every error row, the Bearer rules of §4, the sandbox's
 //! refusals (at `query add` and at run time), the time limit and `--data-db`.

@@ -1,4 +1,4 @@
-//! Running tollgate for real (issue 3): metrics, TLS, exposure checks, the access log
+//! Running tollgate for real: metrics, TLS, exposure checks, the access log
 //! and graceful shutdown. The submodules share the helpers below, which start the
 //! built binary the way `process.rs` does.
 mod access_log;

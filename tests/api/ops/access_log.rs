@@ -1,4 +1,4 @@
-//! The access log (issue 3): one line per request with the client id, and never a
+//! The access log: one line per request with the client id, and never a
 //! secret, a token or an Authorization header value, wherever the client put them.
 use super::serve_demo;
 use base64::Engine;

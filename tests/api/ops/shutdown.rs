@@ -1,4 +1,4 @@
-//! Graceful shutdown (issue 3): SIGTERM stops accepting, lets the requests in flight
+//! Graceful shutdown: SIGTERM stops accepting, lets the requests in flight
 //! finish, checkpoints the WAL and exits 0, leaving an intact database.
 use super::{free_port, init_demo, serve_cmd, Proc};
 use base64::Engine;
