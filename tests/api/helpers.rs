@@ -1,4 +1,5 @@
 //! Spawns the real server on 127.0.0.1:0 with a temporary SQLite file and a manual clock.
+//! `child` and `server` start the built binary instead, for the black-box tests.
 #![allow(dead_code)]
 use reqwest::{Client, Response};
 use serde_json::Value;
@@ -11,6 +12,11 @@ use tollgate::clock::ManualClock;
 use tollgate::config::Settings;
 use tollgate::startup::Application;
 use tollgate::store;
+
+mod child;
+mod server;
+pub use child::*;
+pub use server::*;
 
 /// Low iteration count: tests check behaviour, not PBKDF2's cost.
 pub const TEST_ITERATIONS: u32 = 1000;
@@ -170,30 +176,6 @@ pub async fn assert_oauth_error(r: Response, status: u16, code: &str) -> Value {
 
 pub fn s(v: &Value) -> String {
     v.as_str().expect("string").to_owned()
-}
-
-// ---- the built binary ----
-
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
-}
-
-/// The built `tollgate`, with no `TOLLGATE_*` variable inherited from the test's own
-/// environment, cheap hashing, info logs, no stdin, and the given working directory.
-pub fn binary(cwd: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("TOLLGATE_") {
-            cmd.env_remove(&k);
-        }
-    }
-    cmd.env("TOLLGATE_PBKDF2_ITERATIONS", TEST_ITERATIONS.to_string())
-        .env("RUST_LOG", "info")
-        .current_dir(cwd)
-        .stdin(Stdio::null());
-    cmd
 }
 
 /// Runs the built binary on the app's database, as an administrator would while it serves.
