@@ -4,8 +4,8 @@
 use reqwest::{Client, Response};
 use serde_json::Value;
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
 use std::sync::Arc;
 use tempfile::TempDir;
 use tollgate::clock::ManualClock;
@@ -180,17 +180,9 @@ pub fn s(v: &Value) -> String {
 
 /// Runs the built binary on the app's database, as an administrator would while it serves.
 pub fn tollgate(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-    // Nothing from the test's own environment (e.g. TOLLGATE_DATA_DB) leaks in.
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("TOLLGATE_") {
-            cmd.env_remove(&k);
-        }
-    }
-    let mut child = cmd
+    let mut child = binary(Path::new("."))
         .args(args)
         .env("TOLLGATE_DB", &app.db_path)
-        .env("TOLLGATE_PBKDF2_ITERATIONS", TEST_ITERATIONS.to_string())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
