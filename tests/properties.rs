@@ -1,4 +1,4 @@
-//! Property tests of the pure request parsers (issue 5): whatever a client sends,
+//! Property tests of the pure request parsers: whatever a client sends,
 //! they never panic; every input they accept round-trips; a parameter given twice
 //! is refused.
 //!

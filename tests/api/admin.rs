@@ -2,7 +2,6 @@
 //! the server's behaviour is checked over HTTP right after each.
 use crate::helpers::*;
 use serde_json::Value;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -194,7 +193,7 @@ async fn mistakes_get_clear_errors_and_a_failing_exit_code() {
 async fn a_missing_database_file_says_how_to_create_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nothing.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+    let out = binary(dir.path())
         .args(["--db", path.to_str().unwrap(), "user", "list"])
         .output()
         .unwrap();

@@ -2,7 +2,6 @@
 //! once, removing a user, changing a user's scopes, and the command line's own
 //! words (help, counts, conflicting files).
 use crate::helpers::*;
-use crate::process::run_to_end;
 
 #[tokio::test]
 async fn sessions_revoke_client_ends_that_clients_sessions_and_frees_their_seats() {

@@ -2,8 +2,9 @@
 //! database is refused, an unusable one is warned about, the banner says where to
 //! go, serve's flags work without `serve`, and `--listen` and durations take the
 //! short forms people type.
-use crate::helpers::{binary as tollgate, free_port};
-use crate::process::{granted, init_demo, json_with, run_to_end, Server};
+use crate::helpers::{
+    binary as tollgate, free_port, granted, init_demo, json_with, run_to_end, Server,
+};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -62,7 +63,7 @@ async fn an_empty_database_is_warned_about_at_start_up() {
     cmd.arg("init").arg(&db);
     assert!(run_to_end(cmd).status.success());
 
-    let server = Server::serve(dir.path(), &db, &[]).await;
+    let server = Server::serve(dir.path(), &db, &[]);
     let banner = banner_with(&server, "tollgate is ready").await;
     // The warnings are logged before the banner is printed.
     let stderr = server.stderr();
@@ -88,7 +89,7 @@ async fn the_banner_names_the_urls_the_demo_credentials_and_the_lifetimes() {
         .arg(&db)
         .args(["serve", "--listen", &port.to_string()])
         .args(["--base-path", "/Jim_Test", "--access-ttl", "5m"]);
-    let server = Server::start(cmd, port, "/Jim_Test").await;
+    let server = Server::start(cmd, port, "/Jim_Test");
     let banner = banner_with(&server, "first grant").await;
     let base = format!("http://127.0.0.1:{port}");
     for wanted in [
@@ -120,7 +121,7 @@ async fn the_banner_leaves_out_demo_secrets_that_no_longer_work() {
     cmd.arg("--db").arg(&db).args(["user", "disable", "viewer"]);
     assert!(run_to_end(cmd).status.success());
 
-    let server = Server::serve(dir.path(), &db, &[]).await;
+    let server = Server::serve(dir.path(), &db, &[]);
     let banner = banner_with(&server, "first grant").await;
     assert!(banner.contains("client_id demo,"), "{banner}");
     assert!(!banner.contains("viewer-secret"), "{banner}");
@@ -137,7 +138,7 @@ async fn serve_flags_work_without_serve_and_listen_takes_a_bare_port() {
         .arg(&db)
         .args(["--listen", &port.to_string(), "--access-ttl", "5m"])
         .args(["--refresh-ttl", "1h"]);
-    let server = Server::start(cmd, port, "").await;
+    let server = Server::start(cmd, port, "");
     let (body, _, _) = granted(server.licensed_grant().await, "grant").await;
     assert_eq!(body["expires_in"], 300, "{body}");
     assert_eq!(body["refresh_token_expires_in"], 3600, "{body}");
@@ -154,7 +155,7 @@ async fn listen_takes_localhost_and_ttls_still_take_plain_seconds() {
         .arg(&db)
         .args(["serve", "--listen", &format!("localhost:{port}")])
         .env("TOLLGATE_ACCESS_TTL", "77");
-    let server = Server::start(cmd, port, "").await;
+    let server = Server::start(cmd, port, "");
     let (body, _, _) = granted(server.view_grant().await, "grant").await;
     assert_eq!(body["expires_in"], 77, "{body}");
 }
@@ -185,7 +186,7 @@ async fn root_links_the_metadata_and_the_openapi_document() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.db");
     init_demo(dir.path(), &db);
-    let server = Server::serve(dir.path(), &db, &["--base-path", "/Jim_Test"]).await;
+    let server = Server::serve(dir.path(), &db, &["--base-path", "/Jim_Test"]);
     // Server::serve's URLs are relative to the root.
     for path in ["/Jim_Test/", "/Jim_Test"] {
         let r = server.client.get(server.url(path)).send().await.unwrap();

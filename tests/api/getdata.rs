@@ -1,4 +1,4 @@
-//! GetData (API.md §7, issue 6): queries an administrator publishes with `tollgate query`
+//! GetData (API.md §7): queries an administrator publishes with `tollgate query`
 //! and clients read over `/api/v1/custom/getdata?queryname=…` and `/api/v1/custom/{name}`;
 //! Jim2's response shape and paging, every error row, the Bearer rules of §4, the sandbox's
 //! refusals (at `query add` and at run time), the time limit and `--data-db`.
@@ -6,7 +6,7 @@ use crate::helpers::*;
 use reqwest::Response;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 const GETDATA: &str = "/api/v1/custom/getdata";
@@ -1114,40 +1114,14 @@ async fn a_data_query_is_refused_at_add_without_data_db() {
 }
 
 /// Runs `tollgate serve` on the app's database, which must exit by itself within
-/// a few seconds; returns its output.
+/// the startup limit; returns its output.
 fn serve_must_exit(app: &TestApp, extra: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("TOLLGATE_") {
-            cmd.env_remove(&k);
-        }
-    }
-    let mut child = cmd
-        .args(["serve", "--listen", "127.0.0.1:0"])
+    let mut cmd = binary(Path::new("."));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
         .env("TOLLGATE_DB", &app.db_path)
-        .env("TOLLGATE_PBKDF2_ITERATIONS", TEST_ITERATIONS.to_string())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tollgate serve");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "serve {extra:?} was still running after 10 s; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        .env("RUST_LOG", "warn");
+    run_to_end(cmd)
 }
 
 #[tokio::test]

@@ -1,16 +1,22 @@
 //! Spawns the real server on 127.0.0.1:0 with a temporary SQLite file and a manual clock.
+//! `child` and `server` start the built binary instead, for the black-box tests.
 #![allow(dead_code)]
 use reqwest::{Client, Response};
 use serde_json::Value;
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
 use std::sync::Arc;
 use tempfile::TempDir;
 use tollgate::clock::ManualClock;
 use tollgate::config::Settings;
 use tollgate::startup::Application;
 use tollgate::store;
+
+mod child;
+mod server;
+pub use child::*;
+pub use server::*;
 
 /// Low iteration count: tests check behaviour, not PBKDF2's cost.
 pub const TEST_ITERATIONS: u32 = 1000;
@@ -172,43 +178,11 @@ pub fn s(v: &Value) -> String {
     v.as_str().expect("string").to_owned()
 }
 
-// ---- the built binary ----
-
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
-}
-
-/// The built `tollgate`, with no `TOLLGATE_*` variable inherited from the test's own
-/// environment, cheap hashing, info logs, no stdin, and the given working directory.
-pub fn binary(cwd: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("TOLLGATE_") {
-            cmd.env_remove(&k);
-        }
-    }
-    cmd.env("TOLLGATE_PBKDF2_ITERATIONS", TEST_ITERATIONS.to_string())
-        .env("RUST_LOG", "info")
-        .current_dir(cwd)
-        .stdin(Stdio::null());
-    cmd
-}
-
 /// Runs the built binary on the app's database, as an administrator would while it serves.
 pub fn tollgate(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-    // Nothing from the test's own environment (e.g. TOLLGATE_DATA_DB) leaks in.
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("TOLLGATE_") {
-            cmd.env_remove(&k);
-        }
-    }
-    let mut child = cmd
+    let mut child = binary(Path::new("."))
         .args(args)
         .env("TOLLGATE_DB", &app.db_path)
-        .env("TOLLGATE_PBKDF2_ITERATIONS", TEST_ITERATIONS.to_string())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -1,257 +1,16 @@
 //! The real `tollgate` executable as an operator runs it (API.md §1, §2, §6):
 //! crash safety of seats and tokens, the committed `sample.db`, first-run
 //! behaviour, command-line refusals and the `TOLLGATE_*` environment twins.
-use crate::helpers::{binary as tollgate, free_port};
-use reqwest::{Client, Response};
+use crate::helpers::{
+    binary as tollgate, free_port, granted, init_demo, json_with, run_to_end, Server,
+};
+use reqwest::Response;
 use rusqlite::{Connection, OpenFlags};
-use serde_json::Value;
-use std::fs::File;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
-use tempfile::TempDir;
 
-const STARTUP_LIMIT: Duration = Duration::from_secs(10);
 const REGENERATE: &str = "sample.db is stale: delete it and regenerate it with \
                           `cargo run --release -- init sample.db --demo`";
-
-/// Runs a command that must end by itself, within the startup limit.
-pub(crate) fn run_to_end(mut cmd: Command) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    let out_path = dir.path().join("stdout");
-    let err_path = dir.path().join("stderr");
-    cmd.stdout(File::create(&out_path).unwrap())
-        .stderr(File::create(&err_path).unwrap());
-    let mut child = ChildGuard(Some(cmd.spawn().expect("spawn tollgate")));
-    let status = child.wait_for_exit(STARTUP_LIMIT);
-    let stderr = std::fs::read(&err_path).unwrap();
-    let status = status.unwrap_or_else(|| {
-        panic!(
-            "tollgate did not exit within {STARTUP_LIMIT:?}; stderr:\n{}",
-            String::from_utf8_lossy(&stderr)
-        )
-    });
-    Output {
-        status,
-        stdout: std::fs::read(&out_path).unwrap(),
-        stderr,
-    }
-}
-
-/// `tollgate init FILE --demo`, which must succeed.
-pub(crate) fn init_demo(cwd: &Path, file: &Path) {
-    let mut cmd = tollgate(cwd);
-    cmd.arg("init").arg(file).arg("--demo");
-    let out = run_to_end(cmd);
-    assert!(
-        out.status.success(),
-        "init {} failed: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Kills (SIGKILL on Unix) and reaps the child when dropped, so no process
-/// outlives its test, even a failing one.
-struct ChildGuard(Option<Child>);
-
-impl ChildGuard {
-    fn child(&mut self) -> &mut Child {
-        self.0.as_mut().expect("child already gone")
-    }
-
-    /// Polls for the child's exit for at most `limit`.
-    fn wait_for_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child().try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// kill -9 and reap.
-    fn kill_9(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        self.kill_9();
-    }
-}
-
-/// A running `tollgate` process, its address and a client of its own (a fresh
-/// connection pool per process, so nothing is reused across a kill).
-pub(crate) struct Server {
-    child: ChildGuard,
-    base: String,
-    pub(crate) client: Client,
-    stderr_path: PathBuf,
-    stdout_path: PathBuf,
-    _logs: TempDir,
-}
-
-impl Server {
-    /// Spawns `cmd` (which must make the server listen on `port`) and waits,
-    /// bounded, until the port answers.
-    pub(crate) async fn start(mut cmd: Command, port: u16, base_path: &str) -> Server {
-        let logs = tempfile::tempdir().unwrap();
-        let stderr_path = logs.path().join("stderr");
-        let stdout_path = logs.path().join("stdout");
-        cmd.stdout(File::create(&stdout_path).unwrap())
-            .stderr(File::create(&stderr_path).unwrap());
-        let mut server = Server {
-            child: ChildGuard(Some(cmd.spawn().expect("spawn tollgate"))),
-            base: format!("http://127.0.0.1:{port}{base_path}"),
-            client: Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            stderr_path,
-            stdout_path,
-            _logs: logs,
-        };
-        let deadline = Instant::now() + STARTUP_LIMIT;
-        loop {
-            // Our child says so once it has bound the port: another process that
-            // took the port meanwhile (another test run) is not mistaken for it.
-            if server.stderr().contains("tollgate serving")
-                && TcpStream::connect(("127.0.0.1", port)).is_ok()
-            {
-                return server;
-            }
-            if let Some(status) = server.child.child().try_wait().unwrap() {
-                panic!(
-                    "tollgate exited before listening ({status}); stderr:\n{}",
-                    server.stderr()
-                );
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "tollgate did not listen on port {port} within {STARTUP_LIMIT:?}; stderr:\n{}",
-                    server.stderr()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    /// `tollgate --db FILE serve --listen 127.0.0.1:PORT EXTRA…`
-    pub(crate) async fn serve(cwd: &Path, db: &Path, extra: &[&str]) -> Server {
-        let port = free_port();
-        let mut cmd = tollgate(cwd);
-        cmd.arg("--db")
-            .arg(db)
-            .arg("serve")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .args(extra);
-        Server::start(cmd, port, "").await
-    }
-
-    pub(crate) fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
-
-    /// What the server printed for a person: the start-up banner.
-    pub(crate) fn stdout(&self) -> String {
-        std::fs::read_to_string(&self.stdout_path).unwrap_or_default()
-    }
-
-    fn kill_9(&mut self) {
-        self.child.kill_9();
-    }
-
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    async fn post_token(&self, form: &[(&str, &str)], user: &str, secret: &str) -> Response {
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        self.client
-            .post(self.url("/token"))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .basic_auth(user, Some(secret))
-            .body(body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("POST /token: {e}; stderr:\n{}", self.stderr()))
-    }
-
-    /// A licensed grant: demo's default scopes include `all`.
-    pub(crate) async fn licensed_grant(&self) -> Response {
-        self.post_token(
-            &[("grant_type", "client_credentials")],
-            "demo",
-            "demo-secret",
-        )
-        .await
-    }
-
-    pub(crate) async fn view_grant(&self) -> Response {
-        self.post_token(
-            &[("grant_type", "client_credentials"), ("scope", "view")],
-            "demo",
-            "demo-secret",
-        )
-        .await
-    }
-
-    async fn refresh(&self, refresh_token: &str) -> Response {
-        self.post_token(
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token),
-            ],
-            "demo",
-            "demo-secret",
-        )
-        .await
-    }
-
-    async fn me(&self, access_token: &str) -> Response {
-        self.client
-            .get(self.url("/api/v1/me"))
-            .bearer_auth(access_token)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET /api/v1/me: {e}; stderr:\n{}", self.stderr()))
-    }
-}
-
-/// The JSON of a response that must have `status`.
-pub(crate) async fn json_with(r: Response, status: u16, what: &str) -> Value {
-    let got = r.status();
-    let text = r.text().await.unwrap();
-    assert_eq!(got, status, "{what}: {text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {text}"))
-}
-
-/// A successful grant's body with its tokens.
-pub(crate) async fn granted(r: Response, what: &str) -> (Value, String, String) {
-    let body = json_with(r, 200, what).await;
-    let access = body["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_owned();
-    let refresh = body["refresh_token"]
-        .as_str()
-        .expect("refresh_token")
-        .to_owned();
-    (body, access, refresh)
-}
 
 /// A 403 licence_unavailable with a whole-seconds Retry-After of at least 1; returns it.
 async fn assert_licence_unavailable(r: Response, what: &str) -> u64 {
@@ -298,7 +57,7 @@ async fn seats_and_tokens_survive_kill_9() {
     let db = dir.path().join("tollgate.db");
     init_demo(dir.path(), &db); // 2 seats out of the box
 
-    let mut first = Server::serve(dir.path(), &db, &[]).await;
+    let mut first = Server::serve(dir.path(), &db, &[]);
     let (body_a, access_a, refresh_a) = granted(first.licensed_grant().await, "grant A").await;
     let (_, access_b, refresh_b) = granted(first.licensed_grant().await, "grant B").await;
     let scope = body_a["scope"].as_str().unwrap_or_default();
@@ -311,7 +70,7 @@ async fn seats_and_tokens_survive_kill_9() {
     first.kill_9();
     drop(first);
 
-    let second = Server::serve(dir.path(), &db, &[]).await;
+    let second = Server::serve(dir.path(), &db, &[]);
     assert_licence_unavailable(
         second.licensed_grant().await,
         "third grant after kill -9: both seats are still held",
@@ -350,7 +109,7 @@ async fn expired_seats_are_free_after_restart() {
     init_demo(dir.path(), &db);
     let ttls = ["--refresh-ttl", "2", "--access-ttl", "1"];
 
-    let mut first = Server::serve(dir.path(), &db, &ttls).await;
+    let mut first = Server::serve(dir.path(), &db, &ttls);
     let (a, _, _) = granted(first.licensed_grant().await, "grant A").await;
     assert_eq!(a["refresh_token_expires_in"], 2, "{a}");
     granted(first.licensed_grant().await, "grant B").await;
@@ -369,7 +128,7 @@ async fn expired_seats_are_free_after_restart() {
         tokio::time::sleep(rest).await;
     }
 
-    let second = Server::serve(dir.path(), &db, &ttls).await;
+    let second = Server::serve(dir.path(), &db, &ttls);
     granted(
         second.licensed_grant().await,
         "licensed grant after the held seats expired",
@@ -454,7 +213,7 @@ async fn bare_tollgate_creates_the_demo_database_on_first_run() {
     let port = free_port();
     let mut cmd = tollgate(dir.path());
     cmd.env("TOLLGATE_LISTEN", format!("127.0.0.1:{port}"));
-    let server = Server::start(cmd, port, "").await;
+    let server = Server::start(cmd, port, "");
 
     assert!(
         dir.path().join("tollgate.db").is_file(),
@@ -526,7 +285,7 @@ async fn env_twins_configure_the_server() {
         .env("TOLLGATE_LISTEN", format!("127.0.0.1:{port}"))
         .env("TOLLGATE_BASE_PATH", "/Jim_Test")
         .env("TOLLGATE_ACCESS_TTL", "77");
-    let server = Server::start(cmd, port, "/Jim_Test").await;
+    let server = Server::start(cmd, port, "/Jim_Test");
 
     let (body, _, _) = granted(
         server.licensed_grant().await,

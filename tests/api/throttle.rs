@@ -1,4 +1,4 @@
-//! Hostile clients: brute-force throttling and bounded PBKDF2 (issue 5).
+//! Hostile clients: brute-force throttling and bounded PBKDF2.
 use crate::helpers::*;
 use reqwest::Client;
 use std::net::IpAddr;

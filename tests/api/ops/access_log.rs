@@ -1,6 +1,6 @@
-//! The access log (issue 3): one line per request with the client id, and never a
+//! The access log: one line per request with the client id, and never a
 //! secret, a token or an Authorization header value, wherever the client put them.
-use super::serve_demo;
+use super::{serve_demo, LIMIT};
 use base64::Engine;
 use reqwest::Client;
 use serde_json::Value;
@@ -58,7 +58,7 @@ async fn access_log_names_the_client_but_never_a_secret_or_token() {
         .unwrap();
     assert_eq!(wrong.status(), 401);
 
-    assert!(server.stop().success());
+    assert!(server.stop(LIMIT).success());
     let log = server.stderr();
     let basic_header = base64::engine::general_purpose::STANDARD.encode("demo:demo-secret");
     let secrets = [
@@ -114,7 +114,7 @@ async fn access_log_shows_the_forwarded_address_and_never_a_token_put_in_the_pat
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    assert!(server.stop().success());
+    assert!(server.stop(LIMIT).success());
     let log = server.stderr();
     assert!(!log.contains(&access), "the token is in the log:\n{log}");
     let line = log

@@ -1,6 +1,7 @@
 //! Listening beyond loopback: RFC 6749 §2.3.1 wants TLS there, and the published demo
 //! secrets (API.md §6) must not open a reachable server unless the operator says so.
-use super::{free_port, init_demo, serve_cmd, Proc, ITERATIONS, LIMIT};
+use super::{serve_cmd, LIMIT};
+use crate::helpers::{free_port, init_demo, Proc};
 use std::path::Path;
 
 const CLEAR_TEXT_WARNING: &str = "RFC 6749 §2.3.1 requires TLS";
@@ -11,7 +12,7 @@ fn serve_everywhere(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Proc {
     let mut cmd = serve_cmd(dir, &dir.join("tollgate.db"), "0.0.0.0", port, extra);
     cmd.envs(envs.iter().copied());
     let mut p = Proc::spawn(cmd);
-    p.wait_listening(port);
+    p.wait_listening(port, LIMIT);
     p
 }
 
@@ -19,7 +20,7 @@ fn serve_everywhere(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Proc {
 async fn demo_secrets_beyond_loopback_refuse_to_start_without_allow_demo_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tollgate.db");
-    init_demo(dir.path(), &db, ITERATIONS);
+    init_demo(dir.path(), &db);
 
     let mut refused = Proc::spawn(serve_cmd(dir.path(), &db, "0.0.0.0", free_port(), &[]));
     let status = refused
@@ -37,18 +38,18 @@ async fn demo_secrets_beyond_loopback_refuse_to_start_without_allow_demo_credent
         "{}",
         allowed.stderr()
     );
-    assert!(allowed.stop().success());
+    assert!(allowed.stop(LIMIT).success());
 
     let twin = [("TOLLGATE_ALLOW_DEMO_CREDENTIALS", "true")];
     let mut allowed = serve_everywhere(dir.path(), &[], &twin);
-    assert!(allowed.stop().success());
+    assert!(allowed.stop(LIMIT).success());
 }
 
 #[tokio::test]
 async fn beyond_loopback_starts_once_the_demo_secrets_are_changed() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tollgate.db");
-    init_demo(dir.path(), &db, ITERATIONS);
+    init_demo(dir.path(), &db);
     let fresh = tollgate::crypto::hash_password("a-secret-nobody-published", 1000);
     rusqlite::Connection::open(&db)
         .unwrap()
@@ -64,12 +65,12 @@ async fn beyond_loopback_starts_once_the_demo_secrets_are_changed() {
         "{}",
         plain.stderr()
     );
-    assert!(plain.stop().success());
+    assert!(plain.stop(LIMIT).success());
 
     super::tls::certificate(dir.path());
     let tls = ["--tls-cert", "cert.pem", "--tls-key", "key.pem"];
     let mut https = serve_everywhere(dir.path(), &tls, &[]);
-    assert!(https.stop().success());
+    assert!(https.stop(LIMIT).success());
     assert!(
         !https.stderr().contains(CLEAR_TEXT_WARNING),
         "{}",
@@ -80,7 +81,7 @@ async fn beyond_loopback_starts_once_the_demo_secrets_are_changed() {
 #[tokio::test]
 async fn loopback_serves_the_demo_secrets_without_warnings() {
     let (_dir, _db, _port, mut p) = super::serve_demo(&[]);
-    assert!(p.stop().success());
+    assert!(p.stop(LIMIT).success());
     let err = p.stderr();
     assert!(!err.contains(CLEAR_TEXT_WARNING), "{err}");
 }

@@ -1,7 +1,7 @@
 //! `serve --scheduler` (src/sched.rs): every thread of the server runs under
 //! SCHED_BATCH by default, and keeps the policy it was started with under
 //! `--scheduler normal`.
-use super::serve_demo;
+use super::{serve_demo, LIMIT};
 use std::path::Path;
 
 const SCHED_BATCH: u32 = 3;
@@ -29,7 +29,7 @@ fn every_server_thread_runs_batch_by_default() {
     // The main thread, the HTTP workers, the writer, the readers and more.
     assert!(found.len() >= 4, "threads: {found:?}");
     assert!(found.iter().all(|&p| p == SCHED_BATCH), "{found:?}");
-    server.stop();
+    server.stop(LIMIT);
 }
 
 #[test]
@@ -40,5 +40,5 @@ fn scheduler_normal_keeps_the_policy_it_was_started_with() {
     let found = policies(server.pid());
     assert!(found.len() >= 4, "threads: {found:?}");
     assert!(found.iter().all(|&p| p == own), "{found:?}, expected {own}");
-    server.stop();
+    server.stop(LIMIT);
 }

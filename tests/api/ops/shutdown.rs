@@ -1,6 +1,7 @@
-//! Graceful shutdown (issue 3): SIGTERM stops accepting, lets the requests in flight
+//! Graceful shutdown: SIGTERM stops accepting, lets the requests in flight
 //! finish, checkpoints the WAL and exits 0, leaving an intact database.
-use super::{free_port, init_demo, serve_cmd, Proc};
+use super::{serve_cmd, LIMIT};
+use crate::helpers::{binary, free_port, init_demo_by, Proc};
 use base64::Engine;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -45,12 +46,14 @@ fn finish(mut s: TcpStream) -> (String, Instant) {
 fn sigterm_during_a_burst_finishes_in_flight_requests_and_exits_0_with_an_intact_db() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tollgate.db");
-    init_demo(dir.path(), &db, SLOW_ITERATIONS);
+    let mut init = binary(dir.path());
+    init.env("TOLLGATE_PBKDF2_ITERATIONS", SLOW_ITERATIONS);
+    init_demo_by(init, &db);
     let port = free_port();
     // Neither throttling nor the PBKDF2 queue may cut the burst short here.
     let extra = ["--throttle-failures", "100", "--pbkdf2-queue-ms", "30000"];
     let mut server = Proc::spawn(serve_cmd(dir.path(), &db, "127.0.0.1", port, &extra));
-    server.wait_listening(port);
+    server.wait_listening(port, LIMIT);
 
     // Writes (view sessions) and slow verifications, all on the wire before SIGTERM.
     let (tx, rx) = mpsc::channel();
@@ -77,7 +80,7 @@ fn sigterm_during_a_burst_finishes_in_flight_requests_and_exits_0_with_an_intact
 
     let results: Vec<(String, Instant)> = readers.into_iter().map(|r| r.join().unwrap()).collect();
     let status = server
-        .wait_for_exit(super::LIMIT)
+        .wait_for_exit(LIMIT)
         .unwrap_or_else(|| panic!("no exit after SIGTERM; stderr:\n{}", server.stderr()));
     let stderr = server.stderr();
     assert!(status.success(), "exit status {status}; stderr:\n{stderr}");

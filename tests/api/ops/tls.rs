@@ -1,6 +1,7 @@
 //! `--tls-cert PEM --tls-key PEM` (API.md §6): HTTPS through rustls, with a
 //! certificate made here by rcgen and a client that trusts only that certificate.
-use super::{free_port, init_demo, serve_cmd, tollgate, Proc, ITERATIONS, LIMIT};
+use super::{serve_cmd, LIMIT};
+use crate::helpers::{binary as tollgate, free_port, init_demo, Proc};
 use reqwest::{Certificate, Client};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -28,12 +29,12 @@ fn client(port: u16, root: Option<Certificate>) -> Client {
 async fn tls_serves_the_token_endpoint_over_https_with_a_generated_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tollgate.db");
-    init_demo(dir.path(), &db, ITERATIONS);
+    init_demo(dir.path(), &db);
     let root = certificate(dir.path());
     let port = free_port();
     let tls = ["--tls-cert", "cert.pem", "--tls-key", "key.pem"];
     let mut server = Proc::spawn(serve_cmd(dir.path(), &db, "127.0.0.1", port, &tls));
-    server.wait_listening(port);
+    server.wait_listening(port, LIMIT);
     let base = format!("https://localhost:{port}");
 
     let https = client(port, Some(root));
@@ -71,14 +72,14 @@ async fn tls_serves_the_token_endpoint_over_https_with_a_generated_certificate()
         plain.map_or(true, |r| !r.status().is_success()),
         "plain HTTP was served on the TLS port"
     );
-    assert!(server.stop().success(), "stderr:\n{}", server.stderr());
+    assert!(server.stop(LIMIT).success(), "stderr:\n{}", server.stderr());
 }
 
 /// Runs `serve` with `extra`, which must fail; returns its stderr.
 fn refused_start(extra: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tollgate.db");
-    init_demo(dir.path(), &db, ITERATIONS);
+    init_demo(dir.path(), &db);
     certificate(dir.path());
     std::fs::write(dir.path().join("junk.pem"), "not a PEM file\n").unwrap();
     let mut p = Proc::spawn(serve_cmd(dir.path(), &db, "127.0.0.1", free_port(), extra));
