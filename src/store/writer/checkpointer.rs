@@ -1,5 +1,17 @@
 //! The checkpointer: a thread of its own copies the WAL into the database, and the
 //! writer restarts the WAL now and then between groups.
+//!
+//! SQLite's automatic checkpoint runs inside a commit, so every grant of that group,
+//! and every grant queued behind it, would wait for its copying and its fsyncs. The
+//! checkpointer thread, on a connection of its own, copies the WAL into the database
+//! every [`CHECKPOINT_EVERY`] while the writer goes on committing, and syncs the
+//! database after each pass, so that the writer's checkpoint is not left to sync every
+//! page copied since the last restart. It never reaches the WAL's end under constant
+//! writes, and the WAL can only start over from its beginning once every frame in it
+//! has been copied: so every [`RESTART_EVERY`], or sooner past [`RESTART_FRAMES`],
+//! the writer copies the frames the checkpointer's latest pass left, after answering
+//! a group, and its next transaction restarts the WAL. Only that short copy and its
+//! syncs hold grants up.
 use super::{SLOW_TO_LOG, WRITE_FAULTS};
 use rusqlite::Connection;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -154,7 +166,7 @@ mod tests {
 
     /// Under writes that never pause, the checkpointer never reaches the WAL's end,
     /// and only the writer's own checkpoints restart it (without them the WAL holds
-    /// everything written: 120 MB here; it once reached 3.3 GB in the benchmark).
+    /// everything written: 120 MB here).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_restarts_under_constant_writes() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,18 @@
 //! The group commit: the gathered jobs and some waiting audit records in one
 //! transaction, committed once.
+//!
+//! A job that fails (or panics) must leave nothing half-written. Jobs run without a
+//! savepoint each (its statement journal would copy every page a job is about to
+//! change): when one fails, the whole group's transaction is rolled back, the failed
+//! job is answered with its error, and the others run again from the start in a fresh
+//! transaction. So a job may run more than once, and must act on nothing but the
+//! database and the [`WriterState`] (which is reloaded after a rollback). Failures are
+//! rare (a full disk, a bug), so the re-runs cost little; a group in which every job
+//! fails runs each job once.
+//!
+//! Audit records: requests queue theirs ([`AuditQueue`]), and every group takes up to
+//! [`AUDIT_PER_GROUP`] of those waiting into its transaction, so they cost no commit
+//! of their own. Records taken stay with the writer until a commit has them.
 use super::jobs::Job;
 use super::watched::Watched;
 use super::{Thread, WriterState, AUDIT_PER_GROUP, SLOW_TO_LOG, WRITE_FAULTS};
@@ -169,7 +182,7 @@ mod tests {
     }
 
     /// Records that cannot be written are dropped; the group's jobs still commit and
-    /// the writer goes on. (It once retried them for ever.)
+    /// the writer goes on.
     #[tokio::test]
     async fn audit_records_that_cannot_be_written_do_not_stop_the_writer() {
         let (w, commits, queue) = audited_writer(false);

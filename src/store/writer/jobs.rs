@@ -4,7 +4,7 @@ use crate::error::StoreError;
 use rusqlite::Connection;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// A job: run (a group's job may run several times, see above), then answered once.
+/// A job: run (a group's job may run several times, see `group`), then answered once.
 pub(super) trait Job: Send {
     /// Runs the job; false if it failed. The result of its last run is kept for
     /// [`Job::answer`].

@@ -6,42 +6,18 @@
 //! acknowledged only once it is in the WAL, but a burst of grants shares one commit:
 //! one WAL append of the pages they touched instead of one per grant.
 //!
-//! A job that fails (or panics) must leave nothing half-written. Jobs used to run
-//! each in a savepoint for that, and the savepoints' statement journal (a copy of
-//! every page a job was about to change) and their bookkeeping were 12 % of a view
-//! grant's CPU. Jobs run bare now: when one fails, the whole group's transaction is
-//! rolled back, the failed job is answered with its error, and the others run again
-//! from the start in a fresh transaction. So a job may run more than once, and must
-//! act on nothing but the database and the [`WriterState`] (which is reloaded after a
-//! rollback). Failures are rare (a full disk, a bug), so the re-runs cost nothing in
-//! practice; a group in which every job fails runs each job once.
-//!
-//! Audit records: requests queue theirs ([`AuditQueue`]), and every group takes up to
-//! [`AUDIT_PER_GROUP`] of those waiting into its transaction, so they cost no commit
-//! of their own. (A flush task once wrote them in jobs of their own, in bursts four
-//! times a second; this measured 0-10 % more grants per second and 0.1-0.4 ms less
-//! grant p99.) Records taken stay with the writer until a commit has them.
-//!
 //! Jobs run one after another on one thread, so they never contend with each other,
 //! and the writer's [`SeatLedger`] needs no lock. A job that wants no transaction
 //! (a WAL checkpoint) runs alone, between groups.
 //!
-//! Checkpoints: SQLite's automatic checkpoint runs inside a commit, so every grant
-//! of that group, and every grant queued behind it, waited for its copying and its
-//! fsyncs. A checkpointer thread on a connection of its own copies the WAL into the
-//! database every [`CHECKPOINT_EVERY`] while this thread goes on committing, and
-//! syncs the database after each pass. It never reaches the WAL's end under constant
-//! writes, and the WAL can only start over from its beginning once every frame in it
-//! has been copied: so every [`RESTART_EVERY`], or sooner past [`RESTART_FRAMES`],
-//! this thread copies the frames the checkpointer's latest pass left, after
-//! answering a group, and its next transaction restarts the WAL. Only that short
-//! copy and its syncs hold grants up.
+//! - `jobs`: a job and where its answer goes;
+//! - `group`: the group commit, with audit records, and what a failed job does to it
+//!   (a job may run more than once);
+//! - `checkpointer`: copies the WAL into the database beside this thread;
+//! - `watched`: the database file, watched for removal while serving.
 //!
-//! Measured before (bench/README.md): this thread checkpointing every 20 ms by itself
-//! held grants up for 2-4.6 ms each time on the benchmark's disk (the grants' p99).
-//! An earlier checkpointer thread without its own database sync measured worse: the
-//! database file was synced only when this thread checkpointed, so its checkpoints
-//! synced every page the checkpointer had copied since the last restart.
+//! The measurements behind this design are in bench/README.md ("Why the writer is
+//! built this way").
 mod checkpointer;
 #[cfg(test)]
 mod fixtures;
@@ -132,8 +108,8 @@ static WRITE_FAULTS: crate::log_limit::Limited =
 
 impl Writer {
     /// Starts the writer thread on `conn`. With `side` (a second connection to the
-    /// same file), a checkpointer thread on it copies the WAL (see above); without,
-    /// SQLite's automatic checkpoint stays on. Every group commit takes some of the
+    /// same file), a checkpointer thread on it copies the WAL (see `checkpointer`);
+    /// without, SQLite's automatic checkpoint stays on. Every group commit takes some of the
     /// records waiting in `audit`.
     /// `file`, when given, is watched: see [`Watched`].
     pub fn start(
@@ -182,7 +158,7 @@ impl Writer {
     }
 
     /// Queues `f` for the next group commit at once; the future answers after that
-    /// commit. `f` may run more than once (see above).
+    /// commit. `f` may run more than once (see `group`).
     pub fn write<T, F>(&self, f: F) -> impl std::future::Future<Output = Result<T, StoreError>>
     where
         T: Send + 'static,
