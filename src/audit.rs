@@ -7,6 +7,7 @@ use crate::store::writer::AUDIT_PER_GROUP;
 use crate::store::Db;
 use std::sync::Arc;
 
+#[derive(Clone)]
 pub struct AuditLog {
     queue: Arc<AuditQueue>,
 }

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod demo;
 mod fsync;
+pub mod maintenance;
 pub mod products;
 pub mod queries;
 pub mod readers;
