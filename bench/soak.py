@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LUA = os.path.join(HERE, "soak.lua")
 DEMO_AUTH = "Basic " + base64.b64encode(b"demo:demo-secret").decode()
 FORM = "application/x-www-form-urlencoded"
-# src/startup.rs SWEEP_GRACE_SECS: sessions and tokens dead for longer than this are deleted.
+# src/store/maintenance.rs SWEEP_GRACE_SECS: sessions and tokens dead for longer than this are deleted.
 SWEEP_GRACE_S = 20  # the server's --sweep-grace (hidden flag, TOLLGATE_SWEEP_GRACE)
 RSS_BASELINE_S = 30
 

@@ -1,5 +1,5 @@
 //! Audit records from the server. A request only queues its record: the writer adds
-//! the records waiting to each group commit it runs anyway (store/writer.rs), so a
+//! the records waiting to each group commit it runs anyway (store/writer/group.rs), so a
 //! grant never waits for its audit row and no commit is spent on audit rows alone
 //! while grants flow. When nothing else is written, a timer flushes them.
 use crate::store::audit::{AuditQueue, AuditRecord};
@@ -7,6 +7,7 @@ use crate::store::writer::AUDIT_PER_GROUP;
 use crate::store::Db;
 use std::sync::Arc;
 
+#[derive(Clone)]
 pub struct AuditLog {
     queue: Arc<AuditQueue>,
 }

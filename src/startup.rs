@@ -1,4 +1,5 @@
-//! Builds the server on a listener: migrations, state, routes, TLS, background sweep.
+//! Builds the server on a listener: migrations, state, routes, TLS; runs it with the
+//! store's background maintenance (store/maintenance.rs).
 use crate::audit::AuditLog;
 use crate::clock::SharedClock;
 use crate::config::{Settings, TlsFiles};
@@ -11,6 +12,7 @@ use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
 use crate::oauth::throttle::Throttle;
 use crate::oauth::verified::VerifiedCredentials;
+use crate::store::maintenance::{self, Sweep};
 use crate::store::{self, demo, users, Db};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -21,10 +23,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Sessions and tokens dead for longer than this are deleted by the sweep.
-const SWEEP_GRACE_SECS: i64 = 3600;
 /// Blocking threads per HTTP worker, for PBKDF2 and GetData queries (the database
-/// reads and writes have threads of their own: store/readers.rs, store/writer.rs).
+/// reads and writes have threads of their own: store/readers.rs, store/writer/).
 const BLOCKING_THREADS_PER_WORKER: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
@@ -72,10 +72,7 @@ impl Application {
         settings: Settings,
         clock: SharedClock,
     ) -> Result<Self, StartError> {
-        let db_err = |source| StartError::Database {
-            path: settings.db.display().to_string(),
-            source,
-        };
+        let db_err = database_error(&settings.db);
         if settings.create_demo_if_missing && !settings.db.exists() {
             log::info!(
                 "{} does not exist: creating it with the demo data",
@@ -98,63 +95,12 @@ impl Application {
             Exposure::Store(source) => db_err(source),
         })?;
         let port = addr.port();
-        let audit = AuditLog::new(&db);
-        // Before serving: nothing else is waiting for the writer.
-        let decoy_iterations = db
-            .write_now(|c| users::typical_iterations(c))
-            .map_err(db_err)?
-            .unwrap_or(settings.pbkdf2_iterations);
-        let state = web::Data::new(AppState {
-            db,
-            clock,
-            dummy_hash: hash_password("tollgate-dummy-secret", decoy_iterations),
-            verified: VerifiedCredentials::default(),
-            metrics: Metrics::new()?,
-            audit,
-            throttle: Throttle::new(settings.throttle),
-            verifier: Verifier::new(
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-                settings.pbkdf2_queue_wait,
-            ),
-            sandbox: Sandbox::open(
-                &settings.db,
-                settings.data_db.clone(),
-                settings.workers as u32 + 1,
-                settings.query_time_limit,
-            )
-            .map_err(db_err)?,
-            settings: settings.clone(),
-        });
-        let data = state.clone();
-        let base = settings.base_path.clone();
+        let state = app_state(db, clock, &settings)?;
         let admission = Admission::new(
             connection_limits(settings.connections),
             settings.trusted_proxies.clone(),
         );
-        let admitted = admission.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .wrap(from_fn(http::access_log::observe))
-                .configure(|cfg| http::routes(cfg, &base))
-                .default_service(web::to(http::not_found))
-        })
-        .on_connect(move |conn, ext| admitted.on_connect(conn, ext))
-        .workers(settings.workers)
-        // SQLite calls and PBKDF2 run on this pool; waiting for the one writer must not
-        // grow it without bound (each idle thread keeps its stack).
-        .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
-        .shutdown_timeout(10);
-        let server = match tls {
-            Some(config) => server.listen_rustls_0_23(listener, config),
-            None => server.listen(listener),
-        };
-        let server = server
-            .map_err(|source| StartError::Listen {
-                addr: settings.listen.to_string(),
-                source,
-            })?
-            .run();
+        let server = http_server(listener, state.clone(), admission.clone(), tls, &settings)?;
         Ok(Self {
             port,
             server,
@@ -174,8 +120,21 @@ impl Application {
 
     /// Serves until the server stops (SIGINT/SIGTERM: graceful), then checkpoints the WAL.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let sweeper = tokio::spawn(sweep_loop(self.state.clone()));
-        let auditor = tokio::spawn(audit_loop(self.state.clone()));
+        let state = &self.state;
+        let sweep = Sweep {
+            interval: state.settings.sweep_interval,
+            grace: state.settings.sweep_grace,
+            audit_retention: state.settings.audit_retention,
+        };
+        let sweeper = tokio::spawn(maintenance::sweep_loop(
+            state.db.clone(),
+            state.clock.clone(),
+            sweep,
+        ));
+        let auditor = tokio::spawn(maintenance::audit_loop(
+            state.db.clone(),
+            state.audit.clone(),
+        ));
         let trimmer = tokio::spawn(memory_loop(self.admission.clone()));
         let result = self.server.await;
         sweeper.abort();
@@ -191,6 +150,88 @@ impl Application {
         }
         result
     }
+}
+
+/// Turns a failure of the database at `path` into the start-up error that names it.
+fn database_error(path: &Path) -> impl Fn(StoreError) -> StartError + Copy + '_ {
+    move |source| StartError::Database {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The state every handler shares: the database, the clock, the decoy hash, the
+/// metrics, the audit log, the throttle, the PBKDF2 verifier and the GetData sandbox.
+fn app_state(
+    db: Db,
+    clock: SharedClock,
+    settings: &Settings,
+) -> Result<web::Data<AppState>, StartError> {
+    let db_err = database_error(&settings.db);
+    let audit = AuditLog::new(&db);
+    // Before serving: nothing else is waiting for the writer.
+    let decoy_iterations = db
+        .write_now(|c| users::typical_iterations(c))
+        .map_err(db_err)?
+        .unwrap_or(settings.pbkdf2_iterations);
+    let state = web::Data::new(AppState {
+        db,
+        clock,
+        dummy_hash: hash_password("tollgate-dummy-secret", decoy_iterations),
+        verified: VerifiedCredentials::default(),
+        metrics: Metrics::new()?,
+        audit,
+        throttle: Throttle::new(settings.throttle),
+        verifier: Verifier::new(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            settings.pbkdf2_queue_wait,
+        ),
+        sandbox: Sandbox::open(
+            &settings.db,
+            settings.data_db.clone(),
+            settings.workers as u32 + 1,
+            settings.query_time_limit,
+        )
+        .map_err(db_err)?,
+        settings: settings.clone(),
+    });
+    Ok(state)
+}
+
+/// The HTTP server on `listener`, running: the route table over `data`, the access
+/// log, connection admission, the workers and their blocking pool, TLS if given.
+fn http_server(
+    listener: TcpListener,
+    data: web::Data<AppState>,
+    admission: Arc<Admission>,
+    tls: Option<rustls::ServerConfig>,
+    settings: &Settings,
+) -> Result<Server, StartError> {
+    let base = settings.base_path.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(from_fn(http::access_log::observe))
+            .configure(|cfg| http::routes(cfg, &base))
+            .default_service(web::to(http::not_found))
+    })
+    .on_connect(move |conn, ext| admission.on_connect(conn, ext))
+    .workers(settings.workers)
+    // SQLite calls and PBKDF2 run on this pool; waiting for the one writer must not
+    // grow it without bound (each idle thread keeps its stack).
+    .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
+    .shutdown_timeout(10);
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config),
+        None => server.listen(listener),
+    };
+    let server = server
+        .map_err(|source| StartError::Listen {
+            addr: settings.listen.to_string(),
+            source,
+        })?
+        .run();
+    Ok(server)
 }
 
 /// The connection limits, lowered to fit the process's open-files limit (each
@@ -220,15 +261,6 @@ async fn memory_loop(admission: Arc<Admission>) {
         if admission.flood_passed() {
             let _ = tokio::task::spawn_blocking(crate::memory::give_back_freed_memory).await;
         }
-    }
-}
-
-/// Audit rows are written in batches, a few times a second.
-async fn audit_loop(state: web::Data<AppState>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
-    loop {
-        tick.tick().await;
-        state.audit.flush(&state.db).await;
     }
 }
 
@@ -309,42 +341,4 @@ fn tls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, StartError> {
                 format!("cannot be served with the key in {key}: {e}"),
             )
         })
-}
-
-async fn sweep_loop(state: web::Data<AppState>) {
-    let mut tick = tokio::time::interval(state.settings.sweep_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let now = state.clock.now();
-        let retention = state.settings.audit_retention;
-        let grace = state.settings.sweep_grace.unwrap_or(SWEEP_GRACE_SECS);
-        // In steps, each its own write, so that grants share the writer meanwhile.
-        let mut removed = 0;
-        loop {
-            let step = state
-                .db
-                .write(move |c| {
-                    let (n, more) = store::sweep(c, now, grace)?;
-                    let pruned = store::audit::prune(c, now - retention, store::SWEEP_STEP)?;
-                    Ok((n + pruned, more || pruned == store::SWEEP_STEP))
-                })
-                .await;
-            match step {
-                Ok((n, more)) => {
-                    removed += n;
-                    if !more {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    log::warn!("sweep failed: {e}");
-                    break;
-                }
-            }
-        }
-        if removed > 0 {
-            log::debug!("sweep removed {removed} dead sessions, tokens and audit rows");
-        }
-    }
 }

@@ -21,7 +21,7 @@ pub struct AuditRecord {
 }
 
 /// Records not yet written, oldest first. The writer takes some into every group
-/// commit (writer.rs), so a grant's record shares a later grant's commit instead of
+/// commit (writer/group.rs), so a grant's record shares a later grant's commit instead of
 /// costing one of its own.
 #[derive(Debug, Default)]
 pub struct AuditQueue {

@@ -1,12 +1,12 @@
 //! Syncing a connection's database file to disk, outside any SQLite operation.
 //!
 //! SQLite syncs the database file itself only when a checkpoint copies the WAL to
-//! its very end. The checkpointer thread (writer.rs) copies while the writer goes on
-//! appending, so it seldom reaches that end, and its copies would otherwise all be
-//! synced by the writer's own checkpoint, while grants wait. It syncs them itself,
-//! through the connection's own file handle: a second descriptor of our own would do
-//! the same fsync, but closing it would drop every POSIX lock this process holds on
-//! the file, SQLite's included (fcntl(2)).
+//! its very end. The checkpointer thread (writer/checkpointer.rs) copies while the
+//! writer goes on appending, so it seldom reaches that end, and its copies would
+//! otherwise all be synced by the writer's own checkpoint, while grants wait. It syncs
+//! them itself, through the connection's own file handle: a second descriptor of our
+//! own would do the same fsync, but closing it would drop every POSIX lock this
+//! process holds on the file, SQLite's included (fcntl(2)).
 use crate::error::StoreError;
 use rusqlite::{ffi, Connection};
 

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod demo;
 mod fsync;
+pub mod maintenance;
 pub mod products;
 pub mod queries;
 pub mod readers;
@@ -141,14 +142,13 @@ impl Db {
         c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?;
         c.set_prepared_statement_cache_capacity(64);
         // A checkpointer thread copies the WAL into the database, and the writer
-        // restarts it at least every half second (see writer.rs), so under load the
-        // WAL holds up to about 32 MiB. The file keeps the largest size it ever
+        // restarts it at least every half second (see writer/checkpointer.rs), so under
+        // load the WAL holds up to about 32 MiB. The file keeps the largest size it ever
         // reached: past 64 MiB it is cut back when the WAL next restarts.
         c.execute_batch("PRAGMA journal_size_limit = 67108864;")?;
         // Inside a transaction, a statement that may change several rows keeps the
         // pages it may have to restore in a statement journal, a temporary file once
         // past 64 KiB (the sweep's deletes, say); in memory it never reaches the disk.
-        // (Per-job savepoints, gone now, once wrote that file inside every grant.)
         c.execute_batch("PRAGMA temp_store = MEMORY;")?;
         // The checkpointer's connection.
         let side = Connection::open(path)?;
@@ -212,7 +212,7 @@ impl Db {
 
     /// Runs `f` on the writer thread, in the next group commit; answers after it.
     /// `f` runs inside the group's transaction, and may run again if another job of
-    /// its group fails (see writer.rs): it must not act outside the database.
+    /// its group fails (see writer/group.rs): it must not act outside the database.
     pub async fn write<T, F>(&self, mut f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -251,7 +251,7 @@ impl Db {
 /// (admin commands), or, inside the writer's group transaction, that transaction
 /// itself. Dropped without [`Tx::commit`], a top-level one rolls back; a joined one
 /// leaves that to the writer, which rolls back the whole group when a job fails
-/// (see writer.rs). Every early return without a commit therefore either has
+/// (see writer/group.rs). Every early return without a commit therefore either has
 /// written nothing or returns an error.
 pub enum Tx<'c> {
     Top(Transaction<'c>),
@@ -299,10 +299,9 @@ pub const SWEEP_STEP: usize = 1_000;
 /// id order, which is creation order, so the read stops at the first row created
 /// after the cutoff: nothing from there on can have been dead that long. A step reads
 /// the rows it deletes and the few old rows still alive (sessions kept alive by
-/// refreshes), not the whole table while every write waits behind it: a plain `WHERE
-/// expires_at < ? OR revoked_at < ?` read all 640,000 sessions of a benchmark
-/// database, 40 ms. (A clock stepped back only delays a row's sweep: it is found on
-/// a later step.)
+/// refreshes), not the whole table while every write waits behind it, as a plain
+/// `WHERE expires_at < ? OR revoked_at < ?` would. (A clock stepped back only delays
+/// a row's sweep: it is found on a later step.)
 fn sweep_table(tx: &Connection, table: &str, read: &str, cutoff: i64) -> Result<usize, StoreError> {
     let mut st = tx.prepare_cached(read)?;
     let mut rows = st.query([])?;

@@ -1,10 +1,9 @@
 //! Reader threads: each owns one read-only connection and takes read jobs from one
 //! shared queue.
 //!
-//! Tokio's blocking pool (`web::block`) wakes a thread per job, and with 32 requests
-//! in flight on one core most of a Bearer-authenticated GET went to waking and
-//! switching threads (42 % of its samples). A reader thread instead takes job after
-//! job while there are any: a burst of requests costs a wake or two, not one each.
+//! A reader thread takes job after job while there are any: a burst of requests
+//! costs a wake or two, not one each, as Tokio's blocking pool (`web::block`), which
+//! wakes a thread per job, would.
 //! Readers in WAL mode never wait for the writer.
 use crate::error::StoreError;
 use rusqlite::Connection;

@@ -12,11 +12,9 @@ use rusqlite::Connection;
 use std::collections::btree_map::{BTreeMap, Entry};
 
 /// Held seats as counts per second of expiry, not one entry per session: the memory is
-/// bounded by the refresh TTL in seconds however many seats the licence has. (A set and
-/// a map entry per session grew the server by 33 MiB in a benchmark run that held
-/// about half a million seats.) A refresh or revocation names the second its session's
-/// seat was counted under, which it reads from the session's row in the same
-/// transaction.
+/// bounded by the refresh TTL in seconds however many seats the licence has. A refresh
+/// or revocation names the second its session's seat was counted under, which it reads
+/// from the session's row in the same transaction.
 #[derive(Debug, Default)]
 pub struct SeatLedger {
     /// `PRAGMA data_version` when the ledger was last known to match the table.
