@@ -394,6 +394,24 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_whose_window_has_just_ended_goes_before_one_still_counting() {
+        let t = small(4);
+        let at = |s: i64| 1_000_000 + s;
+        t.failed(ip(1), "old-window", at(0));
+        t.failed(ip(1), "old-window", at(299));
+        t.failed(ip(1), "counting", at(10));
+        t.failed(ip(1), "c", at(295));
+        t.failed(ip(1), "d", at(296));
+        // At 300 the first entry's window (0..300) has ended: it is what no longer
+        // matters, although it was seen more recently than "counting".
+        t.failed(ip(1), "e", at(300));
+        assert!(
+            !counted_from_zero(&t, ip(1), "counting", at(300)),
+            "\"counting\" kept its failure, so its fifth blocks"
+        );
+    }
+
+    #[test]
     fn a_live_block_survives_a_flood_of_client_ids() {
         let t = small(100);
         for _ in 0..5 {
