@@ -136,14 +136,10 @@ impl<K: Hash + Eq + Clone> Table<K> {
         let target = cfg.max_entries - cfg.max_entries.div_ceil(4);
         self.map
             .retain(|_, e| e.blocked(now) || now - e.window_start < cfg.window);
-        if self.map.len() > target {
-            let excess = self.map.len() - target;
-            self.drop_first(excess, |e| !e.blocked(now), |e| e.last_seen);
-        }
-        if self.map.len() > target {
-            let excess = self.map.len() - target;
-            self.drop_first(excess, |_| true, |e| e.blocked_until);
-        }
+        let excess = self.map.len().saturating_sub(target);
+        self.drop_first(excess, |e| !e.blocked(now), |e| e.last_seen);
+        let excess = self.map.len().saturating_sub(target);
+        self.drop_first(excess, |_| true, |e| e.blocked_until);
     }
 
     /// Drops up to `n` of the entries that `eligible` admits, lowest `rank` first.
@@ -409,6 +405,61 @@ mod tests {
             !counted_from_zero(&t, ip(1), "counting", at(300)),
             "\"counting\" kept its failure, so its fifth blocks"
         );
+    }
+
+    fn blocking(max_entries: usize) -> Throttle {
+        Throttle::new(ThrottleConfig {
+            max_entries,
+            address_failures: u32::MAX,
+            base_block: 1000,
+            cap: 10_000,
+            ..Default::default()
+        })
+    }
+
+    fn block(t: &Throttle, id: &str, at: i64) {
+        for _ in 0..5 {
+            t.failed(ip(1), id, at);
+        }
+    }
+
+    #[test]
+    fn eviction_frees_exactly_its_batch_when_entries_were_seen_at_the_same_second() {
+        let t = small(8);
+        t.failed(ip(1), "id-0", 1_000_000);
+        for i in 1..8 {
+            t.failed(ip(1), &format!("id-{i}"), 1_000_001);
+        }
+        t.failed(ip(1), "id-8", 1_000_001);
+        assert_eq!(t.evictions(), 1);
+        assert_eq!(t.len(), 7, "a quarter of 8 went, not more");
+    }
+
+    #[test]
+    fn the_only_ordinary_entry_goes_before_any_block() {
+        let t = blocking(4);
+        for (i, at) in [(0, 10), (1, 20), (2, 30)] {
+            block(&t, &format!("id-{i}"), at);
+        }
+        t.failed(ip(1), "ordinary", 35);
+        t.failed(ip(1), "new", 40);
+        for i in 0..3 {
+            assert!(t.check(ip(1), &format!("id-{i}"), 41).is_err(), "id-{i}");
+        }
+        assert!(counted_from_zero(&t, ip(1), "ordinary", 41));
+    }
+
+    #[test]
+    fn when_every_entry_is_blocked_a_quarter_of_the_blocks_go() {
+        let t = blocking(8);
+        for i in 0..8 {
+            block(&t, &format!("id-{i}"), 10 * i);
+        }
+        block(&t, "id-8", 80);
+        let lifted: Vec<usize> = (0..8)
+            .filter(|i| t.check(ip(1), &format!("id-{i}"), 81).is_ok())
+            .collect();
+        assert_eq!(lifted, vec![0, 1], "the two blocks ending soonest");
     }
 
     #[test]
