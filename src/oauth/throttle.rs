@@ -243,12 +243,9 @@ impl Throttle {
     }
 
     /// Entries in the (address, client id) table.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn entries(&self) -> usize {
         lock(&self.pairs).map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Times a full table was cleared out, both tables together.
@@ -432,7 +429,7 @@ mod tests {
         }
         t.failed(ip(1), "id-8", 1_000_001);
         assert_eq!(t.evictions(), 1);
-        assert_eq!(t.len(), 7, "a quarter of 8 went, not more");
+        assert_eq!(t.entries(), 7, "a quarter of 8 went, not more");
     }
 
     #[test]
@@ -476,7 +473,7 @@ mod tests {
             Err(1),
             "the block is still there"
         );
-        assert!(t.len() <= 100);
+        assert!(t.entries() <= 100);
     }
 
     #[test]
