@@ -14,7 +14,7 @@ pub struct GrantEvent {
     pub client_id: Option<String>,
     pub remote: Option<String>,
     /// Why client authentication failed, for the audit trail only.
-    pub refusal: Option<super::token::Refusal>,
+    pub refusal: Option<super::authentication::Refusal>,
 }
 
 impl GrantEvent {

@@ -1,5 +1,6 @@
 //! The HTTP surface: shared state, extractors, handlers and the one route table.
 pub mod access_log;
+pub mod authentication;
 pub mod bearer;
 pub mod body;
 pub mod connections;

@@ -1,5 +1,6 @@
 //! POST /revoke (RFC 7009) and POST /introspect (RFC 7662).
-use super::token::{authenticate_request, read_form, Client, Lookup};
+use super::authentication::{authenticate_request, Client, Lookup};
+use super::token::read_form;
 use super::State;
 use crate::crypto::{token_key, TokenKey};
 use crate::error::{no_store, OAuthError};
