@@ -1,6 +1,7 @@
 //! SQLite access. Plain synchronous functions over `&Connection` live in the
 //! submodules; async code reaches them only through [`Db::read`] and [`Db::write`],
 //! which run them on the blocking thread pool.
+mod access;
 pub mod audit;
 pub mod demo;
 mod fsync;
