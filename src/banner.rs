@@ -2,9 +2,8 @@
 //! database holds, and what to expect of the first grant.
 use crate::config::Settings;
 use crate::crypto::verify_password;
-use crate::error::StoreError;
 use crate::store::demo::DEMO_USERS;
-use rusqlite::{Connection, OpenFlags};
+use crate::store::{SharedStore, Store, StoreError};
 use std::net::SocketAddr;
 
 /// What the database holds that a newcomer needs to know.
@@ -18,22 +17,24 @@ pub struct Facts {
 }
 
 impl Facts {
-    /// Reads the database on its own read-only connection. Checking the demo
-    /// secrets costs one PBKDF2 verification each.
-    pub fn read(settings: &Settings) -> Result<Self, StoreError> {
-        let c = Connection::open_with_flags(&settings.db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        let api_users = c.query_row(
-            "SELECT count(*) FROM USERS WHERE APIUSER = 1 AND ENABLED = 1",
-            [],
-            |r| r.get(0),
-        )?;
-        let seats = c.query_row("SELECT seats FROM licence WHERE id = 1", [], |r| r.get(0))?;
+    /// Reads the store. Checking the demo secrets costs one PBKDF2 verification
+    /// each, on the blocking pool.
+    pub async fn read(store: &dyn Store) -> Result<Self, StoreError> {
+        let users = store.users().await?;
+        let api_users = users.iter().filter(|u| u.api_user && u.enabled).count() as i64;
+        let seats = store.seats().await?.total;
         let mut demo = Vec::new();
         for (name, secret, _, _) in DEMO_USERS.iter().filter(|u| u.2) {
-            let Some(user) = crate::store::users::find_client(&c, name)? else {
+            let Some(user) = store.find_client(name).await? else {
                 continue;
             };
-            if user.api_user && user.enabled && verify_password(secret, &user.password_hash) {
+            let hash = user.password_hash.clone();
+            let opens = user.api_user
+                && user.enabled
+                && tokio::task::spawn_blocking(move || verify_password(secret, &hash))
+                    .await
+                    .unwrap_or(false);
+            if opens {
                 let scopes: Vec<&str> = user.scopes.iter().map(|(s, _)| s.as_str()).collect();
                 demo.push((name.to_string(), secret.to_string(), scopes.join(" ")));
             }
@@ -148,19 +149,21 @@ pub fn warnings(facts: &Facts) -> Vec<String> {
 
 /// Reads the database and logs the warnings, then prints the banner to standard
 /// output: it is for the person who started the server, and it names the demo
-/// secrets, which stay out of the log. On a thread of its own, so that the demo
+/// secrets, which stay out of the log. In a task of its own, so that the demo
 /// secrets' PBKDF2 checks do not hold up serving.
-pub fn announce(settings: Settings, addr: SocketAddr) {
-    std::thread::spawn(move || match Facts::read(&settings) {
-        Ok(facts) => {
-            for w in warnings(&facts) {
-                log::warn!("{w}");
+pub fn announce(store: SharedStore, settings: Settings, addr: SocketAddr) {
+    tokio::spawn(async move {
+        match Facts::read(&*store).await {
+            Ok(facts) => {
+                for w in warnings(&facts) {
+                    log::warn!("{w}");
+                }
+                if log::log_enabled!(log::Level::Info) {
+                    crate::cli::output::out(&render(&settings, addr, &facts));
+                }
             }
-            if log::log_enabled!(log::Level::Info) {
-                crate::cli::output::out(&render(&settings, addr, &facts));
-            }
+            Err(e) => log::warn!("cannot read the database for the start-up banner: {e}"),
         }
-        Err(e) => log::warn!("cannot read the database for the start-up banner: {e}"),
     });
 }
 

@@ -1,13 +1,10 @@
 //! tollgate: an OAuth 2.0 token server, licence-seat keeper and product API on one SQLite file.
-pub mod audit;
 pub mod banner;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
-pub mod error;
 pub mod getdata;
-pub mod hashing;
 pub mod http;
 pub mod log_limit;
 pub mod memory;

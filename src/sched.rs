@@ -1,7 +1,7 @@
 //! The CPU scheduling policy the server's threads run under.
 //!
 //! Every request crosses threads: the HTTP worker hands SQLite work to a reader thread
-//! or to the one writer (store/readers.rs, store/writer/) and is woken with the answer.
+//! or to the one writer (store/sqlite/readers.rs, store/sqlite/writer/) and is woken with the answer.
 //! Under Linux's default policy a woken thread may preempt the one that woke it, so on a
 //! busy core the worker is interrupted after queueing a job or two, the store thread
 //! runs just those, and the two ping-pong: the writer's group commit and the readers'

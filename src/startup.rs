@@ -1,19 +1,18 @@
 //! Builds the server on a listener: migrations, state, routes, TLS; runs it with the
 //! store's background maintenance (store/maintenance.rs).
-use crate::audit::AuditLog;
 use crate::clock::SharedClock;
 use crate::config::{Settings, TlsFiles};
 use crate::crypto::{hash_password, verify_password};
-use crate::error::StoreError;
-use crate::getdata::Sandbox;
-use crate::hashing::Verifier;
 use crate::http::connections::{self, Admission};
 use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
+use crate::oauth::pbkdf2_gate::Verifier;
 use crate::oauth::throttle::Throttle;
 use crate::oauth::verified::VerifiedCredentials;
+use crate::oauth::Authority;
 use crate::store::maintenance::{self, Sweep};
-use crate::store::{self, demo, users, Db};
+use crate::store::sqlite::{self, demo, SqliteStore};
+use crate::store::{SharedStore, StoreError};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
@@ -23,8 +22,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Blocking threads per HTTP worker, for PBKDF2 and GetData queries (the database
-/// reads and writes have threads of their own: store/readers.rs, store/writer/).
+/// Blocking threads per HTTP worker, for PBKDF2 and GetData queries (the SQLite
+/// engine's reads and writes have threads of their own: store/sqlite/readers.rs,
+/// store/sqlite/writer/).
 const BLOCKING_THREADS_PER_WORKER: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,19 +55,21 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     admission: Arc<Admission>,
+    /// The engine behind the store, for tests that reach under the surface.
+    sqlite: SqliteStore,
 }
 
 impl Application {
     /// Binds `settings.listen` (port 0 picks a free port) and prepares the server.
-    pub fn build(settings: Settings, clock: SharedClock) -> Result<Self, StartError> {
+    pub async fn build(settings: Settings, clock: SharedClock) -> Result<Self, StartError> {
         let listener = TcpListener::bind(settings.listen).map_err(|source| StartError::Listen {
             addr: settings.listen.to_string(),
             source,
         })?;
-        Self::build_on(listener, settings, clock)
+        Self::build_on(listener, settings, clock).await
     }
 
-    pub fn build_on(
+    pub async fn build_on(
         listener: TcpListener,
         settings: Settings,
         clock: SharedClock,
@@ -78,24 +80,35 @@ impl Application {
                 "{} does not exist: creating it with the demo data",
                 settings.db.display()
             );
-            let mut c = store::open_migrated(&settings.db).map_err(db_err)?;
+            let mut c = sqlite::open_migrated(&settings.db).map_err(db_err)?;
             demo::seed(&mut c, settings.pbkdf2_iterations, clock.now()).map_err(db_err)?;
         }
         let tls = settings.tls.as_ref().map(tls_config).transpose()?;
         if let Some(files) = &settings.tls {
             log::info!("HTTPS only, certificate {}", files.cert.display());
         }
-        let db = Db::open(&settings.db, (settings.workers * 2) as u32).map_err(db_err)?;
+        let options = sqlite::Options {
+            readers: (settings.workers * 2) as u32,
+            sandbox: settings.workers as u32 + 1,
+            data_db: settings.data_db.clone(),
+            query_time_limit: settings.query_time_limit,
+            create: true,
+            checkpointer: true,
+        };
+        let sqlite = SqliteStore::open(&settings.db, clock.clone(), &options).map_err(db_err)?;
+        let store: SharedStore = Arc::new(sqlite.clone());
         let addr = listener.local_addr().map_err(|source| StartError::Listen {
             addr: settings.listen.to_string(),
             source,
         })?;
-        check_exposure(addr, &settings, &db).map_err(|e| match e {
-            Exposure::Demo(users) => StartError::DemoCredentials { addr, users },
-            Exposure::Store(source) => db_err(source),
-        })?;
+        check_exposure(addr, &settings, &*store)
+            .await
+            .map_err(|e| match e {
+                Exposure::Demo(users) => StartError::DemoCredentials { addr, users },
+                Exposure::Store(source) => db_err(source),
+            })?;
         let port = addr.port();
-        let state = app_state(db, clock, &settings)?;
+        let state = app_state(store, clock, &settings).await?;
         let admission = Admission::new(
             connection_limits(settings.connections),
             settings.trusted_proxies.clone(),
@@ -106,6 +119,7 @@ impl Application {
             server,
             state,
             admission,
+            sqlite,
         })
     }
 
@@ -113,12 +127,17 @@ impl Application {
         self.port
     }
 
-    /// The server's database handle (tests use it to hold the writer up).
-    pub fn db(&self) -> Db {
-        self.state.db.clone()
+    /// The server's store.
+    pub fn store(&self) -> SharedStore {
+        self.state.store.clone()
     }
 
-    /// Serves until the server stops (SIGINT/SIGTERM: graceful), then checkpoints the WAL.
+    /// The SQLite engine under the server's store (tests use it to hold the writer up).
+    pub fn sqlite(&self) -> SqliteStore {
+        self.sqlite.clone()
+    }
+
+    /// Serves until the server stops (SIGINT/SIGTERM: graceful), then closes the store.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = &self.state;
         let sweep = Sweep {
@@ -126,28 +145,14 @@ impl Application {
             grace: state.settings.sweep_grace,
             audit_retention: state.settings.audit_retention,
         };
-        let sweeper = tokio::spawn(maintenance::sweep_loop(
-            state.db.clone(),
-            state.clock.clone(),
-            sweep,
-        ));
-        let auditor = tokio::spawn(maintenance::audit_loop(
-            state.db.clone(),
-            state.audit.clone(),
-        ));
+        let sweeper = tokio::spawn(maintenance::sweep_loop(state.store.clone(), sweep));
+        let auditor = tokio::spawn(maintenance::audit_loop(state.store.clone()));
         let trimmer = tokio::spawn(memory_loop(self.admission.clone()));
         let result = self.server.await;
         sweeper.abort();
         auditor.abort();
         trimmer.abort();
-        self.state.audit.flush_now(&self.state.db);
-        if let Err(e) = self
-            .state
-            .db
-            .write_now(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?))
-        {
-            log::warn!("WAL checkpoint at shutdown failed: {e}");
-        }
+        self.state.store.close();
         result
     }
 }
@@ -160,42 +165,39 @@ fn database_error(path: &Path) -> impl Fn(StoreError) -> StartError + Copy + '_ 
     }
 }
 
-/// The state every handler shares: the database, the clock, the decoy hash, the
-/// metrics, the audit log, the throttle, the PBKDF2 verifier and the GetData sandbox.
-fn app_state(
-    db: Db,
+/// The state every handler shares: the store, the clock, the grants' authority
+/// (decoy hash, verified credentials, throttle, PBKDF2 gate) and the metrics.
+async fn app_state(
+    store: SharedStore,
     clock: SharedClock,
     settings: &Settings,
 ) -> Result<web::Data<AppState>, StartError> {
     let db_err = database_error(&settings.db);
-    let audit = AuditLog::new(&db);
-    // Before serving: nothing else is waiting for the writer.
-    let decoy_iterations = db
-        .write_now(|c| users::typical_iterations(c))
+    let decoy_iterations = store
+        .typical_iterations()
+        .await
         .map_err(db_err)?
         .unwrap_or(settings.pbkdf2_iterations);
-    let state = web::Data::new(AppState {
-        db,
-        clock,
-        dummy_hash: hash_password("tollgate-dummy-secret", decoy_iterations),
+    let oauth = Authority {
+        store: store.clone(),
+        clock: clock.clone(),
         verified: VerifiedCredentials::default(),
-        metrics: Metrics::new()?,
-        audit,
-        throttle: Throttle::new(settings.throttle),
-        verifier: Verifier::new(
+        verifier: Arc::new(Verifier::new(
             std::thread::available_parallelism().map_or(1, |n| n.get()),
             settings.pbkdf2_queue_wait,
-        ),
-        sandbox: Sandbox::open(
-            &settings.db,
-            settings.data_db.clone(),
-            settings.workers as u32 + 1,
-            settings.query_time_limit,
-        )
-        .map_err(db_err)?,
+        )),
+        throttle: Throttle::new(settings.throttle),
+        dummy_hash: hash_password("tollgate-dummy-secret", decoy_iterations),
+        access_ttl: settings.access_ttl,
+        refresh_ttl: settings.refresh_ttl,
+    };
+    Ok(web::Data::new(AppState {
+        oauth,
+        store,
+        clock,
+        metrics: Metrics::new()?,
         settings: settings.clone(),
-    });
-    Ok(state)
+    }))
 }
 
 /// The HTTP server on `listener`, running: the route table over `data`, the access
@@ -273,7 +275,11 @@ enum Exposure {
 
 /// RFC 6749 §2.3.1 and §1.6: client secrets and tokens need TLS once they leave this
 /// machine, and the published demo secrets must not open a reachable server.
-fn check_exposure(addr: SocketAddr, settings: &Settings, db: &Db) -> Result<(), Exposure> {
+async fn check_exposure(
+    addr: SocketAddr,
+    settings: &Settings,
+    store: &dyn crate::store::Store,
+) -> Result<(), Exposure> {
     if addr.ip().is_loopback() {
         return Ok(());
     }
@@ -288,11 +294,8 @@ fn check_exposure(addr: SocketAddr, settings: &Settings, db: &Db) -> Result<(), 
         return Ok(());
     }
     let mut open = Vec::new();
-    for (name, secret, _, _) in demo::DEMO_USERS {
-        // Before serving: nothing else is waiting for the writer.
-        let record = db
-            .write_now(|c| users::find_client(c, name))
-            .map_err(Exposure::Store)?;
+    for (name, secret, _, _) in crate::store::demo::DEMO_USERS {
+        let record = store.find_client(name).await.map_err(Exposure::Store)?;
         if record
             .is_some_and(|r| r.api_user && r.enabled && verify_password(secret, &r.password_hash))
         {

@@ -13,13 +13,14 @@ use base64::Engine;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use tollgate::error::{BearerError, OAuthError};
 use tollgate::getdata::Page;
 use tollgate::http::bearer::parse_authorization;
+use tollgate::http::errors::BearerError;
 use tollgate::http::getdata::{parse_params, GetDataParams};
 use tollgate::oauth::client_auth::from_request;
 use tollgate::oauth::params::{Params, MAX_PARAMS};
 use tollgate::oauth::scopes::parse_requested;
+use tollgate::oauth::OAuthError;
 
 /// Enough to find shallow mistakes in seconds; CI runs every property on each push.
 /// `PROPTEST_CASES=100000 cargo test --test properties` digs deeper.

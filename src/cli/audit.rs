@@ -1,9 +1,9 @@
 //! `tollgate audit`: the audit trail, newest last.
 use super::output::{print_json, print_table};
 use super::values::parse_duration;
-use super::{err, Ctx};
+use super::Ctx;
 use crate::clock::rfc3339;
-use crate::store::audit;
+use crate::store::Store;
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -21,7 +21,7 @@ pub struct AuditArgs {
 
 pub fn run(ctx: &Ctx, a: &AuditArgs) -> Result<(), String> {
     let since = ctx.now - parse_duration(&a.since).map_err(|e| format!("--since {e}"))?;
-    let rows = audit::query(&ctx.conn, since, a.client.as_deref()).map_err(err)?;
+    let rows = ctx.wait(ctx.store.audit_trail(since, a.client.clone()))?;
     if a.json {
         return print_json(&rows);
     }

@@ -1,5 +1,6 @@
 //! `tollgate backup FILE`: a consistent copy of the database.
-use super::{err, Ctx};
+use super::Ctx;
+use crate::store::Store;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -17,11 +18,7 @@ pub fn run(ctx: &Ctx, a: &BackupArgs) -> Result<(), String> {
             a.file.display()
         ));
     }
-    let target = a
-        .file
-        .to_str()
-        .ok_or("the backup path must be valid UTF-8")?;
-    ctx.conn.execute("VACUUM INTO ?1", [target]).map_err(err)?;
+    ctx.wait(ctx.store.backup(&a.file))?;
     println!("backed up to {}", a.file.display());
     Ok(())
 }

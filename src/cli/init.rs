@@ -1,6 +1,6 @@
 //! `tollgate init FILE [--demo]`: a new, migrated database.
 use crate::clock::{Clock, SystemClock};
-use crate::store::{self, demo};
+use crate::store::sqlite::{self, demo};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -28,7 +28,7 @@ pub fn run(a: &InitArgs, db: Option<PathBuf>, iterations: u32) -> Result<(), Str
             a.file.display()
         ));
     }
-    let mut c = store::open_migrated(&a.file).map_err(|e| e.to_string())?;
+    let mut c = sqlite::open_migrated(&a.file).map_err(|e| e.to_string())?;
     if a.demo {
         demo::seed(&mut c, iterations, SystemClock.now()).map_err(|e| e.to_string())?;
     }

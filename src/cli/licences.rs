@@ -1,8 +1,8 @@
 //! `tollgate licences show|set`: the seats in total, held, and who holds them.
 use super::output::print_json;
 use super::sessions::print_sessions;
-use super::{audit_admin, err, Ctx};
-use crate::store::sessions::{self, SessionRow};
+use super::{audit_admin, Ctx};
+use crate::store::{SessionRow, Store};
 use clap::Subcommand;
 use serde_json::json;
 
@@ -22,12 +22,12 @@ pub enum LicencesCmd {
 }
 
 pub fn run(ctx: &mut Ctx, cmd: LicencesCmd) -> Result<(), String> {
-    let total = sessions::seats_total(&ctx.conn).map_err(err)?;
-    let held = sessions::seats_held(&ctx.conn, ctx.now).map_err(err)?;
+    let seats = ctx.wait(ctx.store.seats())?;
+    let (total, held) = (seats.total, seats.held);
     match cmd {
         LicencesCmd::Show { json } => {
-            let holders: Vec<SessionRow> = sessions::list_live(&ctx.conn, ctx.now)
-                .map_err(err)?
+            let holders: Vec<SessionRow> = ctx
+                .wait(ctx.store.live_sessions())?
                 .into_iter()
                 .filter(|s| s.seat)
                 .collect();
@@ -42,7 +42,7 @@ pub fn run(ctx: &mut Ctx, cmd: LicencesCmd) -> Result<(), String> {
             Ok(())
         }
         LicencesCmd::Set { seats } => {
-            sessions::set_seats(&ctx.conn, seats.into()).map_err(err)?;
+            ctx.wait(ctx.store.set_seats(seats.into()))?;
             audit_admin(
                 ctx,
                 "licences.set",

@@ -14,7 +14,8 @@ mod values;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::DEFAULT_DB;
-use crate::store;
+use crate::store::sqlite::{self, SqliteStore};
+use crate::store::{AuditRecord, Store, StoreError};
 use args::{db_on_command_line, with_implicit_serve, Cli, Command};
 use clap::{CommandFactory, FromArgMatches};
 use serve::ServeArgs;
@@ -25,31 +26,30 @@ pub fn run() -> ExitCode {
     let matches = Cli::command().get_matches_from(with_implicit_serve(std::env::args_os()));
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let db_flag = db_on_command_line(&matches);
-    let result = match cli.command {
-        Some(Command::Init(a)) => init::run(
-            &a,
-            db_flag.then_some(cli.db).flatten(),
-            cli.pbkdf2_iterations,
-        ),
-        Some(Command::Serve(a)) => serve::run(cli.db, cli.pbkdf2_iterations, &a),
-        Some(admin) => Ctx::open(cli.db, cli.pbkdf2_iterations).and_then(|mut ctx| match admin {
-            Command::User(c) => users::run(&mut ctx, c),
-            Command::Licences(c) => licences::run(&mut ctx, c),
-            Command::Sessions(c) => sessions::run(&mut ctx, c),
-            Command::Scope(c) => scopes::run(&mut ctx, c),
-            Command::Audit(a) => audit::run(&ctx, &a),
-            Command::Backup(a) => backup::run(&ctx, &a),
-            Command::Query(c) => {
-                let path = ctx.path.clone();
-                queries::run(&mut ctx, &path, c)
+    let result =
+        match cli.command {
+            Some(Command::Init(a)) => init::run(
+                &a,
+                db_flag.then_some(cli.db).flatten(),
+                cli.pbkdf2_iterations,
+            ),
+            Some(Command::Serve(a)) => serve::run(cli.db, cli.pbkdf2_iterations, &a),
+            Some(admin) => Ctx::open(cli.db, cli.pbkdf2_iterations, store_options(&admin))
+                .and_then(|mut ctx| match admin {
+                    Command::User(c) => users::run(&mut ctx, c),
+                    Command::Licences(c) => licences::run(&mut ctx, c),
+                    Command::Sessions(c) => sessions::run(&mut ctx, c),
+                    Command::Scope(c) => scopes::run(&mut ctx, c),
+                    Command::Audit(a) => audit::run(&ctx, &a),
+                    Command::Backup(a) => backup::run(&ctx, &a),
+                    Command::Query(c) => queries::run(&mut ctx, c),
+                    Command::Serve(_) | Command::Init(_) => unreachable!("dispatched above"),
+                }),
+            None => {
+                let defaults = ServeArgs::parse_defaults();
+                serve::run(cli.db, cli.pbkdf2_iterations, &defaults)
             }
-            Command::Serve(_) | Command::Init(_) => unreachable!("dispatched above"),
-        }),
-        None => {
-            let defaults = ServeArgs::parse_defaults();
-            serve::run(cli.db, cli.pbkdf2_iterations, &defaults)
-        }
-    };
+        };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
@@ -59,25 +59,58 @@ pub fn run() -> ExitCode {
     }
 }
 
-/// What an admin command works with: the database (which a server may be using
-/// at the same moment: WAL and a busy timeout make that safe) and the time.
+/// How an admin command opens the store: `query add` and `query run` name the
+/// GetData sandbox's business database and time limit.
+fn store_options(command: &Command) -> sqlite::Options {
+    let (data_db, limit) = match command {
+        Command::Query(q) => q.sandbox(),
+        _ => (None, std::time::Duration::from_secs(2)),
+    };
+    sqlite::Options::command(data_db, limit)
+}
+
+/// What an admin command works with: the store (a server may be using the same
+/// database at the same moment: WAL and a busy timeout make that safe), a runtime to
+/// wait for it on, and the time.
 pub struct Ctx {
-    pub conn: rusqlite::Connection,
-    pub path: PathBuf,
+    pub store: SqliteStore,
+    runtime: tokio::runtime::Runtime,
     pub now: i64,
     pub iterations: u32,
 }
 
 impl Ctx {
-    fn open(db: Option<PathBuf>, iterations: u32) -> Result<Self, String> {
+    fn open(
+        db: Option<PathBuf>,
+        iterations: u32,
+        options: sqlite::Options,
+    ) -> Result<Self, String> {
         let path = db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
-        let conn = store::open_existing(&path).map_err(err)?;
+        let clock = std::sync::Arc::new(SystemClock);
+        let store = SqliteStore::open(&path, clock, &options).map_err(err)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(err)?;
         Ok(Self {
-            conn,
-            path,
+            store,
+            runtime,
             now: SystemClock.now(),
             iterations,
         })
+    }
+
+    /// Waits for one operation of the store.
+    pub fn wait<T>(
+        &self,
+        op: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, String> {
+        self.runtime.block_on(op).map_err(err)
+    }
+
+    /// Waits for a future that cannot fail.
+    pub fn block<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        self.runtime.block_on(f)
     }
 }
 
@@ -87,15 +120,15 @@ pub fn err(e: impl std::fmt::Display) -> String {
 
 /// Admin changes go into the audit trail; a failure to record is reported, not fatal.
 pub fn audit_admin(ctx: &mut Ctx, event: &str, subject: &str, detail: &str) {
-    let row = crate::store::audit::AuditRecord {
+    ctx.store.audit(AuditRecord {
         at: ctx.now,
         event: event.to_owned(),
         outcome: "ok".to_owned(),
         client_id: (!subject.is_empty()).then(|| subject.to_owned()),
         remote: Some("cli".to_owned()),
         detail: detail.to_owned(),
-    };
-    if let Err(e) = crate::store::audit::insert_many(&mut ctx.conn, &[row]) {
+    });
+    if let Err(e) = ctx.block(ctx.store.flush_audit()) {
         eprintln!("tollgate: warning: could not record this change in the audit trail: {e}");
     }
 }

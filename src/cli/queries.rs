@@ -1,12 +1,11 @@
 //! `tollgate query ...`: publish, list, withdraw and try GetData queries.
 use super::output::{count, print_json, print_table};
-use super::{audit_admin, err, Ctx};
+use super::{audit_admin, Ctx};
 use crate::getdata::{self, Page, RESERVED_QUERY_NAME};
-use crate::store::queries::{self, SavedQuery};
-use crate::store::users;
+use crate::store::{SavedQuery, Store};
 use clap::Subcommand;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Subcommand)]
@@ -64,28 +63,44 @@ pub enum QueryCmd {
     },
 }
 
-pub fn run(ctx: &mut Ctx, db: &Path, cmd: QueryCmd) -> Result<(), String> {
+impl QueryCmd {
+    /// The sandbox this command checks or runs queries in: `--data-db` and the time limit.
+    pub fn sandbox(&self) -> (Option<PathBuf>, Duration) {
+        match self {
+            QueryCmd::Add { data_db, .. } => (data_db.clone(), Duration::from_secs(2)),
+            QueryCmd::Run {
+                data_db,
+                query_time_limit_ms,
+                ..
+            } => (
+                data_db.clone(),
+                Duration::from_millis((*query_time_limit_ms).into()),
+            ),
+            _ => (None, Duration::from_secs(2)),
+        }
+    }
+}
+
+pub fn run(ctx: &mut Ctx, cmd: QueryCmd) -> Result<(), String> {
     match cmd {
         QueryCmd::Add {
             name,
             sql,
             scope,
             description,
-            data_db,
+            ..
         } => add(
             ctx,
-            db,
             SavedQuery {
                 name,
                 sql,
                 scope,
                 description,
             },
-            data_db.as_deref(),
         ),
         QueryCmd::List { json } => list(ctx, json),
         QueryCmd::Remove { name } => {
-            if !queries::remove(&ctx.conn, &name).map_err(err)? {
+            if !ctx.wait(ctx.store.remove_query(&name))? {
                 return Err(format!(
                     "no query named {name:?}; `tollgate query list` shows them"
                 ));
@@ -100,11 +115,9 @@ pub fn run(ctx: &mut Ctx, db: &Path, cmd: QueryCmd) -> Result<(), String> {
             pageno,
             pagesize,
             json,
-            data_db,
-            query_time_limit_ms,
+            ..
         } => try_run(
             ctx,
-            &getdata::open_sandbox(db, data_db.as_deref()).map_err(err)?,
             &name,
             &params,
             Page {
@@ -112,7 +125,6 @@ pub fn run(ctx: &mut Ctx, db: &Path, cmd: QueryCmd) -> Result<(), String> {
                 size: pagesize.clamp(1, 500),
             },
             json,
-            Duration::from_millis(query_time_limit_ms.into()),
         ),
     }
 }
@@ -128,24 +140,22 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-fn add(ctx: &mut Ctx, db: &Path, q: SavedQuery, data_db: Option<&Path>) -> Result<(), String> {
+fn add(ctx: &mut Ctx, q: SavedQuery) -> Result<(), String> {
     check_name(&q.name)?;
-    if !users::scope_names(&ctx.conn)
-        .map_err(err)?
-        .contains(&q.scope)
-    {
+    if !ctx.wait(ctx.store.scope_names())?.contains(&q.scope) {
         return Err(format!(
             "unknown scope {:?}; `tollgate scope list` shows them",
             q.scope
         ));
     }
-    let sandbox = getdata::open_sandbox(db, data_db).map_err(err)?;
-    let n = getdata::check(&sandbox, q.sql.trim()).map_err(|e| format!("query {}: {e}", q.name))?;
+    let n = ctx
+        .block(ctx.store.check_query(q.sql.trim()))
+        .map_err(|e| format!("query {}: {e}", q.name))?;
     let q = SavedQuery {
         sql: q.sql.trim().to_owned(),
         ..q
     };
-    if !queries::insert(&ctx.conn, &q, ctx.now).map_err(err)? {
+    if !ctx.wait(ctx.store.add_query(q.clone()))? {
         return Err(format!(
             "a query named {:?} exists already; remove it first",
             q.name
@@ -167,7 +177,7 @@ fn add(ctx: &mut Ctx, db: &Path, q: SavedQuery, data_db: Option<&Path>) -> Resul
 }
 
 fn list(ctx: &Ctx, json: bool) -> Result<(), String> {
-    let rows = queries::list(&ctx.conn).map_err(err)?;
+    let rows = ctx.wait(ctx.store.queries())?;
     if json {
         return print_json(&rows);
     }
@@ -186,20 +196,14 @@ fn list(ctx: &Ctx, json: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs a saved query on `sandbox` (see [`getdata::open_sandbox`]) and prints its first page.
-fn try_run(
-    ctx: &Ctx,
-    sandbox: &rusqlite::Connection,
-    name: &str,
-    params: &[String],
-    page: Page,
-    json: bool,
-    time_limit: Duration,
-) -> Result<(), String> {
-    let q = queries::get(&ctx.conn, name)
-        .map_err(err)?
+/// Runs a saved query in the store's sandbox and prints its first page.
+fn try_run(ctx: &Ctx, name: &str, params: &[String], page: Page, json: bool) -> Result<(), String> {
+    let q = ctx
+        .wait(ctx.store.saved_query(name))?
         .ok_or_else(|| format!("no query named {name:?}; `tollgate query list` shows them"))?;
-    let n = getdata::param_count(sandbox, &q.sql).map_err(err)?;
+    let n = ctx
+        .block(ctx.store.query_params(&q.sql))
+        .map_err(|e| e.to_string())?;
     if params.len() != n {
         return Err(format!(
             "query {name} takes {}; {} given",
@@ -207,7 +211,9 @@ fn try_run(
             params.len()
         ));
     }
-    let doc = getdata::run(sandbox, &q.sql, params, page, time_limit).map_err(err)?;
+    let doc = ctx
+        .block(ctx.store.run_query(&q.sql, params.to_vec(), page))
+        .map_err(|e| e.to_string())?;
     if json {
         return print_json(&doc);
     }

@@ -1,8 +1,8 @@
 //! `tollgate scope add|list`: the scopes clients may ask for.
 use super::output::{print_json, print_table, yes_no};
-use super::{audit_admin, err, Ctx};
+use super::{audit_admin, Ctx};
 use crate::oauth::scopes::valid_token;
-use crate::store::users::{self, ScopeRow};
+use crate::store::{ScopeRow, Store};
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
@@ -29,7 +29,7 @@ pub enum ScopeCmd {
 pub fn run(ctx: &mut Ctx, cmd: ScopeCmd) -> Result<(), String> {
     match cmd {
         ScopeCmd::List { json } => {
-            let rows = users::scopes(&ctx.conn).map_err(err)?;
+            let rows = ctx.wait(ctx.store.scopes())?;
             if json {
                 return print_json(&rows);
             }
@@ -55,7 +55,7 @@ pub fn run(ctx: &mut Ctx, cmd: ScopeCmd) -> Result<(), String> {
                 description,
                 licensed,
             };
-            if !users::add_scope(&ctx.conn, &row).map_err(err)? {
+            if !ctx.wait(ctx.store.add_scope(row))? {
                 return Err(format!("a scope named {name:?} exists already"));
             }
             audit_admin(

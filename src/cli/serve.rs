@@ -4,7 +4,7 @@ use super::values::{parse_duration, parse_listen};
 use crate::clock::SystemClock;
 use crate::config::{check_issuer, normalize_base_path, tls_files, Settings, DEFAULT_DB};
 use crate::startup::Application;
-use crate::store;
+
 use clap::{Args, Parser};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -161,7 +161,7 @@ pub fn run(db: Option<PathBuf>, iterations: u32, a: &ServeArgs) -> Result<(), St
     let settings = a.settings(db, iterations)?;
     if !settings.create_demo_if_missing {
         // A named database must exist: a typo must not serve a new, empty one.
-        store::open_existing(&settings.db).map_err(super::err)?;
+        crate::store::sqlite::open_existing(&settings.db).map_err(super::err)?;
     }
     // Before any thread starts: every thread of the server inherits the policy.
     if a.scheduler == Scheduler::Batch {
@@ -172,6 +172,7 @@ pub fn run(db: Option<PathBuf>, iterations: u32, a: &ServeArgs) -> Result<(), St
     }
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings.clone(), Arc::new(SystemClock))
+            .await
             .map_err(|e| e.to_string())?;
         log::info!(
             "tollgate serving {} on {}://{}{}",
@@ -185,7 +186,7 @@ pub fn run(db: Option<PathBuf>, iterations: u32, a: &ServeArgs) -> Result<(), St
             settings.base_path
         );
         let addr = SocketAddr::new(settings.listen.ip(), app.port());
-        crate::banner::announce(settings.clone(), addr);
+        crate::banner::announce(app.store(), settings.clone(), addr);
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
 }

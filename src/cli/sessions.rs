@@ -1,9 +1,8 @@
 //! `tollgate sessions list|revoke`: live sessions, and ending them.
 use super::output::{count, print_json, print_table, yes_no};
-use super::{audit_admin, err, Ctx};
+use super::{audit_admin, Ctx};
 use crate::clock::rfc3339;
-use crate::store::sessions::{self, SessionRow};
-use crate::store::users;
+use crate::store::{SessionRow, Store};
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
@@ -31,7 +30,7 @@ pub enum SessionsCmd {
 pub fn run(ctx: &mut Ctx, cmd: SessionsCmd) -> Result<(), String> {
     match cmd {
         SessionsCmd::List { json } => {
-            let rows = sessions::list_live(&ctx.conn, ctx.now).map_err(err)?;
+            let rows = ctx.wait(ctx.store.live_sessions())?;
             if json {
                 return print_json(&rows);
             }
@@ -39,7 +38,7 @@ pub fn run(ctx: &mut Ctx, cmd: SessionsCmd) -> Result<(), String> {
             Ok(())
         }
         SessionsCmd::Revoke { id: Some(id), .. } => {
-            if !sessions::revoke_session(&mut ctx.conn, id, ctx.now, None).map_err(err)? {
+            if !ctx.wait(ctx.store.revoke_session(id))? {
                 return Err(format!(
                     "no live session {id}; `tollgate sessions list` shows them"
                 ));
@@ -55,12 +54,12 @@ pub fn run(ctx: &mut Ctx, cmd: SessionsCmd) -> Result<(), String> {
 /// `sessions revoke --all` (no client) or `--client NAME`.
 fn revoke_many(ctx: &mut Ctx, client: Option<&str>) -> Result<(), String> {
     let user_id = match client {
-        Some(name) => Some(users::id_of(&ctx.conn, name).map_err(err)?.ok_or_else(|| {
+        Some(name) => Some(ctx.wait(ctx.store.user_id(name))?.ok_or_else(|| {
             format!("no user named {name:?}; `tollgate user list` shows who exists")
         })?),
         None => None,
     };
-    let ended = sessions::revoke_live(&mut ctx.conn, user_id, ctx.now).map_err(err)?;
+    let ended = ctx.wait(ctx.store.revoke_sessions(user_id))?;
     let whose = client.map_or(String::new(), |name| format!(" of {name}"));
     let what = format!("{}{whose}", count(ended, "live session"));
     audit_admin(ctx, "sessions.revoke", client.unwrap_or_default(), &what);

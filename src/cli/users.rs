@@ -1,9 +1,9 @@
 //! `tollgate user ...`: add, list, disable, enable, reset-secret, set-scopes, remove.
 use super::output::{count, print_json, print_table, yes_no};
-use super::{audit_admin, err, Ctx};
+use super::{audit_admin, Ctx};
 use crate::crypto::{hash_password, new_secret, Secret};
 use crate::oauth::scopes::valid_token;
-use crate::store::users::{self, NewUser};
+use crate::store::{NewUser, Store};
 use clap::Subcommand;
 use serde_json::json;
 use std::io::Read;
@@ -146,8 +146,7 @@ fn print_credentials(name: &str, secret: &Secret, chosen: bool, json: bool) -> R
 }
 
 fn user_id(ctx: &Ctx, name: &str) -> Result<i64, String> {
-    users::id_of(&ctx.conn, name)
-        .map_err(err)?
+    ctx.wait(ctx.store.user_id(name))?
         .ok_or_else(|| format!("no user named {name:?}; `tollgate user list` shows who exists"))
 }
 
@@ -161,20 +160,18 @@ fn add(
 ) -> Result<(), String> {
     check_nickname(name)?;
     let scopes = known_scopes(ctx, scopes)?;
-    if users::id_of(&ctx.conn, name).map_err(err)?.is_some() {
+    if ctx.wait(ctx.store.user_id(name))?.is_some() {
         return Err(format!("a user named {name:?} exists already"));
     }
     let secret = read_secret(stdin)?;
     let hash = hash_password(secret.expose(), ctx.iterations);
     let new = NewUser {
-        nickname: name,
-        password_hash: &hash,
+        nickname: name.to_owned(),
+        password_hash: hash,
         api_user: api,
-        scopes: &scopes,
+        scopes: scopes.clone(),
     };
-    let tx = ctx.conn.transaction().map_err(err)?;
-    users::create(&tx, &new, ctx.now).map_err(err)?;
-    tx.commit().map_err(err)?;
+    ctx.wait(ctx.store.add_user(new))?;
     audit_admin(
         ctx,
         "user.add",
@@ -185,9 +182,9 @@ fn add(
 }
 
 /// The scopes named on the command line, each one that exists.
-fn known_scopes<'a>(ctx: &Ctx, scopes: &'a [String]) -> Result<Vec<&'a str>, String> {
-    let known: Vec<String> = users::scopes(&ctx.conn)
-        .map_err(err)?
+fn known_scopes(ctx: &Ctx, scopes: &[String]) -> Result<Vec<String>, String> {
+    let known: Vec<String> = ctx
+        .wait(ctx.store.scopes())?
         .into_iter()
         .map(|s| s.name)
         .collect();
@@ -205,13 +202,13 @@ fn known_scopes<'a>(ctx: &Ctx, scopes: &'a [String]) -> Result<Vec<&'a str>, Str
             known.join(", ")
         ));
     }
-    Ok(scopes)
+    Ok(scopes.into_iter().map(str::to_owned).collect())
 }
 
 fn set_scopes(ctx: &mut Ctx, name: &str, scopes: &[String]) -> Result<(), String> {
     let id = user_id(ctx, name)?;
     let scopes = known_scopes(ctx, scopes)?;
-    users::set_scopes(&mut ctx.conn, id, &scopes).map_err(err)?;
+    ctx.wait(ctx.store.set_user_scopes(id, scopes.clone()))?;
     let list = scopes.join(" ");
     audit_admin(ctx, "user.set-scopes", name, &format!("scopes: {list}"));
     println!("{name}: scopes {list}");
@@ -220,7 +217,7 @@ fn set_scopes(ctx: &mut Ctx, name: &str, scopes: &[String]) -> Result<(), String
 
 fn remove(ctx: &mut Ctx, name: &str) -> Result<(), String> {
     let id = user_id(ctx, name)?;
-    let ended = users::remove(&mut ctx.conn, id, ctx.now).map_err(err)?;
+    let ended = ctx.wait(ctx.store.remove_user(id))?;
     let ended = count(ended, "live session");
     audit_admin(ctx, "user.remove", name, &format!("{ended} ended"));
     println!("{name}: removed; {ended} ended");
@@ -228,7 +225,7 @@ fn remove(ctx: &mut Ctx, name: &str) -> Result<(), String> {
 }
 
 fn list(ctx: &Ctx, json: bool) -> Result<(), String> {
-    let rows = users::list(&ctx.conn, ctx.now).map_err(err)?;
+    let rows = ctx.wait(ctx.store.users())?;
     if json {
         return print_json(&rows);
     }
@@ -253,7 +250,7 @@ fn list(ctx: &Ctx, json: bool) -> Result<(), String> {
 
 fn set_enabled(ctx: &mut Ctx, name: &str, enabled: bool) -> Result<(), String> {
     let id = user_id(ctx, name)?;
-    let ended = users::set_enabled(&mut ctx.conn, id, enabled, ctx.now).map_err(err)?;
+    let ended = ctx.wait(ctx.store.set_user_enabled(id, enabled))?;
     let (event, detail) = if enabled {
         ("user.enable", String::new())
     } else {
@@ -274,12 +271,8 @@ fn set_enabled(ctx: &mut Ctx, name: &str, enabled: bool) -> Result<(), String> {
 fn reset_secret(ctx: &mut Ctx, name: &str, stdin: bool, json: bool) -> Result<(), String> {
     let id = user_id(ctx, name)?;
     let secret = read_secret(stdin)?;
-    users::set_password(
-        &ctx.conn,
-        id,
-        &hash_password(secret.expose(), ctx.iterations),
-    )
-    .map_err(err)?;
+    let hash = hash_password(secret.expose(), ctx.iterations);
+    ctx.wait(ctx.store.set_user_secret(id, hash))?;
     audit_admin(ctx, "user.reset-secret", name, "");
     print_credentials(name, &secret, stdin, json)
 }

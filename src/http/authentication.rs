@@ -1,80 +1,17 @@
-//! Client authentication for the OAuth endpoints (RFC 6749 §2.3.1): credentials as
-//! presented, the throttle, the verified-credential record, PBKDF2 with a decoy for
-//! unknown clients, and why a refused client was refused (for the operator only).
+//! Client credentials as an OAuth endpoint's request carries them, and client
+//! authentication for the revocation and introspection endpoints (the rules are
+//! oauth/authenticate.rs); who authenticated goes into the request for the access log.
 use super::{LoggedClient, State};
-use crate::crypto::Secret;
-use crate::error::OAuthError;
+use crate::oauth::authenticate::{Client, Lookup};
 use crate::oauth::client_auth::{self, Presented};
 use crate::oauth::params::Params;
-use crate::store::users::{self, ClientRecord};
+use crate::oauth::OAuthError;
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest};
 
-/// Where client authentication finds the client's record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lookup {
-    /// The verified-credential record, when this secret was verified before: no
-    /// PBKDF2 and no read. Only for callers that confirm the record on the writer.
-    Remembered,
-    /// The USERS table.
-    Fresh,
-}
-
-/// An authenticated client: the name it authenticated with and its record.
-pub struct Client {
-    pub nickname: String,
-    pub record: ClientRecord,
-}
-
-/// Why a client's authentication failed: for the operator (the log and the audit
-/// trail), never for the response, which is `invalid_client` whatever the reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    UnknownClient,
-    WrongSecret,
-    NotApiUser,
-    Disabled,
-    ControlCharacters,
-}
-
-impl Refusal {
-    pub fn reason(self) -> &'static str {
-        match self {
-            Self::UnknownClient => "unknown client",
-            Self::WrongSecret => "wrong secret",
-            Self::NotApiUser => "not an API user (APIUSER = 0)",
-            Self::Disabled => "disabled user",
-            Self::ControlCharacters => "the secret contains control characters",
-        }
-    }
-}
-
-/// A failed client authentication, left in the request's extensions for the audit
-/// trail: the client id it named (cut to [`SHOWN_ID_CHARS`]) and why it failed.
-#[derive(Debug, Clone)]
-pub struct FailedClient {
-    pub client_id: String,
-    pub refusal: Refusal,
-}
-
-/// A named client id is the client's own text: at most this much of it is kept.
-const SHOWN_ID_CHARS: usize = 64;
-
-fn shown_id(id: &str) -> String {
-    match id.char_indices().nth(SHOWN_ID_CHARS) {
-        Some((cut, _)) => format!("{}…", &id[..cut]),
-        None => id.to_owned(),
-    }
-}
-
-/// Client authentication for the token, revocation and introspection endpoints,
-/// throttled per (address, client id) and per address against brute force.
-pub async fn authenticate_request(
-    req: &HttpRequest,
-    params: &Params,
-    state: &State,
-    lookup: Lookup,
-) -> Result<Client, OAuthError> {
+/// The client's credentials: HTTP Basic from the one Authorization header, or the
+/// form body's.
+pub fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError> {
     let mut headers = req.headers().get_all(header::AUTHORIZATION);
     let authorization = headers.next().map(|v| v.as_bytes());
     if headers.next().is_some() {
@@ -82,131 +19,22 @@ pub async fn authenticate_request(
             "more than one Authorization header".into(),
         ));
     }
-    let presented = client_auth::from_request(authorization, params)?;
-    let (ip, now) = (state.remote_ip(req), state.clock.now());
-    let id = presented.client_id.clone();
-    if let Some(ip) = ip {
-        if let Err(retry_after) = state.throttle.check(ip, &id, now) {
-            return Err(OAuthError::SlowDown { retry_after });
-        }
-    }
-    let result = authenticate(state, presented, lookup).await?;
-    let client = match result {
-        Ok(client) => {
-            if let Some(ip) = ip {
-                state.throttle.succeeded(ip, &id);
-            }
-            client
-        }
-        Err(refusal) => {
-            let shown = shown_id(&id);
-            let from = ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
-            log::info!(
-                target: AUTH_TARGET,
-                "client authentication failed for {shown:?} from {from}: {}",
-                refusal.reason()
-            );
-            if let Some(ip) = ip {
-                match state.throttle.failed(ip, &id, now) {
-                    Some(b) if b.whole_address => log::warn!(
-                        "throttling every client id from {ip} for {} s after repeated failed authentications",
-                        b.seconds
-                    ),
-                    Some(b) => log::warn!(
-                        "throttling client {shown:?} from {ip} for {} s after repeated failed authentications",
-                        b.seconds
-                    ),
-                    None => {}
-                }
-            }
-            req.extensions_mut().insert(FailedClient {
-                client_id: shown,
-                refusal,
-            });
-            return Err(OAuthError::InvalidClient);
-        }
-    };
+    client_auth::from_request(authorization, params)
+}
+
+/// Authenticates the request's client from the table.
+pub async fn authenticate_request(
+    req: &HttpRequest,
+    params: &Params,
+    state: &State,
+) -> Result<Client, OAuthError> {
+    let presented = presented(req, params)?;
+    let client = state
+        .oauth
+        .authenticate(presented, state.remote_ip(req), Lookup::Fresh)
+        .await
+        .map_err(|d| d.error)?;
     req.extensions_mut()
         .insert(LoggedClient(client.nickname.clone()));
     Ok(client)
-}
-
-/// The log target of failed client authentications, so operators can route them.
-pub const AUTH_TARGET: &str = "tollgate::auth";
-
-/// RFC 6749 §2.3.1 client authentication: the client, or why it was refused (the
-/// refusal of the form-decoded credentials when the raw ones fail too). An unknown
-/// client still costs one PBKDF2 verification.
-pub async fn authenticate(
-    state: &State,
-    p: Presented,
-    lookup: Lookup,
-) -> Result<Result<Client, Refusal>, OAuthError> {
-    let refusal = match check(state, p.client_id, p.secret, lookup).await? {
-        Ok(c) => return Ok(Ok(c)),
-        Err(refusal) => refusal,
-    };
-    if let Some((id, secret)) = p.raw {
-        if let Ok(c) = check(state, id, secret, lookup).await? {
-            return Ok(Ok(c));
-        }
-    }
-    Ok(Err(refusal))
-}
-
-async fn check(
-    state: &State,
-    id: String,
-    secret: Secret,
-    lookup: Lookup,
-) -> Result<Result<Client, Refusal>, OAuthError> {
-    // A NUL or other control character is never part of a secret tollgate stores;
-    // PBKDF2 would pad a short key with zeros and accept `secret\0` as `secret`.
-    if secret.expose().chars().any(char::is_control) {
-        return Ok(Err(Refusal::ControlCharacters));
-    }
-    if lookup == Lookup::Remembered {
-        if let Some(record) = state.verified.client(&id, secret.expose()) {
-            return Ok(Ok(Client {
-                nickname: id,
-                record,
-            }));
-        }
-    }
-    let name = id.clone();
-    let record = state.db.read(move |c| users::find_client(c, &name)).await?;
-    let eligible = record.as_ref().is_some_and(|r| r.api_user && r.enabled);
-    if let Some(r) = record.as_ref().filter(|_| eligible) {
-        if state
-            .verified
-            .is_verified(&id, secret.expose(), &r.password_hash)
-        {
-            return Ok(Ok(Client {
-                nickname: id,
-                record: record.unwrap(),
-            }));
-        }
-    }
-    // Ordinary and disabled users are verified too (then refused), so timing tells nothing.
-    let stored = record
-        .as_ref()
-        .map_or(state.dummy_hash.as_str(), |r| r.password_hash.as_str());
-    let ok = state
-        .verifier
-        .verify(&id, &secret, stored)
-        .await
-        .map_err(|_| OAuthError::TemporarilyUnavailable)?;
-    Ok(match record {
-        None => Err(Refusal::UnknownClient),
-        Some(r) if !r.api_user => Err(Refusal::NotApiUser),
-        Some(r) if !r.enabled => Err(Refusal::Disabled),
-        Some(_) if !ok => Err(Refusal::WrongSecret),
-        Some(r) => {
-            state.verified.remember(&id, secret.expose(), &r);
-            Ok(Client {
-                nickname: id,
-                record: r,
-            })
-        }
-    })
 }

@@ -1,13 +1,12 @@
 //! RFC 6750 bearer-token authentication for resource routes.
+use super::errors::BearerError;
 use super::{LoggedClient, State};
 use crate::crypto::{token_key, TokenKey};
-use crate::error::{BearerError, Problem, StoreError};
 use crate::oauth::scopes::Scopes;
-use crate::store::sessions::{self, AccessGrant};
+use crate::store::{Access, AccessGrant, Product};
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use rusqlite::Connection;
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 
@@ -59,7 +58,7 @@ pub fn parse_authorization(value: Option<&header::HeaderValue>) -> Result<String
 }
 
 /// A request's bearer token, parsed but not yet looked up: for handlers that look it
-/// up together with their own read, in one trip to a reader ([`Bearer::read`]).
+/// up together with their own read, in one trip to the store ([`Bearer::product`]).
 pub struct Bearer {
     key: TokenKey,
     req: HttpRequest,
@@ -89,49 +88,23 @@ fn bearer(req: &HttpRequest) -> Result<Bearer, BearerError> {
 }
 
 impl Bearer {
-    /// Looks the token up, checks that it holds any of `accepted` (else 403 naming
-    /// `challenge`), and runs `f`, all on one reader connection, in one trip.
-    pub async fn read<T, F>(
+    /// Looks the token up and, if it is live, the product `sku`, in one trip to the
+    /// store; then checks that the token holds any of `accepted` (else 403 naming
+    /// `challenge`).
+    pub async fn product(
         self,
         accepted: &'static [&'static str],
         challenge: &'static str,
-        f: F,
-    ) -> Result<(Authenticated, T), actix_web::Error>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let (key, now) = (self.key, self.state.clock.now());
-        let (grant, value) = self
-            .state
-            .db
-            .read(move |c| {
-                let grant = match sessions::find_access_or_why(c, &key, now)? {
-                    Ok(grant) => grant,
-                    Err(why) => return Ok((Err(why), None)),
-                };
-                if !holds(&grant.scope, accepted) {
-                    return Ok((Ok(grant), None));
-                }
-                // The token's lookup already failed or passed; `f`'s own failure is
-                // the resource route's (a Problem), not the token's.
-                let value = f(c).map_err(Problem::from);
-                Ok((Ok(grant), Some(value)))
-            })
-            .await
-            .map_err(BearerError::from)?;
-        let auth = self.authenticated(grant)?;
-        match value {
-            Some(v) => Ok((auth, v?)),
-            None => Err(BearerError::InsufficientScope(challenge.to_owned()).into()),
-        }
+        sku: String,
+    ) -> Result<(Authenticated, Option<Product>), BearerError> {
+        let (access, product) = self.state.store.product_for(self.key, sku).await?;
+        let auth = self.authenticated(access)?;
+        auth.require(accepted, challenge)?;
+        Ok((auth, product))
     }
 
     /// The token's grant, or 401 saying why; notes the client for the access log.
-    fn authenticated(
-        &self,
-        grant: Result<AccessGrant, &'static str>,
-    ) -> Result<Authenticated, BearerError> {
+    fn authenticated(&self, grant: Access) -> Result<Authenticated, BearerError> {
         let grant = grant.map_err(BearerError::InvalidToken)?;
         self.req
             .extensions_mut()
@@ -166,12 +139,7 @@ impl FromRequest for Authenticated {
         let bearer = bearer(req);
         Box::pin(async move {
             let bearer = bearer?;
-            let (key, now) = (bearer.key, bearer.state.clock.now());
-            let grant = bearer
-                .state
-                .db
-                .read(move |c| sessions::find_access_or_why(c, &key, now))
-                .await?;
+            let grant = bearer.state.store.find_access(bearer.key).await?;
             bearer.authenticated(grant)
         })
     }

@@ -1,10 +1,10 @@
 //! GetData routes (API.md §7): `/api/v1/custom/getdata?queryname=…` and `/api/v1/custom/{name}`.
 use super::bearer::Authenticated;
+use super::errors::{BearerError, Problem};
 use super::State;
-use crate::error::{BearerError, Problem};
 use crate::getdata::{is_query_name, Page, QueryError, MAX_PARAMS};
 use crate::oauth::scopes::Scopes;
-use crate::store::queries::{self, SavedQuery};
+use crate::store::SavedQuery;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::collections::BTreeMap;
@@ -111,10 +111,9 @@ async fn serve(auth: Authenticated, name: &str, params: GetDataParams, state: St
     if !is_query_name(name) {
         return Err(unknown().into());
     }
-    let key = name.to_owned();
     let query: SavedQuery = state
-        .db
-        .read(move |c| queries::get(c, &key))
+        .store
+        .saved_query(name)
         .await
         .map_err(Problem::from)?
         .ok_or_else(unknown)?;
@@ -123,20 +122,18 @@ async fn serve(auth: Authenticated, name: &str, params: GetDataParams, state: St
     if !held.contains(&query.scope) && !held.contains("all") {
         return Err(BearerError::InsufficientScope(query.scope).into());
     }
-    let sandbox = state.sandbox.clone();
     let page = params.page.unwrap_or(Page { no: 1, size: 50 });
-    let name = name.to_owned();
-    let body = web::block(move || -> Result<_, Problem> {
-        let n = sandbox
-            .param_count(&query.sql)
-            .map_err(|e| problem(&name, e))?;
-        let values = bind(&params.qp, n)?;
-        sandbox
-            .run(&query.sql, &values, page)
-            .map_err(|e| problem(&name, e))
-    })
-    .await
-    .map_err(|_| Problem::internal())??;
+    let n = state
+        .store
+        .query_params(&query.sql)
+        .await
+        .map_err(|e| problem(name, e))?;
+    let values = bind(&params.qp, n)?;
+    let body = state
+        .store
+        .run_query(&query.sql, values, page)
+        .await
+        .map_err(|e| problem(name, e))?;
     Ok(HttpResponse::Ok().json(body))
 }
 

@@ -1,6 +1,6 @@
 //! Server metadata (RFC 8414) and health probes.
+use super::errors::Problem;
 use super::State;
-use crate::error::Problem;
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde_json::json;
@@ -19,7 +19,7 @@ pub fn issuer(state: &State) -> String {
 
 /// RFC 8414 §2 and §3: served at `/.well-known/oauth-authorization-server{base path}`.
 pub async fn get_metadata(state: State) -> Result<HttpResponse, Problem> {
-    let scopes: Vec<String> = state.db.read(crate::store::users::scope_names).await?;
+    let scopes: Vec<String> = state.store.scope_names().await?;
     let iss = issuer(&state);
     let methods = ["client_secret_basic", "client_secret_post"];
     Ok(HttpResponse::Ok().json(json!({
@@ -41,21 +41,13 @@ pub async fn get_healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// How long readiness waits for the writer.
+/// How long readiness waits for a write.
 const WRITER_PROBE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The database takes writes (the writer answers, and writes are not failing) and
-/// answers a read.
+/// The database takes writes (answering within a bound, and writes are not
+/// failing) and answers a read.
 pub async fn get_readyz(state: State) -> HttpResponse {
-    let writes = state.db.check_writes(WRITER_PROBE).await;
-    let reads = match writes {
-        Ok(()) => state
-            .db
-            .read(|c| Ok(c.query_row("SELECT count(*) FROM licence", [], |r| r.get::<_, i64>(0))?))
-            .await
-            .map(|_| ()),
-        Err(e) => Err(e),
-    };
+    let reads = state.store.check_ready(WRITER_PROBE).await;
     match reads {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ok"})),
         Err(e) => {

@@ -2,9 +2,8 @@
 //!
 //! tollgate keeps its own [`Registry`] in [`AppState`](super::AppState) rather than
 //! the process-global one, so two servers in one process (the tests) never share counts.
+use super::errors::Problem;
 use super::State;
-use crate::error::Problem;
-use crate::store::sessions;
 use actix_web::HttpResponse;
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder, TEXT_FORMAT,
@@ -102,14 +101,10 @@ impl Metrics {
 
 /// Seats are read from the database at scrape time, so an admin's change shows at once.
 pub async fn get_metrics(state: State) -> Result<HttpResponse, Problem> {
-    let now = state.clock.now();
-    let (total, held) = state
-        .db
-        .read(move |c| Ok((sessions::seats_total(c)?, sessions::seats_held(c, now)?)))
-        .await?;
+    let seats = state.store.seats().await?;
     let body = state
         .metrics
-        .render(total, held, state.verifier.computed())
+        .render(seats.total, seats.held, state.oauth.verifier.computed())
         .map_err(|e| {
             log::error!("metrics exposition: {e}");
             Problem::internal()

@@ -4,9 +4,11 @@ pub mod authentication;
 pub mod bearer;
 pub mod body;
 pub mod connections;
+pub mod errors;
 pub mod events;
 pub mod getdata;
 pub mod home;
+pub mod me;
 pub mod meta;
 pub mod metrics;
 pub mod openapi;
@@ -18,27 +20,21 @@ pub mod token;
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::error::Problem;
-use crate::oauth::verified::VerifiedCredentials;
-use crate::store::Db;
+use crate::oauth::Authority;
+use crate::store::SharedStore;
 use actix_web::web;
+use errors::Problem;
 
+/// What every handler of one database shares.
 pub struct AppState {
-    pub db: Db,
+    /// The grants and client authentication over this database's store.
+    pub oauth: Authority,
+    /// The same store as `oauth.store`, for the resource routes.
+    pub store: SharedStore,
     pub clock: SharedClock,
     pub settings: Settings,
-    pub verified: VerifiedCredentials,
-    /// Verified when the client is unknown, so that timing does not tell.
-    pub dummy_hash: String,
     /// Prometheus counters and gauges for GET /metrics.
     pub metrics: metrics::Metrics,
-    pub audit: crate::audit::AuditLog,
-    /// Brute-force throttling of client authentication.
-    pub throttle: crate::oauth::throttle::Throttle,
-    /// Bounded, single-flight PBKDF2.
-    pub verifier: crate::hashing::Verifier,
-    /// Read-only connections for GetData queries.
-    pub sandbox: crate::getdata::Sandbox,
 }
 
 pub type State = web::Data<AppState>;
@@ -82,7 +78,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, base_path: &str) {
             )
             .service(readable("/api/v1/custom/getdata", getdata::get_getdata))
             .service(readable("/api/v1/custom/{name}", getdata::get_custom))
-            .service(readable("/api/v1/me", products::get_me)),
+            .service(readable("/api/v1/me", me::get_me)),
     );
 }
 

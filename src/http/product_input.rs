@@ -1,8 +1,8 @@
 //! Resource input: product bodies and list parameters, parsed at the edge (API.md §4).
 use super::body::{read_limited, BodyError};
 use crate::clock::rfc3339;
-use crate::error::Problem;
-use crate::store::products::Product;
+use crate::http::errors::Problem;
+use crate::store::Product;
 use actix_web::{web, HttpRequest};
 use serde::{Deserialize, Serialize};
 

@@ -1,9 +1,9 @@
-//! Resource routes: the product catalogue and /me (API.md §4).
+//! Resource routes: the product catalogue (API.md §4).
 use super::bearer::{Authenticated, Bearer};
+use super::errors::Problem;
 use super::product_input::{parse_list_query, read_product, ProductOut};
 use super::State;
-use crate::error::Problem;
-use crate::store::products::{self, IfMatch, Product, Write};
+use crate::store::{IfMatch, Product, Write};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
@@ -18,8 +18,8 @@ pub async fn list_products(auth: Authenticated, req: HttpRequest, state: State) 
     let q = parse_list_query(req.query_string())?;
     let (limit, offset) = (q.limit, q.offset);
     let (items, total) = state
-        .db
-        .read(move |c| products::list(c, q.q.as_deref(), limit, offset))
+        .store
+        .list_products(q.q, limit, offset)
         .await
         .map_err(Problem::from)?;
     let items: Vec<ProductOut> = items.into_iter().map(Into::into).collect();
@@ -30,10 +30,7 @@ pub async fn list_products(auth: Authenticated, req: HttpRequest, state: State) 
 /// The token and the product are read in one trip to a reader.
 pub async fn get_product(bearer: Bearer, sku: web::Path<String>) -> Reply {
     let sku = sku.into_inner();
-    let key = sku.clone();
-    let (_, found) = bearer
-        .read(READ, "view", move |c| products::get(c, &key))
-        .await?;
+    let (_, found) = bearer.product(READ, "view", sku.clone()).await?;
     let p = found.ok_or_else(|| Problem::not_found(format!("sku {sku}: no such product")))?;
     Ok(with_etag(HttpResponse::Ok(), p))
 }
@@ -93,10 +90,9 @@ pub async fn post_product(
 ) -> Reply {
     auth.require(WRITE, "all")?;
     let p = read_product(&req, body, state.clock.now()).await?;
-    let stored = p.clone();
     if !state
-        .db
-        .write(move |c| products::insert(c, &stored))
+        .store
+        .add_product(p.clone())
         .await
         .map_err(Problem::from)?
     {
@@ -123,10 +119,9 @@ pub async fn put_product(
     if p.sku != *sku {
         return Err(Problem::bad_request("sku: the body's sku differs from the URL's").into());
     }
-    let (stored, cond) = (p.clone(), if_match(&req));
     let outcome = state
-        .db
-        .write(move |c| products::upsert(c, &stored, cond.as_ref()))
+        .store
+        .put_product(p.clone(), if_match(&req))
         .await
         .map_err(Problem::from)?;
     match outcome {
@@ -148,10 +143,9 @@ pub async fn delete_product(
 ) -> Reply {
     auth.require(WRITE, "all")?;
     let sku = sku.into_inner();
-    let (key, cond) = (sku.clone(), if_match(&req));
     let outcome = state
-        .db
-        .write(move |c| products::delete(c, &key, cond.as_ref()))
+        .store
+        .delete_product(sku.clone(), if_match(&req))
         .await
         .map_err(Problem::from)?;
     match outcome {
@@ -159,17 +153,4 @@ pub async fn delete_product(
         Write::PreconditionFailed(current) => Err(precondition_failed(&sku, current)),
         _ => Err(Problem::not_found(format!("sku {sku}: no such product")).into()),
     }
-}
-
-/// GET /api/v1/me: what the presented token is.
-pub async fn get_me(auth: Authenticated) -> HttpResponse {
-    let g = auth.0;
-    HttpResponse::Ok().json(json!({
-        "client_id": g.client_id,
-        "scope": g.scope,
-        "expires_at": g.expires_at,
-        "session_id": g.session_id,
-        "session_expires_at": g.session_expires_at,
-        "seat": g.seat,
-    }))
 }

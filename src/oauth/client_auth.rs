@@ -1,7 +1,7 @@
 //! Client credentials as presented: RFC 6749 §2.3.1, HTTP Basic or the request body.
+use super::error::OAuthError;
 use super::params::Params;
 use crate::crypto::Secret;
-use crate::error::OAuthError;
 use base64::alphabet::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
@@ -13,7 +13,7 @@ const BASIC_B64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Presented {
     pub client_id: String,
     pub secret: Secret,

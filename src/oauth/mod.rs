@@ -1,6 +1,43 @@
-//! OAuth rules with no I/O: request parameters, client credentials, scopes.
+//! The OAuth rules and the grants, with no HTTP framework and no SQL: request
+//! parameters, client credentials and their authentication, scopes, the throttle,
+//! and the token, refresh, revocation and introspection logic as plain functions
+//! over the store's surface. Errors are plain values ([`OAuthError`]); the HTTP
+//! layer turns them into responses.
+pub mod authenticate;
 pub mod client_auth;
+pub mod error;
+pub mod grant;
 pub mod params;
+pub mod pbkdf2_gate;
 pub mod scopes;
 pub mod throttle;
+pub mod tokens;
 pub mod verified;
+
+pub use error::OAuthError;
+
+use crate::clock::SharedClock;
+use crate::store::SharedStore;
+use pbkdf2_gate::Verifier;
+use std::sync::Arc;
+use throttle::Throttle;
+use verified::VerifiedCredentials;
+
+/// Everything the grants need for one database: its store, the clock, the caches
+/// and guards of client authentication, and the token lifetimes.
+pub struct Authority {
+    pub store: SharedStore,
+    pub clock: SharedClock,
+    /// Recently verified credentials: no PBKDF2 and no read for a returning client.
+    pub verified: VerifiedCredentials,
+    /// Bounded, single-flight PBKDF2 (shared by every database of the process).
+    pub verifier: Arc<Verifier>,
+    /// Brute-force throttling of client authentication.
+    pub throttle: Throttle,
+    /// Verified when the client is unknown, so that timing does not tell.
+    pub dummy_hash: String,
+    /// Seconds.
+    pub access_ttl: i64,
+    /// Seconds.
+    pub refresh_ttl: i64,
+}

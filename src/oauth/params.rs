@@ -1,5 +1,5 @@
 //! Form parameters of the OAuth endpoints.
-use crate::error::OAuthError;
+use super::error::OAuthError;
 use std::collections::HashMap;
 
 /// Decoded `application/x-www-form-urlencoded` parameters.

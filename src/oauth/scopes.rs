@@ -1,5 +1,5 @@
 //! Scope rules: API.md §3 and RFC 6749 §3.3.
-use crate::error::OAuthError;
+use super::error::OAuthError;
 use std::collections::BTreeSet;
 
 /// A set of scope names; iterates and prints sorted, space-separated.

@@ -5,11 +5,11 @@
 //! client record it was checked against. The record may go stale when an
 //! administrator changes the user from another process, so whoever acts on it must
 //! confirm it first: the token endpoint confirms it on the writer, inside the grant's
-//! transaction ([`crate::store::users::ConfirmedClients`]), and forgets it if it
+//! transaction (the SQLite engine keeps confirmed records: store/sqlite/users.rs), and forgets it if it
 //! changed. A reset secret changes the stored hash, so the old entry no longer
 //! confirms.
 use crate::crypto::{digest_eq, CredentialKey, TokenHash};
-use crate::store::users::ClientRecord;
+use crate::store::ClientRecord;
 use std::collections::HashMap;
 use std::sync::Mutex;
 

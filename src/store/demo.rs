@@ -1,8 +1,5 @@
-//! The demo data of API.md §6. Kept out of the migrations: no credentials in schema files.
-use super::users::{self, NewUser};
-use crate::crypto::hash_password;
-use crate::error::StoreError;
-use rusqlite::{params, Connection};
+//! The demo data of API.md §6, for every engine. Kept out of the migrations: no
+//! credentials in schema files.
 
 pub const DEMO_SEATS: i64 = 2;
 
@@ -13,7 +10,7 @@ pub const DEMO_USERS: &[(&str, &str, bool, &[&str])] = &[
     ("alice", "alice-secret", false, &["view"]),
 ];
 
-const PRODUCTS: &[(&str, &str, &str, i64, i64)] = &[
+pub const PRODUCTS: &[(&str, &str, &str, i64, i64)] = &[
     (
         "BOLT-M6-20",
         "Hex bolt M6 x 20",
@@ -251,40 +248,3 @@ pub const DEMO_QUERIES: &[(&str, &str, &str)] = &[
         "Products whose name starts with qp1 (case-insensitive)",
     ),
 ];
-
-/// Adds the demo users, seats, products and queries to a migrated, empty database.
-pub fn seed(c: &mut Connection, iterations: u32, now: i64) -> Result<(), StoreError> {
-    let tx = c.transaction()?;
-    for (name, secret, api_user, scopes) in DEMO_USERS {
-        let hash = hash_password(secret, iterations);
-        users::create(
-            &tx,
-            &NewUser {
-                nickname: name,
-                password_hash: &hash,
-                api_user: *api_user,
-                scopes,
-            },
-            now,
-        )?;
-    }
-    super::sessions::set_seats(&tx, DEMO_SEATS)?;
-    for (sku, name, desc, price, stock) in PRODUCTS {
-        tx.execute(
-            "INSERT INTO products (sku, name, description, price_cents, stock, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![sku, name, desc, price, stock, now],
-        )?;
-    }
-    for (name, sql, description) in DEMO_QUERIES {
-        let q = super::queries::SavedQuery {
-            name: (*name).into(),
-            sql: (*sql).into(),
-            scope: "view".into(),
-            description: (*description).into(),
-        };
-        super::queries::insert(&tx, &q, now)?;
-    }
-    tx.commit()?;
-    Ok(())
-}

@@ -1,290 +1,154 @@
-//! SQLite access. Plain synchronous functions over `&Connection` live in the
-//! submodules; async code reaches them only through [`Db::read`] and [`Db::write`],
-//! which run them on the blocking thread pool.
-mod access;
-pub mod audit;
+//! The store: every operation the rest of tollgate needs from its database, as one
+//! typed surface ([`Store`]) that each engine implements. Callers hold an
+//! `Arc<dyn Store>` and see domain types ([`model`]) and [`StoreError`], never a
+//! connection, a transaction or SQL.
+//!
+//! Time is the engine's to read: it is given the injected clock when it opens, and
+//! reads it where it decides (a grant's seat check reads it inside the grant's
+//! transaction, so a grant that queued behind others is judged by the time it runs).
+//!
+//! Engines: [`sqlite`] (one file, one writer thread with group commit).
 pub mod demo;
-mod fsync;
+pub mod error;
 pub mod maintenance;
-pub mod products;
-pub mod queries;
-pub mod readers;
-mod schema;
-pub mod seats;
-pub mod sessions;
-mod sweep;
-pub mod tokens;
-pub mod users;
-pub mod writer;
+pub mod model;
+pub mod sqlite;
 
-use crate::error::StoreError;
-use rusqlite::{Connection, Transaction, TransactionBehavior};
-use std::ops::Deref;
+pub use error::StoreError;
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+use crate::crypto::TokenKey;
+use crate::getdata::{Page, QueryError};
+use async_trait::async_trait;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use schema::CONNECTION_PRAGMAS;
-pub use schema::{latest_migration, migrate, open_existing, open_migrated};
-pub use sweep::{sweep, SWEEP_STEP};
+/// A store shared by every handler of one mount.
+pub type SharedStore = Arc<dyn Store>;
 
-/// Reader threads and the single writer thread.
-///
-/// One writer connection, owned by one thread ([`writer::Writer`]), serialises
-/// tollgate's own writes in-process and commits them in groups; reader threads
-/// ([`readers::Readers`]), each with its own connection, run beside it in WAL mode.
-/// Cloning is cheap.
-#[derive(Clone)]
-pub struct Db {
-    readers: readers::Readers,
-    writer: writer::Writer,
-    audit: Arc<audit::AuditQueue>,
-}
+type R<T> = Result<T, StoreError>;
 
-impl Db {
-    /// Opens (creating if needed) and migrates the file.
-    pub fn open(path: &Path, readers: u32) -> Result<Self, StoreError> {
-        let c = open_migrated(path)?;
-        // Keep the file's WAL mode settled before the writer and readers start.
-        c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?;
-        c.set_prepared_statement_cache_capacity(64);
-        // A checkpointer thread copies the WAL into the database, and the writer
-        // restarts it at least every half second (see writer/checkpointer.rs), so under
-        // load the WAL holds up to about 32 MiB. The file keeps the largest size it ever
-        // reached: past 64 MiB it is cut back when the WAL next restarts.
-        c.execute_batch("PRAGMA journal_size_limit = 67108864;")?;
-        // Inside a transaction, a statement that may change several rows keeps the
-        // pages it may have to restore in a statement journal, a temporary file once
-        // past 64 KiB (the sweep's deletes, say); in memory it never reaches the disk.
-        c.execute_batch("PRAGMA temp_store = MEMORY;")?;
-        // The checkpointer's connection.
-        let side = Connection::open(path)?;
-        side.execute_batch(CONNECTION_PRAGMAS)?;
-        let audit = Arc::new(audit::AuditQueue::default());
-        let writer = writer::Writer::start(c, Some(side), audit.clone(), Some(path))?;
-        let conns = (0..readers.max(1))
-            .map(|_| {
-                let c = Connection::open(path)?;
-                c.execute_batch(CONNECTION_PRAGMAS)?;
-                c.execute_batch("PRAGMA query_only = ON;")?;
-                c.set_prepared_statement_cache_capacity(64);
-                Ok(c)
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let readers = readers::Readers::start(conns)?;
-        Ok(Self {
-            readers,
-            writer,
-            audit,
-        })
-    }
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- health and upkeep
 
-    /// Runs `f` on a reader thread, off the async workers.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.readers.read(f).await
-    }
+    /// Whether the database takes writes (answering within `within`) and reads.
+    async fn check_ready(&self, within: Duration) -> R<()>;
+    /// Queues an audit record; it is written with a later commit ([`Store::flush_audit`]).
+    fn audit(&self, record: AuditRecord);
+    /// Writes the audit records waiting now.
+    async fn flush_audit(&self) -> R<()>;
+    /// One step of the sweep: deletes up to a step of sessions and tokens dead for
+    /// `grace` seconds and of audit rows older than `audit_retention` seconds.
+    /// Returns how many rows went and whether more are waiting.
+    async fn sweep_step(&self, grace: i64, audit_retention: i64) -> R<(usize, bool)>;
+    /// Before the process exits: writes what is waiting and leaves the database tidy.
+    fn close(&self);
 
-    /// Whether writes can be made now: the writer answers a job within `within`, and
-    /// writes are not failing (see [`writer::Health`]). While they were failing, the
-    /// probe rewrites the licence row to find out whether they still do, so that
-    /// readiness recovers without waiting for a client's write.
-    pub async fn check_writes(&self, within: std::time::Duration) -> Result<(), StoreError> {
-        let health = self.writer.health().clone();
-        let probe = self.writer.write(move |c, _| {
-            if health.fault().is_some() {
-                c.execute("UPDATE licence SET seats = seats", [])?;
-            }
-            Ok(())
-        });
-        tokio::time::timeout(within, probe).await.map_err(|_| {
-            StoreError::Unavailable(format!(
-                "the database writer did not answer within {} ms",
-                within.as_millis()
-            ))
-        })??;
-        match self.writer.health().fault() {
-            Some(why) => Err(StoreError::Unavailable(why)),
-            None => Ok(()),
-        }
-    }
+    // ---- clients and grants
 
-    /// Audit records waiting for the writer: each group commit writes some.
-    pub fn audit_queue(&self) -> &Arc<audit::AuditQueue> {
-        &self.audit
-    }
-
-    /// Runs `f` on the writer thread, in the next group commit; answers after it.
-    /// `f` runs inside the group's transaction, and may run again if another job of
-    /// its group fails (see writer/group.rs): it must not act outside the database.
-    pub async fn write<T, F>(&self, mut f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnMut(&mut Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.writer.write(move |c, _| f(c)).await
-    }
-
-    /// Like [`Db::write`], with what the writer keeps in memory: its seat ledger, for
-    /// every change to seats, and its confirmed client records. A job that fails makes
-    /// the seat ledger reload from the table.
-    pub async fn write_with<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnMut(&mut Connection, &mut writer::WriterState) -> Result<T, StoreError>
-            + Send
-            + 'static,
-    {
-        self.writer.write(f).await
-    }
-
-    /// The writer connection outside any transaction, waited for on this thread:
-    /// for startup and shutdown work (a WAL checkpoint cannot run in a transaction).
-    pub fn write_now<T>(
+    /// The client record of an API user's nickname, whatever its state.
+    async fn find_client(&self, nickname: &str) -> R<Option<ClientRecord>>;
+    /// The PBKDF2 iteration count most API users' stored secrets use.
+    async fn typical_iterations(&self) -> R<Option<u32>>;
+    /// Opens a session for `client` with `scope`, taking a licence seat if
+    /// `licensed`. None: `client` is no longer what the table says (an administrator
+    /// changed the user), and nothing was written.
+    async fn open_session(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-    {
-        self.writer.run_alone(move |c, _| f(c))
-    }
-}
+        client: &ClientRecord,
+        scope: String,
+        licensed: bool,
+        tokens: NewTokens,
+    ) -> R<Option<OpenOutcome>>;
+    /// Checks and rotates `client`'s refresh token in one transaction; `narrow`
+    /// decides the new access token's scope. None: `client` is stale, as above.
+    async fn refresh_session(
+        &self,
+        client: &ClientRecord,
+        presented: TokenKey,
+        tokens: NewTokens,
+        narrow: Narrow,
+    ) -> R<Option<RefreshOutcome>>;
+    /// RFC 7009: revokes `owner`'s token of either kind (`hint` picks the first look).
+    async fn revoke_token(&self, owner: i64, key: TokenKey, hint: Option<TokenKind>) -> R<Revoked>;
+    /// RFC 7662: a token of either kind, live or not.
+    async fn find_token(&self, key: TokenKey, hint: Option<TokenKind>) -> R<Option<FoundToken>>;
+    /// A presented access token.
+    async fn find_access(&self, key: TokenKey) -> R<Access>;
 
-/// A write transaction for one change: `BEGIN IMMEDIATE` on an idle connection
-/// (admin commands), or, inside the writer's group transaction, that transaction
-/// itself. Dropped without [`Tx::commit`], a top-level one rolls back; a joined one
-/// leaves that to the writer, which rolls back the whole group when a job fails
-/// (see writer/group.rs). Every early return without a commit therefore either has
-/// written nothing or returns an error.
-pub enum Tx<'c> {
-    Top(Transaction<'c>),
-    Joined(&'c Connection),
-}
+    // ---- the product API
 
-impl Tx<'_> {
-    pub fn commit(self) -> Result<(), StoreError> {
-        if let Tx::Top(t) = self {
-            t.commit()?;
-        }
-        Ok(())
-    }
-}
+    /// A presented access token and, if it is live, one product: in one trip.
+    async fn product_for(&self, key: TokenKey, sku: String) -> R<(Access, Option<Product>)>;
+    /// A page ordered by sku, and how many matched.
+    async fn list_products(
+        &self,
+        q: Option<String>,
+        limit: i64,
+        offset: i64,
+    ) -> R<(Vec<Product>, i64)>;
+    /// Inserts a new product; false if the sku exists.
+    async fn add_product(&self, p: Product) -> R<bool>;
+    async fn put_product(&self, p: Product, cond: Option<IfMatch>) -> R<Write>;
+    async fn delete_product(&self, sku: String, cond: Option<IfMatch>) -> R<Write>;
 
-impl Deref for Tx<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        match self {
-            Tx::Top(t) => t,
-            Tx::Joined(c) => c,
-        }
-    }
-}
+    // ---- GetData (API.md §7)
 
-/// Opens a write transaction for one change; see [`Tx`].
-pub fn immediate(c: &mut Connection) -> Result<Tx<'_>, StoreError> {
-    if c.is_autocommit() {
-        Ok(Tx::Top(c.transaction_with_behavior(
-            TransactionBehavior::Immediate,
-        )?))
-    } else {
-        Ok(Tx::Joined(c))
-    }
-}
+    async fn saved_query(&self, name: &str) -> R<Option<SavedQuery>>;
+    /// Checks SQL before it is saved: one read-only, permitted SELECT with
+    /// positional parameters. Returns how many it takes.
+    async fn check_query(&self, sql: &str) -> Result<usize, QueryError>;
+    /// How many parameters a saved query's SQL takes (it was checked when saved).
+    async fn query_params(&self, sql: &str) -> Result<usize, QueryError>;
+    /// Runs a saved query's SQL for one page in the sandbox, within its limits.
+    async fn run_query(
+        &self,
+        sql: &str,
+        params: Vec<String>,
+        page: Page,
+    ) -> Result<serde_json::Value, QueryError>;
+    async fn queries(&self) -> R<Vec<SavedQuery>>;
+    /// Saves a query; false if the name is taken.
+    async fn add_query(&self, q: SavedQuery) -> R<bool>;
+    /// False if there was none.
+    async fn remove_query(&self, name: &str) -> R<bool>;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::crypto::{new_token, token_hash, token_key};
+    // ---- licence and sessions
 
-    /// V4 gave tokens row ids; tokens issued before it must keep working until they
-    /// expire, and new ones must not collide with them.
-    #[test]
-    fn tokens_issued_before_v4_survive_the_migration() {
-        let mut c = Connection::open_in_memory().unwrap();
-        c.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
-        schema::embedded::migrations::runner()
-            .set_target(refinery::Target::Version(3))
-            .run(&mut c)
-            .unwrap();
-        let (access, refresh) = ("A".repeat(43), "R".repeat(43));
-        c.execute_batch(
-            r#"INSERT INTO USERS (ID, NICKNAME, "PASSWORD", CREATED_AT) VALUES (7, 'old', 'x', 0);
-               INSERT INTO sessions (id, user_id, scope, licensed, created_at, expires_at)
-                   VALUES (3, 7, 'all view', 1, 0, 1200);"#,
-        )
-        .unwrap();
-        c.execute(
-            "INSERT INTO access_tokens (hash, session_id, scope, issued_at, expires_at)
-             VALUES (?1, 3, 'all view', 0, 300)",
-            [&token_hash(&access)[..]],
-        )
-        .unwrap();
-        c.execute(
-            "INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?1, 3, 0)",
-            [&token_hash(&refresh)[..]],
-        )
-        .unwrap();
-        migrate(&mut c).unwrap();
+    async fn seats(&self) -> R<Seats>;
+    /// Sets the pool size; held sessions keep their seats if it shrinks below them.
+    async fn set_seats(&self, seats: i64) -> R<()>;
+    /// Live sessions, seat holders first, then by expiry.
+    async fn live_sessions(&self) -> R<Vec<SessionRow>>;
+    /// Ends one session; false if it was not live.
+    async fn revoke_session(&self, id: i64) -> R<bool>;
+    /// Ends every live session, or every one of a user; how many ended.
+    async fn revoke_sessions(&self, user_id: Option<i64>) -> R<usize>;
 
-        let grant = sessions::find_access(&c, &token_key(&access), 10)
-            .unwrap()
-            .expect("a pre-V4 access token still works");
-        assert_eq!((grant.client_id.as_str(), grant.session_id), ("old", 3));
-        assert!(sessions::find_access(&c, &token_key(&"B".repeat(43)), 10)
-            .unwrap()
-            .is_none());
+    // ---- users and scopes
 
-        let (a, r) = (new_token(), new_token());
-        let pair = sessions::IssuedPair {
-            access_hash: a.hash,
-            refresh_hash: r.hash,
-            access_expires_at: 310,
-            refresh_expires_at: 1210,
-        };
-        let mut seats = seats::SeatLedger::default();
-        let out = sessions::refresh(
-            &mut c,
-            &mut seats,
-            &token_key(&refresh),
-            7,
-            &pair,
-            10,
-            |t| Ok::<_, ()>(t.scope.clone()),
-        )
-        .unwrap()
-        .unwrap();
-        let sessions::RefreshOutcome::Rotated { ids, .. } = out else {
-            panic!("a pre-V4 refresh token rotates: {out:?}");
-        };
-        assert_eq!((ids.access, ids.refresh), (2, 2), "new rows follow the old");
-        assert!(
-            sessions::find_access(&c, &token_key(&a.text(ids.access)), 10)
-                .unwrap()
-                .is_some()
-        );
-        let legacy: i64 = c
-            .query_row(
-                "SELECT count(*) FROM refresh_tokens WHERE legacy = 1 AND used_at = 10",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(legacy, 1, "the old refresh token is marked used");
-        // Reuse of the exchanged pre-V4 token is still detected.
-        let again = sessions::refresh(
-            &mut c,
-            &mut seats,
-            &token_key(&refresh),
-            7,
-            &pair,
-            11,
-            |t| Ok::<_, ()>(t.scope.clone()),
-        )
-        .unwrap()
-        .unwrap();
-        assert!(matches!(again, sessions::RefreshOutcome::Reused));
-    }
+    async fn user_id(&self, nickname: &str) -> R<Option<i64>>;
+    /// Creates a user with its scopes, in one transaction; its id.
+    async fn add_user(&self, user: NewUser) -> R<i64>;
+    async fn users(&self) -> R<Vec<UserSummary>>;
+    /// Disabling ends the user's live sessions: how many ended.
+    async fn set_user_enabled(&self, id: i64, enabled: bool) -> R<usize>;
+    async fn set_user_scopes(&self, id: i64, scopes: Vec<String>) -> R<()>;
+    async fn set_user_secret(&self, id: i64, password_hash: String) -> R<()>;
+    /// Removes a user and ends its sessions: how many ended.
+    async fn remove_user(&self, id: i64) -> R<usize>;
+    async fn scopes(&self) -> R<Vec<ScopeRow>>;
+    async fn scope_names(&self) -> R<Vec<String>>;
+    /// False if the name is taken.
+    async fn add_scope(&self, scope: ScopeRow) -> R<bool>;
+
+    // ---- audit and backup
+
+    /// Rows at or after `since`, optionally of one client, oldest first.
+    async fn audit_trail(&self, since: i64, client: Option<String>) -> R<Vec<AuditRecord>>;
+    /// A consistent copy of the whole database at `to`, where the engine can make one.
+    async fn backup(&self, to: &Path) -> R<()>;
 }

@@ -297,8 +297,8 @@ async fn a_grant_run_again_after_a_rollback_beside_it_takes_its_seat() {
     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     let failing = app
         .store
-        .write(|_| -> Result<(), tollgate::error::StoreError> {
-            Err(tollgate::error::StoreError::Invalid(
+        .write(|_| -> Result<(), tollgate::store::StoreError> {
+            Err(tollgate::store::StoreError::Invalid(
                 "a job that fails".into(),
             ))
         })

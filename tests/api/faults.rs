@@ -164,8 +164,8 @@ async fn a_full_disk_is_503_with_readyz_503_and_recovers_by_itself() {
     };
     let db = disk.path().join("tollgate.db");
     {
-        let mut c = store::open_migrated(&db).unwrap();
-        store::demo::seed(&mut c, TEST_ITERATIONS, START).unwrap();
+        let mut c = store::sqlite::open_migrated(&db).unwrap();
+        store::sqlite::demo::seed(&mut c, TEST_ITERATIONS, START).unwrap();
     }
     let app = spawn_app_with(|s| s.db = db.clone()).await;
     // Nothing written since the server started, so its WAL holds no room to reuse:

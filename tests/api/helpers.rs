@@ -29,7 +29,7 @@ pub struct TestApp {
     pub db_path: PathBuf,
     pub settings: Settings,
     /// The server's own database handle.
-    pub store: store::Db,
+    pub store: store::SqliteStore,
     _dir: TempDir,
 }
 
@@ -43,17 +43,19 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let db_path = dir.path().join("tollgate.db");
     let clock = ManualClock::new(START);
     {
-        let mut c = store::open_migrated(&db_path).expect("create db");
-        store::demo::seed(&mut c, TEST_ITERATIONS, START).expect("seed");
+        let mut c = store::sqlite::open_migrated(&db_path).expect("create db");
+        store::sqlite::demo::seed(&mut c, TEST_ITERATIONS, START).expect("seed");
     }
     let mut settings = Settings::for_db(&db_path);
     settings.listen = "127.0.0.1:0".parse().unwrap();
     settings.workers = 1;
     settings.pbkdf2_iterations = TEST_ITERATIONS;
     tweak(&mut settings);
-    let app = Application::build(settings.clone(), Arc::new(clock.clone())).expect("build app");
+    let app = Application::build(settings.clone(), Arc::new(clock.clone()))
+        .await
+        .expect("build app");
     let base = format!("http://127.0.0.1:{}{}", app.port(), settings.base_path);
-    let store = app.db();
+    let store = app.sqlite();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base,

@@ -246,7 +246,7 @@ fn a_database_from_a_newer_tollgate_is_refused_before_anything_changes() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("newer.db");
     {
-        let c = tollgate::store::open_migrated(&db).unwrap();
+        let c = tollgate::store::sqlite::open_migrated(&db).unwrap();
         c.execute_batch("PRAGMA journal_mode = DELETE;").unwrap();
         c.execute(
             "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \

@@ -192,7 +192,7 @@ async fn sample_db_is_up_to_date_with_the_migrations() {
         .unwrap_or_else(|e| panic!("{REGENERATE} (no migration history: {e})"));
     assert_eq!(
         version,
-        tollgate::store::latest_migration(),
+        tollgate::store::sqlite::latest_migration(),
         "{REGENERATE} (its latest migration differs from the binary's)"
     );
 

@@ -82,7 +82,7 @@ pub fn sweep(c: &mut Connection, now: i64, grace: i64) -> Result<(usize, bool), 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::open_migrated;
+    use crate::store::sqlite::open_migrated;
     use std::path::Path;
 
     /// The demo-less minimum for sessions: one user.

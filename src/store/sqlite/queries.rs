@@ -1,14 +1,7 @@
 //! The published GetData queries (API.md §7).
-use crate::error::StoreError;
+use crate::store::model::*;
+use crate::store::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
-
-#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
-pub struct SavedQuery {
-    pub name: String,
-    pub sql: String,
-    pub scope: String,
-    pub description: String,
-}
 
 pub fn get(c: &Connection, name: &str) -> Result<Option<SavedQuery>, StoreError> {
     Ok(

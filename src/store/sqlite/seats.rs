@@ -7,7 +7,7 @@
 //! goes through that one connection and updates the ledger after it commits; a change
 //! made by any other connection (an admin command) moves SQLite's `PRAGMA
 //! data_version`, and the ledger reloads from the table. The table stays the truth.
-use crate::error::StoreError;
+use crate::store::StoreError;
 use rusqlite::Connection;
 use std::collections::btree_map::{BTreeMap, Entry};
 

@@ -1,74 +1,7 @@
 //! The product catalogue.
-use crate::error::StoreError;
+use crate::store::model::*;
+use crate::store::StoreError;
 use rusqlite::{params, Connection, OptionalExtension, Row};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Product {
-    pub sku: String,
-    pub name: String,
-    pub description: String,
-    pub price_cents: i64,
-    pub stock: i64,
-    /// Unix seconds.
-    pub updated_at: i64,
-}
-
-impl Product {
-    /// A strong entity tag (RFC 9110 §8.8.3) over every field of the representation.
-    pub fn etag(&self) -> String {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        for part in [&self.sku, &self.name, &self.description] {
-            ctx.update(part.as_bytes());
-            ctx.update(&[0]);
-        }
-        for n in [self.price_cents, self.stock, self.updated_at] {
-            ctx.update(&n.to_be_bytes());
-        }
-        // Hex by hand, not a `format!` per byte: this runs on every Bearer GET.
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut tag = String::with_capacity(34);
-        tag.push('"');
-        for &b in &ctx.finish().as_ref()[..16] {
-            tag.push(char::from(HEX[usize::from(b >> 4)]));
-            tag.push(char::from(HEX[usize::from(b & 15)]));
-        }
-        tag.push('"');
-        tag
-    }
-}
-
-/// An `If-Match` precondition (RFC 9110 §13.1.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IfMatch {
-    /// `*`: any current representation.
-    Any,
-    /// Strong entity tags, quotes included.
-    Tags(Vec<String>),
-}
-
-impl IfMatch {
-    /// Strong comparison: weak tags never match.
-    pub fn passes(&self, current: Option<&Product>) -> bool {
-        match (self, current) {
-            (_, None) => false,
-            (IfMatch::Any, Some(_)) => true,
-            (IfMatch::Tags(tags), Some(p)) => {
-                let tag = p.etag();
-                tags.contains(&tag)
-            }
-        }
-    }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Write {
-    Created,
-    Replaced,
-    Deleted,
-    NotFound,
-    /// `If-Match` failed; the current entity tag, if the product exists.
-    PreconditionFailed(Option<String>),
-}
 
 const COLUMNS: &str = "sku, name, description, price_cents, stock, updated_at";
 

@@ -3,31 +3,9 @@ use super::seats::SeatLedger;
 use super::sessions::by_key;
 use super::sessions::revoke_session;
 use crate::crypto::TokenKey;
-use crate::error::StoreError;
+use crate::store::model::*;
+use crate::store::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
-
-/// A token found by its key, for revocation and introspection (RFC 7009, RFC 7662).
-#[derive(Debug, Clone)]
-pub struct FoundToken {
-    pub kind: TokenKind,
-    /// The token's row id in its table.
-    pub id: i64,
-    pub session_id: i64,
-    /// The owner's USERS.ID.
-    pub user_id: i64,
-    pub client_id: String,
-    pub scope: String,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    /// Usable now: not expired, revoked or exchanged, its session live, its user enabled.
-    pub active: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenKind {
-    Access,
-    Refresh,
-}
 
 /// Finds a token of either kind; `hint` only decides which table is searched first.
 pub fn find_any(
@@ -101,17 +79,6 @@ pub fn revoke_access(c: &Connection, id: i64, now: i64) -> Result<(), StoreError
     )?
     .execute(params![id, now])?;
     Ok(())
-}
-
-/// What a revocation did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Revoked {
-    /// A refresh token: its session ended, its seat freed, its access tokens died.
-    Session(i64),
-    /// One access token of the session.
-    AccessToken(i64),
-    /// Unknown, or another client's token: left alone (RFC 7009 §2.2 answers 200 all the same).
-    Nothing,
 }
 
 /// RFC 7009 §2.1: revokes `owner`'s token of either kind.

@@ -1,6 +1,6 @@
 //! Jobs: what the writer thread runs, and where each answer goes.
 use super::WriterState;
-use crate::error::StoreError;
+use crate::store::StoreError;
 use rusqlite::Connection;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

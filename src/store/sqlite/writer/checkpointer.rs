@@ -88,7 +88,7 @@ impl Checkpointer {
                         // SQLite synced the database only if the copy reached the
                         // WAL's end (rare while the writer appends); else the pages
                         // copied would all wait for the writer's checkpoint to sync.
-                        if let Err(e) = crate::store::fsync::sync_main_db(&side) {
+                        if let Err(e) = crate::store::sqlite::fsync::sync_main_db(&side) {
                             log::warn!("checkpointer: {e}");
                         }
                     }

@@ -5,7 +5,7 @@
 //! costs a wake or two, not one each, as Tokio's blocking pool (`web::block`), which
 //! wakes a thread per job, would.
 //! Readers in WAL mode never wait for the writer.
-use crate::error::StoreError;
+use crate::store::StoreError;
 use rusqlite::Connection;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex};

@@ -7,7 +7,7 @@
 //! them itself, through the connection's own file handle: a second descriptor of our
 //! own would do the same fsync, but closing it would drop every POSIX lock this
 //! process holds on the file, SQLite's included (fcntl(2)).
-use crate::error::StoreError;
+use crate::store::StoreError;
 use rusqlite::{ffi, Connection};
 
 /// Syncs the main database file of `c` (as SQLite would, `SQLITE_SYNC_NORMAL`).

@@ -30,7 +30,7 @@ pub use checkpointer::{CHECKPOINT_EVERY, RESTART_EVERY, RESTART_FRAMES};
 use super::audit::AuditQueue;
 use super::seats::SeatLedger;
 use super::users::ConfirmedClients;
-use crate::error::StoreError;
+use crate::store::StoreError;
 use checkpointer::Checkpointer;
 use group::{commit_group, Audit};
 use jobs::{job, Queued};
@@ -47,9 +47,10 @@ pub struct WriterState {
 }
 
 impl WriterState {
-    /// After a rollback: what it knows may be of changes that were undone, so both
+    /// After a rollback, or a change to users, seats or sessions outside the grants:
+    /// what it knows may be stale, so both
     /// reload from the tables when next used.
-    fn forget(&mut self) {
+    pub(crate) fn forget(&mut self) {
         self.seats.invalidate();
         self.clients.invalidate();
     }

@@ -1,8 +1,9 @@
 //! What the writer's tests share: a writer on a fresh database, and ways to hold it
 //! and to read what it wrote.
 use super::{Writer, WriterState};
-use crate::error::StoreError;
-use crate::store::audit::{AuditQueue, AuditRecord};
+use crate::store::sqlite::audit::AuditQueue;
+use crate::store::AuditRecord;
+use crate::store::StoreError;
 use rusqlite::Connection;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};

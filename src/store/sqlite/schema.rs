@@ -1,6 +1,6 @@
 //! Opening a database file: what is checked before anything changes it, the
 //! connection settings, and the migrations compiled into the binary.
-use crate::error::StoreError;
+use crate::store::StoreError;
 use rusqlite::Connection;
 use std::path::Path;
 

@@ -16,8 +16,9 @@
 use super::jobs::Job;
 use super::watched::Watched;
 use super::{Thread, WriterState, AUDIT_PER_GROUP, SLOW_TO_LOG, WRITE_FAULTS};
-use crate::error::StoreError;
-use crate::store::audit::{AuditQueue, AuditRecord};
+use crate::store::sqlite::audit::AuditQueue;
+use crate::store::AuditRecord;
+use crate::store::StoreError;
 use rusqlite::Connection;
 use std::sync::Arc;
 use std::time::Instant;
@@ -79,7 +80,7 @@ pub(super) fn commit_group(
             if records.is_empty() {
                 break;
             }
-            match crate::store::audit::insert_rows(c, records) {
+            match crate::store::sqlite::audit::insert_rows(c, records) {
                 Ok(()) => break,
                 // Dropped, and the jobs run again without them: a record that cannot
                 // be written would otherwise stop every group.
@@ -148,7 +149,7 @@ pub(super) fn commit_group(
 mod tests {
     use super::super::fixtures::{audited_writer, hold, insert, record, rows, writer};
     use super::super::Writer;
-    use crate::error::StoreError;
+    use crate::store::StoreError;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
@@ -259,8 +260,9 @@ mod tests {
     /// held by the first run, and the grant would be refused its own seat.)
     #[tokio::test]
     async fn a_grant_run_again_after_a_rollback_holds_one_seat() {
-        use crate::store::sessions::{self, IssuedPair, NewSession, OpenOutcome};
-        let c = crate::store::open_migrated(std::path::Path::new(":memory:")).unwrap();
+        use crate::store::sqlite::sessions::{self, IssuedPair, NewSession};
+        use crate::store::OpenOutcome;
+        let c = crate::store::sqlite::open_migrated(std::path::Path::new(":memory:")).unwrap();
         c.execute_batch(
             r#"INSERT INTO USERS (ID, NICKNAME, "PASSWORD", CREATED_AT) VALUES (7, 'u', 'x', 0);
                UPDATE licence SET seats = 1;"#,

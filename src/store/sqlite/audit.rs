@@ -1,24 +1,12 @@
 //! The audit trail: what happened, when, to whom, from where. Never secrets or tokens.
-use crate::error::StoreError;
+use crate::store::model::*;
+use crate::store::StoreError;
 use rusqlite::{params, Connection};
-use serde::Serialize;
+
 use std::sync::Mutex;
 
 /// Past this many unwritten records (the database is stuck), new ones are dropped.
 const MAX_PENDING: usize = 100_000;
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct AuditRecord {
-    pub at: i64,
-    /// e.g. `grant.client_credentials`, `grant.refresh_token`, `revoke`, `user.disable`.
-    pub event: String,
-    /// `ok` or an error code.
-    pub outcome: String,
-    pub client_id: Option<String>,
-    /// Remote address, or `cli` for admin commands.
-    pub remote: Option<String>,
-    pub detail: String,
-}
 
 /// Records not yet written, oldest first. The writer takes some into every group
 /// commit (writer/group.rs), so a grant's record shares a later grant's commit instead of

@@ -3,11 +3,12 @@
 //! API.md §2: a licensed session holds a seat while `revoked_at IS NULL AND
 //! expires_at > now`. Counting held seats and inserting the session happen in one
 //! `BEGIN IMMEDIATE` transaction, so the count cannot go stale between the two.
-pub use super::access::{find_access, find_access_or_why, AccessGrant};
+
 use super::immediate;
 use super::seats::SeatLedger;
 use crate::crypto::{TokenHash, TokenKey};
-use crate::error::StoreError;
+use crate::store::model::*;
+use crate::store::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// The token pair a grant issues, already hashed, with their lifetimes.
@@ -24,19 +25,6 @@ pub struct NewSession {
     pub scope: String,
     pub licensed: bool,
     pub tokens: IssuedPair,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum OpenOutcome {
-    Opened {
-        session_id: i64,
-        ids: TokenIds,
-    },
-    /// Every seat is held. `retry_after`: seconds until the first one frees;
-    /// None when the pool has no seats.
-    NoSeat {
-        retry_after: Option<i64>,
-    },
 }
 
 pub fn seats_total(c: &Connection) -> Result<i64, StoreError> {
@@ -56,13 +44,6 @@ pub fn seats_held(c: &Connection, now: i64) -> Result<i64, StoreError> {
             "SELECT count(*) FROM sessions WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > ?1",
         )?
         .query_row([now], |r| r.get(0))?)
-}
-
-/// The row ids of a new token pair: they become part of the tokens' texts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenIds {
-    pub access: i64,
-    pub refresh: i64,
 }
 
 /// The lookup of a presented token (see [`TokenKey`]), as SQL over a table's alias:
@@ -151,30 +132,9 @@ pub fn open(
     Ok(OpenOutcome::Opened { session_id, ids })
 }
 
-/// The live session a refresh token belongs to.
-#[derive(Debug, Clone)]
-pub struct RefreshTarget {
-    pub session_id: i64,
-    pub user_id: i64,
-    /// The scope originally granted; a refresh may only narrow it.
-    pub scope: String,
-}
-
-#[derive(Debug)]
-pub enum RefreshOutcome {
-    Rotated {
-        session_id: i64,
-        scope: String,
-        ids: TokenIds,
-    },
-    /// Unknown, expired, revoked or another client's token: nothing changed.
-    Invalid,
-    /// An already exchanged token: the session has just been revoked (RFC 9700 §4.14.2).
-    Reused,
-}
-
 /// Looks up, checks and rotates a refresh token in one transaction.
-/// `decide` sees the live session and returns the scope for the new access token,
+/// `decide` sees the scope the live session was granted and returns the scope for
+/// the new access token,
 /// or an error (e.g. widening) that aborts without changing anything.
 pub fn refresh<E>(
     c: &mut Connection,
@@ -183,7 +143,7 @@ pub fn refresh<E>(
     client_user_id: i64,
     new: &IssuedPair,
     now: i64,
-    decide: impl FnOnce(&RefreshTarget) -> Result<String, E>,
+    decide: impl FnOnce(&str) -> Result<String, E>,
 ) -> Result<Result<RefreshOutcome, E>, StoreError> {
     let tx = immediate(c)?;
     let row = tx
@@ -223,12 +183,7 @@ pub fn refresh<E>(
         }
         return Ok(Ok(RefreshOutcome::Reused));
     }
-    let target = RefreshTarget {
-        session_id,
-        user_id,
-        scope,
-    };
-    let access_scope = match decide(&target) {
+    let access_scope = match decide(&scope) {
         Ok(s) => s,
         Err(e) => return Ok(Err(e)),
     };
@@ -297,17 +252,6 @@ pub fn revoke_live(
     )?;
     tx.commit()?;
     Ok(ended)
-}
-
-/// One live session, for `sessions list` and `licences show`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SessionRow {
-    pub id: i64,
-    pub client_id: String,
-    pub scope: String,
-    pub seat: bool,
-    pub created_at: i64,
-    pub expires_at: i64,
 }
 
 /// Live sessions, seat holders first, then by expiry.

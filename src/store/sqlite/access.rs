@@ -1,20 +1,9 @@
 //! The lookup of a presented access token: what it grants, or why it grants nothing.
 use super::sessions::by_key;
 use crate::crypto::TokenKey;
-use crate::error::StoreError;
+use crate::store::model::*;
+use crate::store::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
-
-/// What a valid access token grants.
-#[derive(Debug, Clone)]
-pub struct AccessGrant {
-    pub client_id: String,
-    pub scope: String,
-    pub expires_at: i64,
-    pub issued_at: i64,
-    pub session_id: i64,
-    pub session_expires_at: i64,
-    pub seat: bool,
-}
 
 /// A live access token: not expired or revoked, its session live, its user enabled.
 pub fn find_access(

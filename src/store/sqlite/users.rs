@@ -1,17 +1,7 @@
-//! USERS, their allowed scopes, and the scope catalogue.
-use crate::error::StoreError;
+//! USERS and their allowed scopes.
+use crate::store::model::*;
+use crate::store::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
-
-/// What client authentication and scope resolution need to know about a user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientRecord {
-    pub id: i64,
-    pub password_hash: String,
-    pub api_user: bool,
-    pub enabled: bool,
-    /// Allowed scopes with their licensed flag, sorted by name.
-    pub scopes: Vec<(String, bool)>,
-}
 
 /// The PBKDF2 iteration count that most API users' stored secrets use: what checking
 /// the secret of an unknown client must cost too, so that timing does not tell.
@@ -115,43 +105,19 @@ impl ConfirmedClients {
     }
 }
 
-pub struct NewUser<'a> {
-    pub nickname: &'a str,
-    pub password_hash: &'a str,
-    pub api_user: bool,
-    pub scopes: &'a [&'a str],
-}
-
-pub fn create(c: &Connection, u: &NewUser<'_>, now: i64) -> Result<i64, StoreError> {
+pub fn create(c: &Connection, u: &NewUser, now: i64) -> Result<i64, StoreError> {
     c.execute(
         r#"INSERT INTO USERS (NICKNAME, "PASSWORD", APIUSER, ENABLED, CREATED_AT) VALUES (?1, ?2, ?3, 1, ?4)"#,
         params![u.nickname, u.password_hash, u.api_user, now],
     )?;
     let id = c.last_insert_rowid();
-    for s in u.scopes {
+    for s in &u.scopes {
         c.execute(
             "INSERT INTO user_scopes (user_id, scope) VALUES (?1, ?2)",
             params![id, s],
         )?;
     }
     Ok(id)
-}
-
-/// Every scope name, sorted.
-pub fn scope_names(c: &Connection) -> Result<Vec<String>, StoreError> {
-    let mut st = c.prepare_cached("SELECT name FROM scopes ORDER BY name")?;
-    let names = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    Ok(names)
-}
-
-/// One row of `user list`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct UserSummary {
-    pub nickname: String,
-    pub api_user: bool,
-    pub enabled: bool,
-    pub scopes: Vec<String>,
-    pub live_sessions: i64,
 }
 
 pub fn list(c: &Connection, now: i64) -> Result<Vec<UserSummary>, StoreError> {
@@ -217,7 +183,7 @@ pub fn set_enabled(
 
 /// Replaces a user's allowed scopes. Live sessions keep the scope they were
 /// granted; the next grant or refresh sees the new set.
-pub fn set_scopes(c: &mut Connection, id: i64, scopes: &[&str]) -> Result<(), StoreError> {
+pub fn set_scopes(c: &mut Connection, id: i64, scopes: &[String]) -> Result<(), StoreError> {
     let tx = super::immediate(c)?;
     tx.execute("DELETE FROM user_scopes WHERE user_id = ?1", [id])?;
     for s in scopes {
@@ -252,33 +218,4 @@ pub fn set_password(c: &Connection, id: i64, hash: &str) -> Result<(), StoreErro
         params![id, hash],
     )?;
     Ok(())
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ScopeRow {
-    pub name: String,
-    pub description: String,
-    pub licensed: bool,
-}
-
-pub fn scopes(c: &Connection) -> Result<Vec<ScopeRow>, StoreError> {
-    let mut st = c.prepare("SELECT name, description, licensed FROM scopes ORDER BY name")?;
-    let rows = st
-        .query_map([], |r| {
-            Ok(ScopeRow {
-                name: r.get(0)?,
-                description: r.get(1)?,
-                licensed: r.get(2)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
-}
-
-/// Adds a scope; false if one with that name exists.
-pub fn add_scope(c: &Connection, s: &ScopeRow) -> Result<bool, StoreError> {
-    Ok(c.execute(
-        "INSERT INTO scopes (name, description, licensed) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
-        params![s.name, s.description, s.licensed],
-    )? == 1)
 }

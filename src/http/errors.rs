@@ -1,60 +1,17 @@
-//! One error type per boundary, each turned into its wire format here and only here.
+//! Every error type turned into its wire format, here and only here.
 //!
 //! - [`OAuthError`]: the token, revocation and introspection endpoints (RFC 6749 §5.2).
 //! - [`BearerError`]: resource routes' authentication (RFC 6750 §3).
 //! - [`Problem`]: resource input and lookups (RFC 9457 problem details).
 //! - [`StoreError`]: anything below the HTTP layer that is not the client's fault.
+use crate::oauth::OAuthError;
+use crate::store::StoreError;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 pub const REALM: &str = "tollgate";
-
-/// Failures inside tollgate (database, pool, thread pool). Never the client's fault;
-/// on the wire they all become one opaque 500 `server_error`, logged once.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("connection pool: {0}")]
-    Pool(#[from] r2d2::Error),
-    #[error("migration: {0}")]
-    Migration(#[from] refinery::Error),
-    #[error("blocking task was cancelled")]
-    Cancelled,
-    #[error("{0}")]
-    Invalid(String),
-    /// The database cannot take requests now (its file gone, its writer stopped or
-    /// not answering); see [`StoreError::is_unavailable`].
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-impl StoreError {
-    /// A fault of the database's surroundings rather than of tollgate or the request:
-    /// a full disk, an I/O error, a vanished or read-only file, a lock held too long,
-    /// a stopped writer. Clients are told to come back (503 with `Retry-After`), and
-    /// it goes when the cause does.
-    pub fn is_unavailable(&self) -> bool {
-        use rusqlite::ErrorCode as C;
-        match self {
-            Self::Unavailable(_) | Self::Pool(_) => true,
-            Self::Sqlite(e) => matches!(
-                e.sqlite_error_code(),
-                Some(
-                    C::DiskFull
-                        | C::SystemIoFailure
-                        | C::CannotOpen
-                        | C::ReadOnly
-                        | C::DatabaseBusy
-                        | C::DatabaseLocked
-                )
-            ),
-            _ => false,
-        }
-    }
-}
 
 /// What a client is told while the database is unavailable.
 const UNAVAILABLE: &str = "the database cannot take requests right now; try again shortly";
@@ -71,79 +28,6 @@ fn report(context: &str, e: &StoreError) {
         log::error!("{context}: {e}");
     } else if let Some(held) = STORE_FAULTS.admit() {
         log::warn!("{context}: database unavailable: {e}{held}");
-    }
-}
-
-impl From<actix_web::error::BlockingError> for StoreError {
-    fn from(_: actix_web::error::BlockingError) -> Self {
-        StoreError::Cancelled
-    }
-}
-
-/// RFC 6749 §5.2 error responses, plus tollgate's licence and throttling codes.
-#[derive(Debug, thiserror::Error)]
-pub enum OAuthError {
-    #[error("{0}")]
-    InvalidRequest(String),
-    /// Always the same description: a response never says whether a client exists.
-    #[error("client authentication failed")]
-    InvalidClient,
-    #[error("{0}")]
-    InvalidGrant(String),
-    #[error("{0}")]
-    InvalidScope(String),
-    #[error("grant_type must be client_credentials or refresh_token")]
-    UnsupportedGrantType,
-    /// `retry_after` is None when the pool has no seats at all.
-    #[error("{}", licence_unavailable(retry_after.is_some()))]
-    LicenceUnavailable { retry_after: Option<i64> },
-    /// Too many failed authentications from this address for this client.
-    #[error("too many failed authentications; try again later")]
-    SlowDown { retry_after: i64 },
-    /// Every PBKDF2 slot is busy and the queue is full.
-    #[error("the server is busy verifying secrets; try again shortly")]
-    TemporarilyUnavailable,
-    #[error("only POST is allowed here")]
-    MethodNotAllowed,
-    #[error("the request body is larger than {0} bytes")]
-    PayloadTooLarge(usize),
-    /// The body did not arrive within this many seconds.
-    #[error("the request body did not arrive within {0} s")]
-    RequestTimeout(u64),
-    #[error("internal error")]
-    Server(#[from] StoreError),
-}
-
-/// Says how a seat comes free, since the client can often free one itself.
-fn licence_unavailable(has_seats: bool) -> &'static str {
-    if has_seats {
-        "every licence seat is held; only the view scope can be granted now. A seat frees \
-         when a session's refresh token expires (Retry-After), when its holder revokes that \
-         refresh token (POST /revoke), or when an administrator ends sessions \
-         (`tollgate sessions revoke ID | --client NAME | --all`)"
-    } else {
-        "the licence has no seats; only the view scope can be granted. An administrator \
-         can add seats with `tollgate licences set N`"
-    }
-}
-
-impl OAuthError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(_)
-            | Self::MethodNotAllowed
-            | Self::PayloadTooLarge(_)
-            | Self::RequestTimeout(_) => "invalid_request",
-            Self::InvalidClient => "invalid_client",
-            Self::InvalidGrant(_) => "invalid_grant",
-            Self::InvalidScope(_) => "invalid_scope",
-            Self::UnsupportedGrantType => "unsupported_grant_type",
-            Self::LicenceUnavailable { .. } => "licence_unavailable",
-            Self::SlowDown { .. } => "slow_down",
-            Self::TemporarilyUnavailable => "temporarily_unavailable",
-            Self::Server(e) if e.is_unavailable() => "temporarily_unavailable",
-            Self::Server(_) => "server_error",
-        }
     }
 }
 
@@ -357,5 +241,11 @@ impl ResponseError for Problem {
             })
             .to_string(),
         )
+    }
+}
+
+impl From<actix_web::error::BlockingError> for StoreError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        StoreError::Cancelled
     }
 }
