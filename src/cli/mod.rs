@@ -62,11 +62,13 @@ pub fn run() -> ExitCode {
 /// How an admin command opens the store: `query add` and `query run` name the
 /// GetData sandbox's business database and time limit.
 fn store_options(command: &Command) -> sqlite::Options {
-    let (data_db, limit) = match command {
-        Command::Query(q) => q.sandbox(),
-        _ => (None, std::time::Duration::from_secs(2)),
-    };
-    sqlite::Options::command(data_db, limit)
+    match command {
+        Command::Query(q) => match q.sandbox() {
+            Some((data_db, limit)) => sqlite::Options::command().with_sandbox(data_db, limit),
+            None => sqlite::Options::command(),
+        },
+        _ => sqlite::Options::command(),
+    }
 }
 
 /// What an admin command works with: the store (a server may be using the same
@@ -108,9 +110,15 @@ impl Ctx {
         self.runtime.block_on(op).map_err(err)
     }
 
-    /// Waits for a future that cannot fail.
+    /// Waits for a future whose error is not the store's.
     pub fn block<T>(&self, f: impl std::future::Future<Output = T>) -> T {
         self.runtime.block_on(f)
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        self.store.settle();
     }
 }
 
@@ -120,15 +128,15 @@ pub fn err(e: impl std::fmt::Display) -> String {
 
 /// Admin changes go into the audit trail; a failure to record is reported, not fatal.
 pub fn audit_admin(ctx: &mut Ctx, event: &str, subject: &str, detail: &str) {
-    ctx.store.audit(AuditRecord {
+    let record = AuditRecord {
         at: ctx.now,
         event: event.to_owned(),
         outcome: "ok".to_owned(),
         client_id: (!subject.is_empty()).then(|| subject.to_owned()),
         remote: Some("cli".to_owned()),
         detail: detail.to_owned(),
-    });
-    if let Err(e) = ctx.block(ctx.store.flush_audit()) {
+    };
+    if let Err(e) = ctx.block(ctx.store.record_now(record)) {
         eprintln!("tollgate: warning: could not record this change in the audit trail: {e}");
     }
 }

@@ -64,19 +64,20 @@ pub enum QueryCmd {
 }
 
 impl QueryCmd {
-    /// The sandbox this command checks or runs queries in: `--data-db` and the time limit.
-    pub fn sandbox(&self) -> (Option<PathBuf>, Duration) {
+    /// The sandbox this command checks or runs queries in (`--data-db` and the time
+    /// limit), if it needs one.
+    pub fn sandbox(&self) -> Option<(Option<PathBuf>, Duration)> {
         match self {
-            QueryCmd::Add { data_db, .. } => (data_db.clone(), Duration::from_secs(2)),
+            QueryCmd::Add { data_db, .. } => Some((data_db.clone(), Duration::from_secs(2))),
             QueryCmd::Run {
                 data_db,
                 query_time_limit_ms,
                 ..
-            } => (
+            } => Some((
                 data_db.clone(),
                 Duration::from_millis((*query_time_limit_ms).into()),
-            ),
-            _ => (None, Duration::from_secs(2)),
+            )),
+            _ => None,
         }
     }
 }

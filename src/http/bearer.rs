@@ -1,5 +1,5 @@
 //! RFC 6750 bearer-token authentication for resource routes.
-use super::errors::BearerError;
+use super::errors::{BearerError, Problem};
 use super::{LoggedClient, State};
 use crate::crypto::{token_key, TokenKey};
 use crate::oauth::scopes::Scopes;
@@ -96,10 +96,18 @@ impl Bearer {
         accepted: &'static [&'static str],
         challenge: &'static str,
         sku: String,
-    ) -> Result<(Authenticated, Option<Product>), BearerError> {
-        let (access, product) = self.state.store.product_for(self.key, sku).await?;
+    ) -> Result<(Authenticated, Option<Product>), actix_web::Error> {
+        let (access, product) = self
+            .state
+            .store
+            .product_for(self.key, sku)
+            .await
+            .map_err(BearerError::from)?;
         let auth = self.authenticated(access)?;
         auth.require(accepted, challenge)?;
+        // The token's lookup already passed; the product's own failure is the
+        // resource route's (a Problem), not the token's.
+        let product = product.map_err(Problem::from)?;
         Ok((auth, product))
     }
 

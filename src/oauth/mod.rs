@@ -30,7 +30,7 @@ pub struct Authority {
     pub clock: SharedClock,
     /// Recently verified credentials: no PBKDF2 and no read for a returning client.
     pub verified: VerifiedCredentials,
-    /// Bounded, single-flight PBKDF2 (shared by every database of the process).
+    /// Bounded, single-flight PBKDF2.
     pub verifier: Arc<Verifier>,
     /// Brute-force throttling of client authentication.
     pub throttle: Throttle,

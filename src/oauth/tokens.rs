@@ -27,6 +27,7 @@ impl Authority {
         hint: Option<TokenKind>,
         remote: Option<String>,
     ) -> Result<(), OAuthError> {
+        let at = self.clock.now();
         let revoked = self.store.revoke_token(client.record.id, key, hint).await?;
         let detail = match revoked {
             Revoked::Session(id) => format!("refresh token: session {id} ended"),
@@ -34,7 +35,7 @@ impl Authority {
             Revoked::Nothing => "unknown or another client's token: nothing revoked".to_owned(),
         };
         self.store.audit(AuditRecord {
-            at: self.clock.now(),
+            at,
             event: "revoke".into(),
             outcome: "ok".into(),
             client_id: Some(client.nickname),

@@ -38,8 +38,12 @@ pub trait Store: Send + Sync + 'static {
     async fn check_ready(&self, within: Duration) -> R<()>;
     /// Queues an audit record; it is written with a later commit ([`Store::flush_audit`]).
     fn audit(&self, record: AuditRecord);
-    /// Writes the audit records waiting now.
+    /// Writes the audit records waiting now, along with a commit; a record that
+    /// cannot be written is logged and dropped (the trail must not stop the grants).
     async fn flush_audit(&self) -> R<()>;
+    /// Writes one audit record now, in a transaction of its own: for admin commands,
+    /// which say so when their change could not be recorded.
+    async fn record_now(&self, record: AuditRecord) -> R<()>;
     /// One step of the sweep: deletes up to a step of sessions and tokens dead for
     /// `grace` seconds and of audit rows older than `audit_retention` seconds.
     /// Returns how many rows went and whether more are waiting.
@@ -81,8 +85,9 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- the product API
 
-    /// A presented access token and, if it is live, one product: in one trip.
-    async fn product_for(&self, key: TokenKey, sku: String) -> R<(Access, Option<Product>)>;
+    /// A presented access token and, if it is live, one product: in one trip. The
+    /// product's read fails on its own, so that the token's scope can be judged first.
+    async fn product_for(&self, key: TokenKey, sku: String) -> R<(Access, R<Option<Product>>)>;
     /// A page ordered by sku, and how many matched.
     async fn list_products(
         &self,

@@ -237,3 +237,40 @@ async fn init_refuses_two_different_files() {
     assert!(run_to_end(cmd).status.success());
     assert!(dir.path().join("d.db").exists());
 }
+
+/// A command's change is in the database file itself when the command exits (not
+/// only in its WAL), so copying the file alone keeps it.
+#[tokio::test]
+async fn a_commands_change_is_in_the_file_when_it_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = binary(dir.path());
+    cmd.args(["init", "--demo", "t.db"]);
+    assert!(run_to_end(cmd).status.success());
+    let mut cmd = binary(dir.path());
+    cmd.args([
+        "--db",
+        "t.db",
+        "scope",
+        "add",
+        "reports",
+        "--description",
+        "r",
+    ]);
+    let out = run_to_end(cmd);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::copy(dir.path().join("t.db"), dir.path().join("copy.db")).unwrap();
+    let c = rusqlite::Connection::open(dir.path().join("copy.db")).unwrap();
+    let (scopes, audited): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT count(*) FROM scopes WHERE name = 'reports'),
+                    (SELECT count(*) FROM audit WHERE event = 'scope.add')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((scopes, audited), (1, 1));
+}

@@ -41,7 +41,7 @@ pub use sweep::SWEEP_STEP;
 pub struct Options {
     /// Reader threads (each with its own connection).
     pub readers: u32,
-    /// Sandboxed connections for GetData queries.
+    /// Sandboxed connections for GetData queries; none, and no sandbox, if 0.
     pub sandbox: u32,
     /// `--data-db`: a business database GetData queries read as schema `data`.
     pub data_db: Option<PathBuf>,
@@ -53,15 +53,25 @@ pub struct Options {
 }
 
 impl Options {
-    /// An admin command's: one reader, one sandbox connection, an existing file.
-    pub fn command(data_db: Option<PathBuf>, query_time_limit: Duration) -> Self {
+    /// An admin command's: one reader, no sandbox, an existing file.
+    pub fn command() -> Self {
         Self {
             readers: 1,
+            sandbox: 0,
+            data_db: None,
+            query_time_limit: Duration::from_secs(2),
+            create: false,
+            checkpointer: false,
+        }
+    }
+
+    /// With one sandbox connection, for a command that checks or runs queries.
+    pub fn with_sandbox(self, data_db: Option<PathBuf>, query_time_limit: Duration) -> Self {
+        Self {
             sandbox: 1,
             data_db,
             query_time_limit,
-            create: false,
-            checkpointer: false,
+            ..self
         }
     }
 }
@@ -76,7 +86,7 @@ pub struct SqliteStore {
     readers: readers::Readers,
     writer: writer::Writer,
     audit: Arc<audit::AuditQueue>,
-    sandbox: sandbox::Sandbox,
+    sandbox: Option<sandbox::Sandbox>,
     clock: SharedClock,
     path: PathBuf,
 }
@@ -121,12 +131,16 @@ impl SqliteStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let readers = readers::Readers::start(conns)?;
-        let sandbox = sandbox::Sandbox::open(
-            path,
-            options.data_db.clone(),
-            options.sandbox,
-            options.query_time_limit,
-        )?;
+        let sandbox = (options.sandbox > 0)
+            .then(|| {
+                sandbox::Sandbox::open(
+                    path,
+                    options.data_db.clone(),
+                    options.sandbox,
+                    options.query_time_limit,
+                )
+            })
+            .transpose()?;
         Ok(Self {
             readers,
             writer,
@@ -204,6 +218,16 @@ impl SqliteStore {
         match self.writer.health().fault() {
             Some(why) => Err(StoreError::Unavailable(why)),
             None => Ok(()),
+        }
+    }
+
+    /// Copies what the WAL holds into the database file as far as no reader stops
+    /// it, without waiting: for an admin command before it exits, so that the file
+    /// alone holds its change.
+    pub fn settle(&self) {
+        if let Err(e) = self.write_now(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?))
+        {
+            log::debug!("WAL checkpoint before exit failed: {e}");
         }
     }
 

@@ -50,7 +50,11 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&super::sandbox::Sandbox) -> Result<T, QueryError> + Send + 'static,
     {
-        let sandbox = self.sandbox.clone();
+        let sandbox = self.sandbox.clone().ok_or_else(|| {
+            QueryError::Store(StoreError::Invalid(
+                "this store was opened without a GetData sandbox".into(),
+            ))
+        })?;
         tokio::task::spawn_blocking(move || f(&sandbox))
             .await
             .map_err(|_| QueryError::Store(StoreError::Cancelled))?
@@ -78,6 +82,11 @@ impl Store for SqliteStore {
             self.write(|_| Ok(())).await?;
         }
         Ok(())
+    }
+
+    async fn record_now(&self, record: AuditRecord) -> R<()> {
+        self.write(move |c| audit::insert_rows(c, std::slice::from_ref(&record)))
+            .await
     }
 
     async fn sweep_step(&self, grace: i64, audit_retention: i64) -> R<(usize, bool)> {
@@ -185,13 +194,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn product_for(&self, key: TokenKey, sku: String) -> R<(Access, Option<Product>)> {
+    async fn product_for(&self, key: TokenKey, sku: String) -> R<(Access, R<Option<Product>>)> {
         let now = self.now();
         self.read(move |c| {
             let access = access::find_access_or_why(c, &key, now)?;
             let product = match access {
-                Ok(_) => products::get(c, &sku)?,
-                Err(_) => None,
+                Ok(_) => products::get(c, &sku),
+                Err(_) => Ok(None),
             };
             Ok((access, product))
         })
@@ -377,7 +386,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let options = Options {
             create: true,
-            ..Options::command(None, Duration::from_secs(1))
+            ..Options::command()
         };
         let store =
             SqliteStore::open(&dir.path().join("a.db"), Arc::new(SystemClock), &options).unwrap();
