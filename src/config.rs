@@ -47,7 +47,7 @@ pub struct Settings {
     /// Longest wait for a PBKDF2 slot.
     pub pbkdf2_queue_wait: std::time::Duration,
     /// Open connections in all and per address.
-    pub connections: crate::http::connections::Limits,
+    pub connections: ConnectionLimits,
     /// Longest a request body may take to arrive.
     pub body_timeout: std::time::Duration,
 }
@@ -75,7 +75,7 @@ impl Settings {
             trusted_proxies: Vec::new(),
             throttle: crate::oauth::throttle::ThrottleConfig::default(),
             pbkdf2_queue_wait: std::time::Duration::from_secs(1),
-            connections: crate::http::connections::Limits::default(),
+            connections: ConnectionLimits::default(),
             body_timeout: std::time::Duration::from_secs(5),
         }
     }
@@ -154,5 +154,23 @@ mod tests {
         assert!(tls_files(None, p("k.pem"))
             .unwrap_err()
             .contains("--tls-cert"));
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How many connections the server holds open (http/connections.rs admits them).
+pub struct ConnectionLimits {
+    /// Open connections in all.
+    pub total: usize,
+    /// Open connections from one address (trusted proxies are exempt).
+    pub per_address: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            total: 4096,
+            per_address: 256,
+        }
     }
 }

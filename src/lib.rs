@@ -1,10 +1,8 @@
 //! tollgate: an OAuth 2.0 token server, licence-seat keeper and product API on one SQLite file.
-pub mod banner;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
-pub mod getdata;
 pub mod http;
 pub mod log_limit;
 pub mod memory;

@@ -1,7 +1,7 @@
 //! Builds the server on a listener: migrations, state, routes, TLS; runs it with the
 //! store's background maintenance (store/maintenance.rs).
 use crate::clock::SharedClock;
-use crate::config::{Settings, TlsFiles};
+use crate::config::{ConnectionLimits, Settings, TlsFiles};
 use crate::crypto::{hash_password, verify_password};
 use crate::http::connections::{self, Admission};
 use crate::http::metrics::Metrics;
@@ -238,7 +238,7 @@ fn http_server(
 
 /// The connection limits, lowered to fit the process's open-files limit (each
 /// connection is a descriptor, and the database and its threads need some too).
-fn connection_limits(mut limits: connections::Limits) -> connections::Limits {
+fn connection_limits(mut limits: ConnectionLimits) -> ConnectionLimits {
     const RESERVED: usize = 64;
     if let Some(files) = connections::open_files_limit() {
         let room = files.saturating_sub(RESERVED).max(1);

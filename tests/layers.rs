@@ -73,7 +73,7 @@ fn the_store_surface_names_no_engine() {
         "src/store/model.rs",
         "src/store/maintenance.rs",
         "src/store/demo.rs",
-        "src/getdata.rs",
+        "src/store/getdata.rs",
     ] {
         assert_none(
             file,
@@ -85,7 +85,7 @@ fn the_store_surface_names_no_engine() {
 
 #[test]
 fn handlers_and_commands_reach_the_database_only_through_the_store() {
-    for dir in ["src/http", "src/cli", "src/banner.rs"] {
+    for dir in ["src/http", "src/cli", "src/cli/banner.rs"] {
         assert_none(
             dir,
             &[

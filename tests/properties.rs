@@ -13,7 +13,6 @@ use base64::Engine;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use tollgate::getdata::Page;
 use tollgate::http::bearer::parse_authorization;
 use tollgate::http::errors::BearerError;
 use tollgate::http::getdata::{parse_params, GetDataParams};
@@ -21,6 +20,7 @@ use tollgate::oauth::client_auth::from_request;
 use tollgate::oauth::params::{Params, MAX_PARAMS};
 use tollgate::oauth::scopes::parse_requested;
 use tollgate::oauth::OAuthError;
+use tollgate::store::getdata::Page;
 
 /// Enough to find shallow mistakes in seconds; CI runs every property on each push.
 /// `PROPTEST_CASES=100000 cargo test --test properties` digs deeper.

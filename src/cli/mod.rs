@@ -2,6 +2,7 @@
 mod args;
 mod audit;
 mod backup;
+pub mod banner;
 mod init;
 mod licences;
 pub mod output;

@@ -1,7 +1,7 @@
 //! `tollgate query ...`: publish, list, withdraw and try GetData queries.
 use super::output::{count, print_json, print_table};
 use super::{audit_admin, Ctx};
-use crate::getdata::{self, Page, RESERVED_QUERY_NAME};
+use crate::store::getdata::{self, Page, RESERVED_QUERY_NAME};
 use crate::store::{SavedQuery, Store};
 use clap::Subcommand;
 use serde_json::Value;

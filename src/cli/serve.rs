@@ -186,7 +186,7 @@ pub fn run(db: Option<PathBuf>, iterations: u32, a: &ServeArgs) -> Result<(), St
             settings.base_path
         );
         let addr = SocketAddr::new(settings.listen.ip(), app.port());
-        crate::banner::announce(app.store(), settings.clone(), addr);
+        super::banner::announce(app.store(), settings.clone(), addr);
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
 }

@@ -3,6 +3,7 @@
 //! plain-HTTP one is first told `503` with `Retry-After`), so clients already
 //! connected keep being served and a flood of idle or trickling connections cannot
 //! take every file descriptor and buffer the process has.
+use crate::config::ConnectionLimits as Limits;
 use actix_web::dev::Extensions;
 use actix_web::rt::net::TcpStream;
 use std::any::Any;
@@ -21,23 +22,6 @@ pub const UNDER_PRESSURE_PER_ADDRESS: usize = 8;
 
 /// Connections open at once that count as a flood, for [`Admission::flood_passed`].
 pub const FLOOD: usize = 256;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Open connections in all.
-    pub total: usize,
-    /// Open connections from one address (trusted proxies are exempt).
-    pub per_address: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            total: 4096,
-            per_address: 256,
-        }
-    }
-}
 
 /// The open connections, counted per address.
 pub struct Admission {

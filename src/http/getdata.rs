@@ -2,8 +2,8 @@
 use super::bearer::Authenticated;
 use super::errors::{BearerError, Problem};
 use super::State;
-use crate::getdata::{is_query_name, Page, QueryError, MAX_PARAMS};
 use crate::oauth::scopes::Scopes;
+use crate::store::getdata::{is_query_name, Page, QueryError, MAX_PARAMS};
 use crate::store::SavedQuery;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};

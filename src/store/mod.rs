@@ -10,6 +10,7 @@
 //! Engines: [`sqlite`] (one file, one writer thread with group commit).
 pub mod demo;
 pub mod error;
+pub mod getdata;
 pub mod maintenance;
 pub mod model;
 pub mod sqlite;
@@ -19,7 +20,7 @@ pub use model::*;
 pub use sqlite::SqliteStore;
 
 use crate::crypto::TokenKey;
-use crate::getdata::{Page, QueryError};
+use crate::store::getdata::{Page, QueryError};
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::Arc;

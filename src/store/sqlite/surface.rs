@@ -7,7 +7,7 @@ use super::{
     SWEEP_STEP,
 };
 use crate::crypto::TokenKey;
-use crate::getdata::{Page, QueryError};
+use crate::store::getdata::{Page, QueryError};
 use crate::store::model::*;
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;

@@ -3,7 +3,7 @@
 //! under a time limit, with rows paged by tollgate.
 mod authorizer;
 
-use crate::getdata::{Page, QueryError, MAX_ANSWER_BYTES, MAX_PARAMS, MAX_VALUE_BYTES};
+use crate::store::getdata::{Page, QueryError, MAX_ANSWER_BYTES, MAX_PARAMS, MAX_VALUE_BYTES};
 use crate::store::StoreError;
 use authorizer::{prepare, sandbox};
 use base64::engine::general_purpose::STANDARD as B64;

@@ -1,6 +1,6 @@
 //! GetData's rules that hold on every engine (API.md §7): query names, bounds,
 //! pages and why a query was refused. Each engine runs queries in its own sandbox.
-use crate::store::StoreError;
+use super::StoreError;
 
 pub const MAX_PARAMS: usize = 9;
 /// Longest text or blob a query may make or return (SQLite's `SQLITE_LIMIT_LENGTH` on

@@ -159,7 +159,7 @@ pub fn announce(store: SharedStore, settings: Settings, addr: SocketAddr) {
                     log::warn!("{w}");
                 }
                 if log::log_enabled!(log::Level::Info) {
-                    crate::cli::output::out(&render(&settings, addr, &facts));
+                    super::output::out(&render(&settings, addr, &facts));
                 }
             }
             Err(e) => log::warn!("cannot read the database for the start-up banner: {e}"),
