@@ -318,7 +318,7 @@ macro_rules! on_both_engines {
 
             #[tokio::test]
             async fn postgres() {
-                let test = concat!(module_path!(), "::", stringify!($name));
+                let test = module_path!();
                 if let Some(app) = spawn_app_on(Engine::Postgres, test, |_| {}).await {
                     run(app).await
                 }

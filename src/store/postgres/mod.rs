@@ -241,3 +241,41 @@ impl PostgresStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    #[test]
+    fn urls_are_told_from_files_and_shown_without_their_password() {
+        assert!(is_url("postgres://u@h/db") && is_url("postgresql://h/db"));
+        assert!(!is_url("./tollgate.db") && !is_url("postgres.db"));
+        assert_eq!(
+            redacted("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redacted("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    /// Nothing listens on port 1: the failure is the database's absence (503 on the
+    /// wire), and it comes within the wait bound.
+    #[tokio::test]
+    async fn an_unreachable_database_is_unavailable_within_the_bound() {
+        let options = Options {
+            wait: Duration::from_millis(500),
+            ..Options::command()
+        };
+        let started = std::time::Instant::now();
+        let e = PostgresStore::open(
+            "postgres://postgres@127.0.0.1:1/none",
+            Arc::new(SystemClock),
+            &options,
+        )
+        .await
+        .err()
+        .expect("no database there");
+        assert!(e.is_unavailable(), "{e:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+}
