@@ -9,6 +9,7 @@
 //!
 //! Engines: [`sqlite`] (one file, one writer thread with group commit) and
 //! [`postgres`] (many processes on one database, API.md §9).
+pub mod audit_queue;
 pub mod demo;
 pub mod error;
 pub mod maintenance;

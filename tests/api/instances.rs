@@ -63,7 +63,7 @@ async fn seats_are_exact_across_three_instances() {
 }
 
 #[tokio::test]
-async fn a_user_disabled_by_the_cli_is_refused_at_every_instance() {
+async fn admin_changes_through_the_cli_hold_at_every_instance() {
     let Some(apps) = instances("instances::a_user_disabled_by_the_cli", 2).await else {
         return;
     };
@@ -77,12 +77,24 @@ async fn a_user_disabled_by_the_cli_is_refused_at_every_instance() {
     assert_eq!(b.me(&access).await.status(), 401);
     let r = b.grant("demo", "demo-secret", Some("view")).await;
     assert_oauth_error(r, 401, "invalid_client").await;
-    // A new seat count through the CLI holds at the next grant too.
+    // A new secret through the CLI: B's verified record of the old one is worthless.
     ok(a, &["user", "enable", "demo"]);
+    b.grant_ok("demo", "demo-secret", Some("view")).await;
+    let out = ok(a, &["user", "reset-secret", "demo", "--json"]);
+    let secret = s(&serde_json::from_str::<serde_json::Value>(&out).unwrap()["client_secret"]);
+    let r = b.grant("demo", "demo-secret", Some("view")).await;
+    assert_oauth_error(r, 401, "invalid_client").await;
+    b.grant_ok("demo", &secret, Some("view")).await;
+    let t = b.grant_ok("demo", &secret, None).await;
+    // A new seat count through the CLI holds at the next grant too.
+    assert_eq!(b.me(&s(&t["access_token"])).await.status(), 200);
+    ok(a, &["sessions", "revoke", "--all"]);
+    assert_eq!(b.me(&s(&t["access_token"])).await.status(), 401);
     ok(a, &["licences", "set", "0"]);
-    assert_eq!(licensed_grant(b).await, 403);
+    let r = b.grant("demo", &secret, Some("all")).await;
+    assert_oauth_error(r, 403, "licence_unavailable").await;
     ok(a, &["licences", "set", "1"]);
-    assert_eq!(licensed_grant(b).await, 200);
+    b.grant_ok("demo", &secret, Some("all")).await;
 }
 
 #[tokio::test]
@@ -211,4 +223,57 @@ async fn the_seed_query_answers_verbatim_and_the_commands_work_on_a_url() {
         .await
         .unwrap()
         .contains("not yet available on PostgreSQL"));
+}
+
+/// The sweep deletes what died before the grace period and keeps the rest; audit
+/// records queued at one instance are written in one batch, in order.
+#[tokio::test]
+async fn the_sweep_and_the_audit_trail_on_postgres() {
+    use tollgate::store::postgres::{Options, PostgresStore};
+    use tollgate::store::{AuditRecord, Store};
+    let Some(apps) = instances("instances::the_sweep_and_the_audit_trail", 1).await else {
+        return;
+    };
+    let app = &apps[0];
+    let pg = app.pg.as_ref().unwrap();
+    let dead = app.grant_ok("demo", "demo-secret", Some("view")).await;
+    app.clock.advance(5_000);
+    let live = app.grant_ok("demo", "demo-secret", Some("view")).await;
+    let clock = ManualClock::new(START + 5_000);
+    let store = PostgresStore::open(&pg.url, Arc::new(clock), &Options::command())
+        .await
+        .unwrap();
+    // The first session expired at START + 1200, more than 100 s ago: it goes with its
+    // two tokens; the second, alive, stays.
+    let (deleted, more) = store.sweep_step(100, 365 * 86_400).await.unwrap();
+    assert_eq!((deleted, more), (3, false));
+    assert_eq!(pg.number("SELECT count(*) FROM sessions"), 1);
+    assert_eq!(pg.number("SELECT count(*) FROM access_tokens"), 1);
+    assert_eq!(pg.number("SELECT count(*) FROM refresh_tokens"), 1);
+    assert_eq!(app.me(&s(&live["access_token"])).await.status(), 200);
+    assert_eq!(app.me(&s(&dead["access_token"])).await.status(), 401);
+
+    for at in 0..2_500 {
+        store.audit(AuditRecord {
+            at,
+            event: "grant.client_credentials".into(),
+            outcome: "ok".into(),
+            client_id: Some("demo".into()),
+            remote: (at % 2 == 0).then(|| "127.0.0.1".into()),
+            detail: String::new(),
+        });
+    }
+    store.flush_audit().await.unwrap();
+    let trail = store.audit_trail(0, Some("demo".into())).await.unwrap();
+    let ats: Vec<i64> = trail
+        .iter()
+        .map(|r| r.at)
+        .filter(|at| *at < 2_500)
+        .collect();
+    assert_eq!(ats, (0..2_500).collect::<Vec<_>>());
+    assert_eq!(trail[1].remote, None);
+    assert!(store
+        .check_ready(std::time::Duration::from_secs(1))
+        .await
+        .is_ok());
 }

@@ -9,7 +9,7 @@
 mod surface;
 
 use crate::clock::SharedClock;
-use crate::store::sqlite::audit::AuditQueue;
+use crate::store::audit_queue::AuditQueue;
 use crate::store::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::sync::Arc;
