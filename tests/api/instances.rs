@@ -277,3 +277,41 @@ async fn the_sweep_and_the_audit_trail_on_postgres() {
         .await
         .is_ok());
 }
+
+/// PostgreSQL ends the server's connections (an administrator, a failover): a
+/// request on a dead connection is told to come back (503), never a 500, and the
+/// pool replaces the connections by itself.
+#[tokio::test]
+async fn connections_ended_by_postgresql_are_replaced() {
+    let Some(apps) = instances("instances::connections_ended_by_postgresql", 1).await else {
+        return;
+    };
+    let app = &apps[0];
+    let pg = app.pg.as_ref().unwrap();
+    let t = app.grant_ok("demo", "demo-secret", Some("view")).await;
+    let access = s(&t["access_token"]);
+    assert_eq!(app.me(&access).await.status(), 200);
+    let ended = pg.number(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()
+           AND application_name = 'tollgate') t",
+    );
+    assert!(ended >= 1, "the server held no connection");
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(
+            app.grant("demo", "demo-secret", Some("view"))
+                .await
+                .status()
+                .as_u16(),
+        );
+        statuses.push(app.me(&access).await.status().as_u16());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[statuses.len() - 2..], [200, 200], "{statuses:?}");
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
