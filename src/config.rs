@@ -129,6 +129,20 @@ pub fn normalize_base_path(raw: &str) -> Result<String, String> {
     }
 }
 
+/// The PostgreSQL URL `db` is, if it is one (`postgres://…`, `postgresql://…`);
+/// anything else names a SQLite file.
+pub fn postgres_url(db: &std::path::Path) -> Option<&str> {
+    db.to_str().filter(|s| crate::store::postgres::is_url(s))
+}
+
+/// How `db` is named in messages and logs: a URL without its password.
+pub fn db_label(db: &std::path::Path) -> String {
+    match postgres_url(db) {
+        Some(url) => crate::store::postgres::redacted(url),
+        None => db.display().to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalize_base_path as n;

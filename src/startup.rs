@@ -11,6 +11,7 @@ use crate::oauth::throttle::Throttle;
 use crate::oauth::verified::VerifiedCredentials;
 use crate::oauth::Authority;
 use crate::store::maintenance::{self, Sweep};
+use crate::store::postgres::{self, PostgresStore};
 use crate::store::sqlite::{self, demo, SqliteStore};
 use crate::store::{SharedStore, StoreError};
 use actix_web::dev::Server;
@@ -55,8 +56,9 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     admission: Arc<Admission>,
-    /// The engine behind the store, for tests that reach under the surface.
-    sqlite: SqliteStore,
+    /// The SQLite engine behind the store, for tests that reach under the surface;
+    /// None on PostgreSQL.
+    sqlite: Option<SqliteStore>,
 }
 
 impl Application {
@@ -75,28 +77,23 @@ impl Application {
         clock: SharedClock,
     ) -> Result<Self, StartError> {
         let db_err = database_error(&settings.db);
-        if settings.create_demo_if_missing && !settings.db.exists() {
-            log::info!(
-                "{} does not exist: creating it with the demo data",
-                settings.db.display()
-            );
-            let mut c = sqlite::open_migrated(&settings.db).map_err(db_err)?;
-            demo::seed(&mut c, settings.pbkdf2_iterations, clock.now()).map_err(db_err)?;
-        }
         let tls = settings.tls.as_ref().map(tls_config).transpose()?;
         if let Some(files) = &settings.tls {
             log::info!("HTTPS only, certificate {}", files.cert.display());
         }
-        let options = sqlite::Options {
-            readers: (settings.workers * 2) as u32,
-            sandbox: settings.workers as u32 + 1,
-            data_db: settings.data_db.clone(),
-            query_time_limit: settings.query_time_limit,
-            create: true,
-            checkpointer: true,
+        let (store, sqlite): (SharedStore, _) = match crate::config::postgres_url(&settings.db) {
+            Some(url) => {
+                let options = postgres::Options::server((settings.workers * 4).max(4));
+                let pg = PostgresStore::open(url, clock.clone(), &options)
+                    .await
+                    .map_err(db_err)?;
+                (Arc::new(pg), None)
+            }
+            None => {
+                let sqlite = open_sqlite(&settings, &clock)?;
+                (Arc::new(sqlite.clone()), Some(sqlite))
+            }
         };
-        let sqlite = SqliteStore::open(&settings.db, clock.clone(), &options).map_err(db_err)?;
-        let store: SharedStore = Arc::new(sqlite.clone());
         let addr = listener.local_addr().map_err(|source| StartError::Listen {
             addr: settings.listen.to_string(),
             source,
@@ -122,7 +119,32 @@ impl Application {
             sqlite,
         })
     }
+}
 
+/// The SQLite file of `settings`, created with the demo data when it is missing and
+/// no file was named.
+fn open_sqlite(settings: &Settings, clock: &SharedClock) -> Result<SqliteStore, StartError> {
+    let db_err = database_error(&settings.db);
+    if settings.create_demo_if_missing && !settings.db.exists() {
+        log::info!(
+            "{} does not exist: creating it with the demo data",
+            settings.db.display()
+        );
+        let mut c = sqlite::open_migrated(&settings.db).map_err(db_err)?;
+        demo::seed(&mut c, settings.pbkdf2_iterations, clock.now()).map_err(db_err)?;
+    }
+    let options = sqlite::Options {
+        readers: (settings.workers * 2) as u32,
+        sandbox: settings.workers as u32 + 1,
+        data_db: settings.data_db.clone(),
+        query_time_limit: settings.query_time_limit,
+        create: true,
+        checkpointer: true,
+    };
+    SqliteStore::open(&settings.db, clock.clone(), &options).map_err(db_err)
+}
+
+impl Application {
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -133,7 +155,15 @@ impl Application {
     }
 
     /// The SQLite engine under the server's store (tests use it to hold the writer up).
+    /// Panics when the server runs on PostgreSQL.
     pub fn sqlite(&self) -> SqliteStore {
+        self.sqlite
+            .clone()
+            .expect("this server's store is not a SQLite engine")
+    }
+
+    /// The SQLite engine under the server's store, if it is one.
+    pub fn sqlite_engine(&self) -> Option<SqliteStore> {
         self.sqlite.clone()
     }
 
@@ -160,7 +190,7 @@ impl Application {
 /// Turns a failure of the database at `path` into the start-up error that names it.
 fn database_error(path: &Path) -> impl Fn(StoreError) -> StartError + Copy + '_ {
     move |source| StartError::Database {
-        path: path.display().to_string(),
+        path: crate::config::db_label(path),
         source,
     }
 }

@@ -46,7 +46,15 @@ fn assert_none(dir: &str, forbidden: &[&str], why: &str) {
 fn oauth_knows_no_http_framework_and_no_database() {
     assert_none(
         "src/oauth",
-        &["actix", "rusqlite", "r2d2", "crate::http", "crate::cli"],
+        &[
+            "actix",
+            "rusqlite",
+            "r2d2",
+            "tokio_postgres",
+            "deadpool",
+            "crate::http",
+            "crate::cli",
+        ],
         "oauth/ holds the grants as plain functions over the store's surface",
     );
 }
@@ -77,7 +85,13 @@ fn the_store_surface_names_no_engine() {
     ] {
         assert_none(
             file,
-            &["rusqlite", "r2d2", "Connection"],
+            &[
+                "rusqlite",
+                "r2d2",
+                "Connection",
+                "tokio_postgres",
+                "deadpool",
+            ],
             "the store's surface and its types are the same for every engine",
         );
     }
@@ -91,6 +105,8 @@ fn handlers_and_commands_reach_the_database_only_through_the_store() {
             &[
                 "rusqlite",
                 "r2d2",
+                "tokio_postgres",
+                "deadpool",
                 "store::sqlite::sessions",
                 "store::sqlite::users",
             ],
@@ -104,5 +120,6 @@ fn handlers_and_commands_reach_the_database_only_through_the_store() {
 fn the_rules_read_the_layers_they_name() {
     assert!(sources("src/oauth").iter().any(|p| p.ends_with("grant.rs")));
     assert!(!mentions("src/store/sqlite", &["rusqlite"]).is_empty());
+    assert!(!mentions("src/store/postgres", &["tokio_postgres"]).is_empty());
     assert!(!mentions("src/http", &["actix_web"]).is_empty());
 }

@@ -24,7 +24,7 @@ use std::path::PathBuf;
                   `tollgate serve --listen 8082`; `tollgate serve --help` lists serve's options."
 )]
 pub struct Cli {
-    /// SQLite database file [default: ./tollgate.db]
+    /// SQLite database file, or a PostgreSQL URL (postgres://user@host/db) [default: ./tollgate.db]
     #[arg(long, global = true, env = "TOLLGATE_DB")]
     pub db: Option<PathBuf>,
 

@@ -3,7 +3,6 @@ use super::output::{print_json, print_table};
 use super::values::parse_duration;
 use super::Ctx;
 use crate::clock::rfc3339;
-use crate::store::Store;
 use clap::Args;
 
 #[derive(Debug, Args)]

@@ -1,6 +1,5 @@
 //! `tollgate backup FILE`: a consistent copy of the database.
 use super::Ctx;
-use crate::store::Store;
 use clap::Args;
 use std::path::PathBuf;
 

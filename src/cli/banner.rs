@@ -99,7 +99,7 @@ pub fn render(settings: &Settings, addr: SocketAddr, facts: &Facts) -> String {
         format!("  API description  {base}/openapi.json (and docs/API.md)"),
         format!(
             "  database         {}: {} API users, {} licence seats",
-            settings.db.display(),
+            crate::config::db_label(&settings.db),
             facts.api_users,
             facts.seats
         ),

@@ -2,7 +2,7 @@
 use super::output::print_json;
 use super::sessions::print_sessions;
 use super::{audit_admin, Ctx};
-use crate::store::{SessionRow, Store};
+use crate::store::SessionRow;
 use clap::Subcommand;
 use serde_json::json;
 

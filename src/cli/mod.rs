@@ -14,9 +14,10 @@ mod users;
 mod values;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::DEFAULT_DB;
+use crate::config::{postgres_url, DEFAULT_DB};
+use crate::store::postgres::{self, PostgresStore};
 use crate::store::sqlite::{self, SqliteStore};
-use crate::store::{AuditRecord, Store, StoreError};
+use crate::store::{AuditRecord, SharedStore, StoreError};
 use args::{db_on_command_line, with_implicit_serve, Cli, Command};
 use clap::{CommandFactory, FromArgMatches};
 use serve::ServeArgs;
@@ -73,10 +74,12 @@ fn store_options(command: &Command) -> sqlite::Options {
 }
 
 /// What an admin command works with: the store (a server may be using the same
-/// database at the same moment: WAL and a busy timeout make that safe), a runtime to
-/// wait for it on, and the time.
+/// database at the same moment: WAL and a busy timeout make that safe on SQLite,
+/// transactions on PostgreSQL), a runtime to wait for it on, and the time.
 pub struct Ctx {
-    pub store: SqliteStore,
+    pub store: SharedStore,
+    /// The SQLite engine under `store`, to leave its file tidy at the end.
+    sqlite: Option<SqliteStore>,
     runtime: tokio::runtime::Runtime,
     pub now: i64,
     pub iterations: u32,
@@ -90,13 +93,27 @@ impl Ctx {
     ) -> Result<Self, String> {
         let path = db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
         let clock = std::sync::Arc::new(SystemClock);
-        let store = SqliteStore::open(&path, clock, &options).map_err(err)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
+            .enable_all()
             .build()
             .map_err(err)?;
+        let (store, sqlite): (SharedStore, _) = match postgres_url(&path) {
+            Some(url) => {
+                let options = postgres::Options::command();
+                let open = PostgresStore::open(url, clock, &options);
+                (
+                    std::sync::Arc::new(runtime.block_on(open).map_err(err)?),
+                    None,
+                )
+            }
+            None => {
+                let store = SqliteStore::open(&path, clock, &options).map_err(err)?;
+                (std::sync::Arc::new(store.clone()), Some(store))
+            }
+        };
         Ok(Self {
             store,
+            sqlite,
             runtime,
             now: SystemClock.now(),
             iterations,
@@ -119,7 +136,9 @@ impl Ctx {
 
 impl Drop for Ctx {
     fn drop(&mut self) {
-        self.store.settle();
+        if let Some(sqlite) = &self.sqlite {
+            sqlite.settle();
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 use super::output::{count, print_json, print_table};
 use super::{audit_admin, Ctx};
 use crate::store::getdata::{self, Page, RESERVED_QUERY_NAME};
-use crate::store::{SavedQuery, Store};
+use crate::store::SavedQuery;
 use clap::Subcommand;
 use serde_json::Value;
 use std::path::PathBuf;

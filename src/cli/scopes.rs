@@ -2,7 +2,7 @@
 use super::output::{print_json, print_table, yes_no};
 use super::{audit_admin, Ctx};
 use crate::oauth::scopes::valid_token;
-use crate::store::{ScopeRow, Store};
+use crate::store::ScopeRow;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]

@@ -159,7 +159,7 @@ impl ServeArgs {
 
 pub fn run(db: Option<PathBuf>, iterations: u32, a: &ServeArgs) -> Result<(), String> {
     let settings = a.settings(db, iterations)?;
-    if !settings.create_demo_if_missing {
+    if !settings.create_demo_if_missing && crate::config::postgres_url(&settings.db).is_none() {
         // A named database must exist: a typo must not serve a new, empty one.
         crate::store::sqlite::open_existing(&settings.db).map_err(super::err)?;
     }
@@ -176,7 +176,7 @@ pub fn run(db: Option<PathBuf>, iterations: u32, a: &ServeArgs) -> Result<(), St
             .map_err(|e| e.to_string())?;
         log::info!(
             "tollgate serving {} on {}://{}{}",
-            settings.db.display(),
+            crate::config::db_label(&settings.db),
             if settings.tls.is_some() {
                 "https"
             } else {

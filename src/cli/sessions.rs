@@ -2,7 +2,7 @@
 use super::output::{count, print_json, print_table, yes_no};
 use super::{audit_admin, Ctx};
 use crate::clock::rfc3339;
-use crate::store::{SessionRow, Store};
+use crate::store::SessionRow;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]

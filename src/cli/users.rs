@@ -3,7 +3,7 @@ use super::output::{count, print_json, print_table, yes_no};
 use super::{audit_admin, Ctx};
 use crate::crypto::{hash_password, new_secret, Secret};
 use crate::oauth::scopes::valid_token;
-use crate::store::{NewUser, Store};
+use crate::store::NewUser;
 use clap::Subcommand;
 use serde_json::json;
 use std::io::Read;

@@ -7,12 +7,15 @@
 //! reads it where it decides (a grant's seat check reads it inside the grant's
 //! transaction, so a grant that queued behind others is judged by the time it runs).
 //!
-//! Engines: [`sqlite`] (one file, one writer thread with group commit).
+//! Engines: [`sqlite`] (one file, one writer thread with group commit) and
+//! [`postgres`] (many processes on one database, API.md §9).
+pub mod audit_queue;
 pub mod demo;
 pub mod error;
 pub mod getdata;
 pub mod maintenance;
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
 
 pub use error::StoreError;

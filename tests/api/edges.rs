@@ -271,7 +271,7 @@ async fn a_grant_run_again_after_a_rollback_beside_it_takes_its_seat() {
     let app = spawn_app().await;
     app.set_seats(1);
     // Hold the writer, so that the grant and a failing job share the next group.
-    let held = app.store.clone();
+    let held = app.sqlite();
     let holder = tokio::spawn(async move {
         held.write(|_| {
             std::thread::sleep(std::time::Duration::from_millis(600));
@@ -296,7 +296,7 @@ async fn a_grant_run_again_after_a_rollback_beside_it_takes_its_seat() {
     };
     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     let failing = app
-        .store
+        .sqlite()
         .write(|_| -> Result<(), tollgate::store::StoreError> {
             Err(tollgate::store::StoreError::Invalid(
                 "a job that fails".into(),

@@ -47,7 +47,7 @@ async fn assert_problem_503(r: reqwest::Response) {
 async fn a_stuck_writer_makes_readyz_503_until_it_answers() {
     let app = spawn_app().await;
     assert_eq!(readyz(&app).await.0, 200);
-    let stuck = app.store.clone();
+    let stuck = app.sqlite();
     let job = tokio::spawn(async move {
         stuck
             .write(|_| {

@@ -1,5 +1,6 @@
-//! Spawns the real server on 127.0.0.1:0 with a temporary SQLite file and a manual clock.
-//! `child` and `server` start the built binary instead, for the black-box tests.
+//! Spawns the real server on 127.0.0.1:0 with a temporary SQLite file (or a fresh
+//! PostgreSQL database: [`spawn_app_on`]) and a manual clock. `child` and `server`
+//! start the built binary instead, for the black-box tests.
 #![allow(dead_code)]
 use reqwest::{Client, Response};
 use serde_json::Value;
@@ -14,9 +15,18 @@ use tollgate::startup::Application;
 use tollgate::store;
 
 mod child;
+mod postgres;
 mod server;
 pub use child::*;
+pub use postgres::*;
 pub use server::*;
+
+/// The engine a test's server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
 
 /// Low iteration count: tests check behaviour, not PBKDF2's cost.
 pub const TEST_ITERATIONS: u32 = 1000;
@@ -26,10 +36,14 @@ pub struct TestApp {
     pub base: String,
     pub clock: ManualClock,
     pub client: Client,
+    /// The SQLite file, or the PostgreSQL URL (as `--db` takes either).
     pub db_path: PathBuf,
     pub settings: Settings,
-    /// The server's own database handle.
-    pub store: store::SqliteStore,
+    /// The server's own database handle, on SQLite.
+    pub store: Option<store::SqliteStore>,
+    pub engine: Engine,
+    /// The PostgreSQL database, dropped when the last server on it is.
+    pub pg: Option<Arc<PgDb>>,
     _dir: TempDir,
 }
 
@@ -46,6 +60,42 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let mut c = store::sqlite::open_migrated(&db_path).expect("create db");
         store::sqlite::demo::seed(&mut c, TEST_ITERATIONS, START).expect("seed");
     }
+    start(dir, db_path, clock, None, tweak).await
+}
+
+/// The demo database on `engine`, with `tweak` applied to the settings; None when
+/// the engine is PostgreSQL and it is unreachable (and not required: see [`PgDb`]).
+pub async fn spawn_app_on(
+    engine: Engine,
+    test: &str,
+    tweak: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    match engine {
+        Engine::Sqlite => Some(spawn_app_with(tweak).await),
+        Engine::Postgres => {
+            let db = Arc::new(PgDb::demo(test)?);
+            Some(spawn_on_postgres(&db, ManualClock::new(START), tweak).await)
+        }
+    }
+}
+
+/// Another server on the PostgreSQL database `db`, with its own clock.
+pub async fn spawn_on_postgres(
+    db: &Arc<PgDb>,
+    clock: ManualClock,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    start(dir, PathBuf::from(&db.url), clock, Some(db.clone()), tweak).await
+}
+
+async fn start(
+    dir: TempDir,
+    db_path: PathBuf,
+    clock: ManualClock,
+    pg: Option<Arc<PgDb>>,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = Settings::for_db(&db_path);
     settings.listen = "127.0.0.1:0".parse().unwrap();
     settings.workers = 1;
@@ -55,7 +105,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("build app");
     let base = format!("http://127.0.0.1:{}{}", app.port(), settings.base_path);
-    let store = app.sqlite();
+    let store = app.sqlite_engine();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base,
@@ -67,6 +117,12 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         db_path,
         settings,
         store,
+        engine: if pg.is_some() {
+            Engine::Postgres
+        } else {
+            Engine::Sqlite
+        },
+        pg,
         _dir: dir,
     }
 }
@@ -83,10 +139,22 @@ impl TestApp {
         c
     }
 
+    /// The server's SQLite engine (tests that hold its writer up).
+    pub fn sqlite(&self) -> store::SqliteStore {
+        self.store.clone().expect("a server on SQLite")
+    }
+
     pub fn set_seats(&self, n: i64) {
-        self.db()
-            .execute("UPDATE licence SET seats = ?1", [n])
-            .unwrap();
+        match &self.pg {
+            Some(pg) => {
+                pg.exec(&format!("UPDATE licence SET seats = {n}"));
+            }
+            None => {
+                self.db()
+                    .execute("UPDATE licence SET seats = ?1", [n])
+                    .unwrap();
+            }
+        }
     }
 
     /// POST /token with a raw form body and optional Basic credentials.
@@ -150,6 +218,12 @@ impl TestApp {
     }
 
     pub fn seats_held(&self) -> i64 {
+        if let Some(pg) = &self.pg {
+            return pg.number(&format!(
+                "SELECT count(*) FROM sessions WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > {}",
+                self.clock_now()
+            ));
+        }
         self.db()
             .query_row(
                 "SELECT count(*) FROM sessions WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > ?1",
@@ -222,4 +296,33 @@ pub fn fails(app: &TestApp, args: &[&str]) -> String {
 /// A command's `--json` output.
 pub fn cli_json(app: &TestApp, args: &[&str]) -> Value {
     serde_json::from_str(&ok(app, args)).expect("JSON output")
+}
+
+/// Runs each test on both engines: `NAME::sqlite` and `NAME::postgres` (which says
+/// it was skipped, and passes, when PostgreSQL is unreachable and not required).
+/// The body sees the demo server as `app`.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::helpers::{spawn_app_on, Engine, TestApp};
+
+            async fn run($app: TestApp) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                run(spawn_app_on(Engine::Sqlite, "", |_| {}).await.unwrap()).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let test = module_path!();
+                if let Some(app) = spawn_app_on(Engine::Postgres, test, |_| {}).await {
+                    run(app).await
+                }
+            }
+        }
+    )*};
 }

@@ -9,6 +9,7 @@ mod faults;
 mod first_run;
 mod getdata;
 mod hostile;
+mod instances;
 mod limits;
 mod oauth2_client;
 mod ops;

@@ -249,13 +249,13 @@ async fn unknown_token_is_invalid_token() {
     assert_invalid_token(&r);
 }
 
-#[tokio::test]
-async fn expired_token_is_invalid_token() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    assert_eq!(app.get_with(PRODUCTS, &t).await.status(), 200);
-    app.clock.advance(301);
-    assert_invalid_token(&app.get_with(PRODUCTS, &t).await);
+crate::on_both_engines! {
+    async fn expired_token_is_invalid_token(app) {
+        let t = view_token(&app).await;
+        assert_eq!(app.get_with(PRODUCTS, &t).await.status(), 200);
+        app.clock.advance(301);
+        assert_invalid_token(&app.get_with(PRODUCTS, &t).await);
+    }
 }
 
 #[tokio::test]

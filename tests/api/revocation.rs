@@ -46,19 +46,19 @@ impl TestApp {
 const DEMO: (&str, &str) = ("demo", "demo-secret");
 const VIEWER: (&str, &str) = ("viewer", "viewer-secret");
 
-#[tokio::test]
-async fn revoking_a_refresh_token_ends_the_session_and_frees_the_seat() {
-    let app = spawn_app().await;
-    app.set_seats(1);
-    let t = app.grant_ok("demo", "demo-secret", None).await;
-    assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 403);
-    let r = app
-        .revoke(&s(&t["refresh_token"]), Some("refresh_token"), DEMO)
-        .await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(app.me(&s(&t["access_token"])).await.status(), 401);
-    assert_eq!(app.seats_held(), 0);
-    app.grant_ok("demo", "demo-secret", None).await;
+crate::on_both_engines! {
+    async fn revoking_a_refresh_token_ends_the_session_and_frees_the_seat(app) {
+        app.set_seats(1);
+        let t = app.grant_ok("demo", "demo-secret", None).await;
+        assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 403);
+        let r = app
+            .revoke(&s(&t["refresh_token"]), Some("refresh_token"), DEMO)
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(app.me(&s(&t["access_token"])).await.status(), 401);
+        assert_eq!(app.seats_held(), 0);
+        app.grant_ok("demo", "demo-secret", None).await;
+    }
 }
 
 #[tokio::test]
@@ -72,18 +72,18 @@ async fn a_wrong_hint_does_not_stop_revocation() {
     assert_eq!(app.seats_held(), 0);
 }
 
-#[tokio::test]
-async fn revoking_an_access_token_kills_only_that_token() {
-    let app = spawn_app().await;
-    let t = app.grant_ok("demo", "demo-secret", None).await;
-    let r = app.revoke(&s(&t["access_token"]), None, DEMO).await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(app.me(&s(&t["access_token"])).await.status(), 401);
-    assert_eq!(app.seats_held(), 1);
-    let r = app
-        .refresh("demo", "demo-secret", &s(&t["refresh_token"]), None)
-        .await;
-    assert_eq!(r.status(), 200);
+crate::on_both_engines! {
+    async fn revoking_an_access_token_kills_only_that_token(app) {
+        let t = app.grant_ok("demo", "demo-secret", None).await;
+        let r = app.revoke(&s(&t["access_token"]), None, DEMO).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(app.me(&s(&t["access_token"])).await.status(), 401);
+        assert_eq!(app.seats_held(), 1);
+        let r = app
+            .refresh("demo", "demo-secret", &s(&t["refresh_token"]), None)
+            .await;
+        assert_eq!(r.status(), 200);
+    }
 }
 
 #[tokio::test]
@@ -92,15 +92,15 @@ async fn revoking_an_unknown_token_is_200() {
     assert_eq!(app.revoke("no-such-token", None, DEMO).await.status(), 200);
 }
 
-#[tokio::test]
-async fn another_clients_token_is_left_alone_by_revocation() {
-    let app = spawn_app().await;
-    let t = app.grant_ok("viewer", "viewer-secret", None).await;
-    let r = app.revoke(&s(&t["refresh_token"]), None, DEMO).await;
-    assert_eq!(r.status(), 200);
-    let r = app.revoke(&s(&t["access_token"]), None, DEMO).await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(app.me(&s(&t["access_token"])).await.status(), 200);
+crate::on_both_engines! {
+    async fn another_clients_token_is_left_alone_by_revocation(app) {
+        let t = app.grant_ok("viewer", "viewer-secret", None).await;
+        let r = app.revoke(&s(&t["refresh_token"]), None, DEMO).await;
+        assert_eq!(r.status(), 200);
+        let r = app.revoke(&s(&t["access_token"]), None, DEMO).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(app.me(&s(&t["access_token"])).await.status(), 200);
+    }
 }
 
 #[tokio::test]
@@ -167,50 +167,50 @@ async fn revoke_and_introspect_share_the_token_endpoint_request_rules() {
     }
 }
 
-#[tokio::test]
-async fn introspecting_an_access_token_describes_it() {
-    let app = spawn_app().await;
-    app.clock.advance(10);
-    let t = app.grant_ok("demo", "demo-secret", None).await;
-    let v = app.introspect(&s(&t["access_token"]), DEMO).await;
-    assert_eq!(v["active"], true);
-    assert_eq!(v["scope"], "all view");
-    assert_eq!(v["client_id"], "demo");
-    assert_eq!(v["sub"], "demo");
-    assert_eq!(v["token_type"], "Bearer");
-    assert_eq!(v["iat"], START + 10);
-    assert_eq!(v["exp"], START + 10 + 300);
+crate::on_both_engines! {
+    async fn introspecting_an_access_token_describes_it(app) {
+        app.clock.advance(10);
+        let t = app.grant_ok("demo", "demo-secret", None).await;
+        let v = app.introspect(&s(&t["access_token"]), DEMO).await;
+        assert_eq!(v["active"], true);
+        assert_eq!(v["scope"], "all view");
+        assert_eq!(v["client_id"], "demo");
+        assert_eq!(v["sub"], "demo");
+        assert_eq!(v["token_type"], "Bearer");
+        assert_eq!(v["iat"], START + 10);
+        assert_eq!(v["exp"], START + 10 + 300);
+    }
 }
 
-#[tokio::test]
-async fn introspecting_a_refresh_token_gives_the_session_expiry() {
-    let app = spawn_app().await;
-    let t = app.grant_ok("demo", "demo-secret", Some("view")).await;
-    let v = app.introspect(&s(&t["refresh_token"]), DEMO).await;
-    assert_eq!(v["active"], true);
-    assert_eq!(v["scope"], "view");
-    assert_eq!(v["exp"], START + 1200);
+crate::on_both_engines! {
+    async fn introspecting_a_refresh_token_gives_the_session_expiry(app) {
+        let t = app.grant_ok("demo", "demo-secret", Some("view")).await;
+        let v = app.introspect(&s(&t["refresh_token"]), DEMO).await;
+        assert_eq!(v["active"], true);
+        assert_eq!(v["scope"], "view");
+        assert_eq!(v["exp"], START + 1200);
+    }
 }
 
-#[tokio::test]
-async fn dead_unknown_and_foreign_tokens_are_inactive() {
-    let app = spawn_app().await;
-    let t = app.grant_ok("demo", "demo-secret", None).await;
-    let (at, rt) = (s(&t["access_token"]), s(&t["refresh_token"]));
-    assert_eq!(
-        app.introspect("nope", DEMO).await,
-        serde_json::json!({"active": false})
-    );
-    assert_eq!(
-        app.introspect(&at, VIEWER).await,
-        serde_json::json!({"active": false})
-    );
-    // An exchanged refresh token is dead.
-    app.refresh("demo", "demo-secret", &rt, None).await;
-    assert_eq!(app.introspect(&rt, DEMO).await["active"], false);
-    // An expired access token is dead.
-    app.clock.advance(301);
-    assert_eq!(app.introspect(&at, DEMO).await["active"], false);
+crate::on_both_engines! {
+    async fn dead_unknown_and_foreign_tokens_are_inactive(app) {
+        let t = app.grant_ok("demo", "demo-secret", None).await;
+        let (at, rt) = (s(&t["access_token"]), s(&t["refresh_token"]));
+        assert_eq!(
+            app.introspect("nope", DEMO).await,
+            serde_json::json!({"active": false})
+        );
+        assert_eq!(
+            app.introspect(&at, VIEWER).await,
+            serde_json::json!({"active": false})
+        );
+        // An exchanged refresh token is dead.
+        app.refresh("demo", "demo-secret", &rt, None).await;
+        assert_eq!(app.introspect(&rt, DEMO).await["active"], false);
+        // An expired access token is dead.
+        app.clock.advance(301);
+        assert_eq!(app.introspect(&at, DEMO).await["active"], false);
+    }
 }
 
 #[tokio::test]
@@ -312,39 +312,39 @@ async fn invalid_token_says(r: reqwest::Response) -> String {
     why
 }
 
-#[tokio::test]
-async fn a_rejected_access_token_is_told_whether_it_expired_or_was_revoked() {
-    let app = spawn_app().await;
-    let a = app.grant_ok("demo", "demo-secret", Some("view")).await;
-    let b = app.grant_ok("demo", "demo-secret", Some("view")).await;
-    let c = app.grant_ok("demo", "demo-secret", Some("view")).await;
-    let demo = ("demo", "demo-secret");
+crate::on_both_engines! {
+    async fn a_rejected_access_token_is_told_whether_it_expired_or_was_revoked(app) {
+        let a = app.grant_ok("demo", "demo-secret", Some("view")).await;
+        let b = app.grant_ok("demo", "demo-secret", Some("view")).await;
+        let c = app.grant_ok("demo", "demo-secret", Some("view")).await;
+        let demo = ("demo", "demo-secret");
 
-    assert_eq!(
-        app.revoke(&s(&a["access_token"]), None, demo)
-            .await
-            .status(),
-        200
-    );
-    let why = invalid_token_says(app.me(&s(&a["access_token"])).await).await;
-    assert_eq!(why, "the access token was revoked");
+        assert_eq!(
+            app.revoke(&s(&a["access_token"]), None, demo)
+                .await
+                .status(),
+            200
+        );
+        let why = invalid_token_says(app.me(&s(&a["access_token"])).await).await;
+        assert_eq!(why, "the access token was revoked");
 
-    app.revoke(&s(&b["refresh_token"]), Some("refresh_token"), demo)
+        app.revoke(&s(&b["refresh_token"]), Some("refresh_token"), demo)
+            .await;
+        let why = invalid_token_says(app.me(&s(&b["access_token"])).await).await;
+        assert!(why.contains("session was revoked"), "{why}");
+
+        let why = invalid_token_says(app.me("bm90LWEtdG9rZW4").await).await;
+        assert_eq!(why, "the access token is unknown");
+
+        app.clock.advance(301);
+        let why = invalid_token_says(app.me(&s(&c["access_token"])).await).await;
+        assert!(why.starts_with("the access token expired"), "{why}");
+        app.clock.advance(1200);
+        let why = invalid_token_says(
+            app.get_with("/api/v1/products/NUT-M6", &s(&c["access_token"]))
+                .await,
+        )
         .await;
-    let why = invalid_token_says(app.me(&s(&b["access_token"])).await).await;
-    assert!(why.contains("session was revoked"), "{why}");
-
-    let why = invalid_token_says(app.me("bm90LWEtdG9rZW4").await).await;
-    assert_eq!(why, "the access token is unknown");
-
-    app.clock.advance(301);
-    let why = invalid_token_says(app.me(&s(&c["access_token"])).await).await;
-    assert!(why.starts_with("the access token expired"), "{why}");
-    app.clock.advance(1200);
-    let why = invalid_token_says(
-        app.get_with("/api/v1/products/NUT-M6", &s(&c["access_token"]))
-            .await,
-    )
-    .await;
-    assert!(why.starts_with("the access token expired"), "{why}");
+        assert!(why.starts_with("the access token expired"), "{why}");
+    }
 }

@@ -2,78 +2,78 @@
 use crate::helpers::*;
 use serde_json::Value;
 
-#[tokio::test]
-async fn third_licensed_grant_is_refused_with_retry_after() {
-    let app = spawn_app().await;
-    app.grant_ok("demo", "demo-secret", Some("all")).await;
-    app.clock.advance(100);
-    app.grant_ok("demo", "demo-secret", Some("all")).await;
-    let r = app.grant("demo", "demo-secret", Some("all")).await;
-    // The first seat frees 1200 s after it was taken, i.e. 1100 s from now.
-    assert_eq!(r.headers()["retry-after"], "1100");
-    assert_oauth_error(r, 403, "licence_unavailable").await;
-}
-
-#[tokio::test]
-async fn view_grants_succeed_while_every_seat_is_held() {
-    let app = spawn_app().await;
-    app.grant_ok("demo", "demo-secret", None).await;
-    app.grant_ok("demo", "demo-secret", None).await;
-    assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 403);
-    assert_eq!(
-        app.grant_ok("demo", "demo-secret", Some("view")).await["scope"],
-        "view"
-    );
-    assert_eq!(
-        app.grant_ok("viewer", "viewer-secret", None).await["scope"],
-        "view"
-    );
-    assert_eq!(app.seats_held(), 2);
-}
-
-#[tokio::test]
-async fn view_grant_takes_no_seat() {
-    let app = spawn_app().await;
-    let t = app.grant_ok("demo", "demo-secret", Some("view")).await;
-    assert_eq!(app.seats_held(), 0);
-    let me: Value = app.me(&s(&t["access_token"])).await.json().await.unwrap();
-    assert_eq!(me["seat"], false);
-}
-
-#[tokio::test]
-async fn exactly_s_of_n_concurrent_licensed_grants_succeed() {
-    let app = spawn_app().await;
-    app.set_seats(5);
-    let tasks: Vec<_> = (0..40)
-        .map(|_| {
-            let client = app.client.clone();
-            let url = app.url("/token");
-            tokio::spawn(async move {
-                let r = client
-                    .post(url)
-                    .basic_auth("demo", Some("demo-secret"))
-                    .header("Content-Type", "application/x-www-form-urlencoded")
-                    .body("grant_type=client_credentials&scope=all")
-                    .send()
-                    .await
-                    .unwrap();
-                let status = r.status().as_u16();
-                let body: Value = r.json().await.unwrap();
-                (status, body)
-            })
-        })
-        .collect();
-    let mut ok = 0;
-    let mut refused = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            (200, _) => ok += 1,
-            (403, b) if b["error"] == "licence_unavailable" => refused += 1,
-            other => panic!("unexpected answer {other:?}"),
-        }
+crate::on_both_engines! {
+    async fn third_licensed_grant_is_refused_with_retry_after(app) {
+        app.grant_ok("demo", "demo-secret", Some("all")).await;
+        app.clock.advance(100);
+        app.grant_ok("demo", "demo-secret", Some("all")).await;
+        let r = app.grant("demo", "demo-secret", Some("all")).await;
+        // The first seat frees 1200 s after it was taken, i.e. 1100 s from now.
+        assert_eq!(r.headers()["retry-after"], "1100");
+        assert_oauth_error(r, 403, "licence_unavailable").await;
     }
-    assert_eq!((ok, refused), (5, 35));
-    assert_eq!(app.seats_held(), 5);
+}
+
+crate::on_both_engines! {
+    async fn view_grants_succeed_while_every_seat_is_held(app) {
+        app.grant_ok("demo", "demo-secret", None).await;
+        app.grant_ok("demo", "demo-secret", None).await;
+        assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 403);
+        assert_eq!(
+            app.grant_ok("demo", "demo-secret", Some("view")).await["scope"],
+            "view"
+        );
+        assert_eq!(
+            app.grant_ok("viewer", "viewer-secret", None).await["scope"],
+            "view"
+        );
+        assert_eq!(app.seats_held(), 2);
+    }
+}
+
+crate::on_both_engines! {
+    async fn view_grant_takes_no_seat(app) {
+        let t = app.grant_ok("demo", "demo-secret", Some("view")).await;
+        assert_eq!(app.seats_held(), 0);
+        let me: Value = app.me(&s(&t["access_token"])).await.json().await.unwrap();
+        assert_eq!(me["seat"], false);
+    }
+}
+
+crate::on_both_engines! {
+    async fn exactly_s_of_n_concurrent_licensed_grants_succeed(app) {
+        app.set_seats(5);
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let client = app.client.clone();
+                let url = app.url("/token");
+                tokio::spawn(async move {
+                    let r = client
+                        .post(url)
+                        .basic_auth("demo", Some("demo-secret"))
+                        .header("Content-Type", "application/x-www-form-urlencoded")
+                        .body("grant_type=client_credentials&scope=all")
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = r.status().as_u16();
+                    let body: Value = r.json().await.unwrap();
+                    (status, body)
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        let mut refused = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                (200, _) => ok += 1,
+                (403, b) if b["error"] == "licence_unavailable" => refused += 1,
+                other => panic!("unexpected answer {other:?}"),
+            }
+        }
+        assert_eq!((ok, refused), (5, 35));
+        assert_eq!(app.seats_held(), 5);
+    }
 }
 
 #[tokio::test]
@@ -106,23 +106,23 @@ async fn narrowing_to_view_on_refresh_keeps_the_seat() {
     assert_eq!(app.seats_held(), 1);
 }
 
-#[tokio::test]
-async fn reuse_of_a_refresh_token_frees_the_seat() {
-    let app = spawn_app().await;
-    app.set_seats(1);
-    let t = app.grant_ok("demo", "demo-secret", None).await;
-    let rt = s(&t["refresh_token"]);
-    assert_eq!(
-        app.refresh("demo", "demo-secret", &rt, None).await.status(),
-        200
-    );
-    assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 403);
-    assert_eq!(
-        app.refresh("demo", "demo-secret", &rt, None).await.status(),
-        400
-    );
-    assert_eq!(app.seats_held(), 0);
-    app.grant_ok("demo", "demo-secret", None).await;
+crate::on_both_engines! {
+    async fn reuse_of_a_refresh_token_frees_the_seat(app) {
+        app.set_seats(1);
+        let t = app.grant_ok("demo", "demo-secret", None).await;
+        let rt = s(&t["refresh_token"]);
+        assert_eq!(
+            app.refresh("demo", "demo-secret", &rt, None).await.status(),
+            200
+        );
+        assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 403);
+        assert_eq!(
+            app.refresh("demo", "demo-secret", &rt, None).await.status(),
+            400
+        );
+        assert_eq!(app.seats_held(), 0);
+        app.grant_ok("demo", "demo-secret", None).await;
+    }
 }
 
 #[tokio::test]

@@ -10,25 +10,25 @@ fn assert_opaque_token(t: &Value) {
     assert!(bytes.len() >= 32, "at least 256 bits");
 }
 
-#[tokio::test]
-async fn view_grant_by_basic_returns_the_documented_response() {
-    let app = spawn_app().await;
-    let r = app.grant("demo", "demo-secret", Some("view")).await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["cache-control"], "no-store");
-    assert_eq!(r.headers()["pragma"], "no-cache");
-    assert!(r.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("application/json"));
-    let t: Value = r.json().await.unwrap();
-    assert_eq!(t["token_type"], "Bearer");
-    assert_eq!(t["expires_in"], 300);
-    assert_eq!(t["refresh_token_expires_in"], 1200);
-    assert_eq!(t["scope"], "view");
-    assert_opaque_token(&t["access_token"]);
-    assert_opaque_token(&t["refresh_token"]);
-    assert_ne!(t["access_token"], t["refresh_token"]);
+crate::on_both_engines! {
+    async fn view_grant_by_basic_returns_the_documented_response(app) {
+        let r = app.grant("demo", "demo-secret", Some("view")).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert_eq!(r.headers()["pragma"], "no-cache");
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        let t: Value = r.json().await.unwrap();
+        assert_eq!(t["token_type"], "Bearer");
+        assert_eq!(t["expires_in"], 300);
+        assert_eq!(t["refresh_token_expires_in"], 1200);
+        assert_eq!(t["scope"], "view");
+        assert_opaque_token(&t["access_token"]);
+        assert_opaque_token(&t["refresh_token"]);
+        assert_ne!(t["access_token"], t["refresh_token"]);
+    }
 }
 
 #[tokio::test]
@@ -45,17 +45,17 @@ async fn credentials_in_the_body_work() {
     assert_eq!(t["scope"], "view");
 }
 
-#[tokio::test]
-async fn absent_scope_grants_all_allowed_scopes() {
-    let app = spawn_app().await;
-    assert_eq!(
-        app.grant_ok("demo", "demo-secret", None).await["scope"],
-        "all view"
-    );
-    assert_eq!(
-        app.grant_ok("viewer", "viewer-secret", None).await["scope"],
-        "view"
-    );
+crate::on_both_engines! {
+    async fn absent_scope_grants_all_allowed_scopes(app) {
+        assert_eq!(
+            app.grant_ok("demo", "demo-secret", None).await["scope"],
+            "all view"
+        );
+        assert_eq!(
+            app.grant_ok("viewer", "viewer-secret", None).await["scope"],
+            "view"
+        );
+    }
 }
 
 #[tokio::test]
@@ -200,41 +200,41 @@ async fn tokens_are_stored_only_as_hashes() {
     assert!(pw.starts_with("$pbkdf2-sha256$i=") && !pw.contains("demo-secret"));
 }
 
-#[tokio::test]
-async fn refresh_rotates_both_tokens_and_slides_the_session() {
-    let app = spawn_app().await;
-    let t = app.grant_ok("demo", "demo-secret", None).await;
-    app.clock.advance(1000);
-    let r = app
-        .refresh("demo", "demo-secret", &s(&t["refresh_token"]), None)
-        .await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["cache-control"], "no-store");
-    let n: Value = r.json().await.unwrap();
-    assert_ne!(n["access_token"], t["access_token"]);
-    assert_ne!(n["refresh_token"], t["refresh_token"]);
-    assert_eq!(n["scope"], "all view");
-    let me: Value = app.me(&s(&n["access_token"])).await.json().await.unwrap();
-    assert_eq!(me["session_expires_at"], START + 1000 + 1200);
-    // Past the original expiry, the slid session is still alive.
-    app.clock.advance(1000);
-    let r = app
-        .refresh("demo", "demo-secret", &s(&n["refresh_token"]), None)
-        .await;
-    assert_eq!(r.status(), 200);
+crate::on_both_engines! {
+    async fn refresh_rotates_both_tokens_and_slides_the_session(app) {
+        let t = app.grant_ok("demo", "demo-secret", None).await;
+        app.clock.advance(1000);
+        let r = app
+            .refresh("demo", "demo-secret", &s(&t["refresh_token"]), None)
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let n: Value = r.json().await.unwrap();
+        assert_ne!(n["access_token"], t["access_token"]);
+        assert_ne!(n["refresh_token"], t["refresh_token"]);
+        assert_eq!(n["scope"], "all view");
+        let me: Value = app.me(&s(&n["access_token"])).await.json().await.unwrap();
+        assert_eq!(me["session_expires_at"], START + 1000 + 1200);
+        // Past the original expiry, the slid session is still alive.
+        app.clock.advance(1000);
+        let r = app
+            .refresh("demo", "demo-secret", &s(&n["refresh_token"]), None)
+            .await;
+        assert_eq!(r.status(), 200);
+    }
 }
 
-#[tokio::test]
-async fn refresh_may_narrow_the_scope() {
-    let app = spawn_app().await;
-    let t = app.grant_ok("demo", "demo-secret", None).await;
-    let r = app
-        .refresh("demo", "demo-secret", &s(&t["refresh_token"]), Some("view"))
-        .await;
-    let n: Value = r.json().await.unwrap();
-    assert_eq!(n["scope"], "view");
-    let me: Value = app.me(&s(&n["access_token"])).await.json().await.unwrap();
-    assert_eq!(me["scope"], "view");
+crate::on_both_engines! {
+    async fn refresh_may_narrow_the_scope(app) {
+        let t = app.grant_ok("demo", "demo-secret", None).await;
+        let r = app
+            .refresh("demo", "demo-secret", &s(&t["refresh_token"]), Some("view"))
+            .await;
+        let n: Value = r.json().await.unwrap();
+        assert_eq!(n["scope"], "view");
+        let me: Value = app.me(&s(&n["access_token"])).await.json().await.unwrap();
+        assert_eq!(me["scope"], "view");
+    }
 }
 
 #[tokio::test]

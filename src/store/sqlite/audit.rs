@@ -3,52 +3,7 @@ use crate::store::model::*;
 use crate::store::StoreError;
 use rusqlite::{params, Connection};
 
-use std::sync::Mutex;
-
-/// Past this many unwritten records (the database is stuck), new ones are dropped.
-const MAX_PENDING: usize = 100_000;
-
-/// Records not yet written, oldest first. The writer takes some into every group
-/// commit (writer/group.rs), so a grant's record shares a later grant's commit instead of
-/// costing one of its own.
-#[derive(Debug, Default)]
-pub struct AuditQueue {
-    pending: Mutex<Vec<AuditRecord>>,
-}
-
-impl AuditQueue {
-    pub fn push(&self, r: AuditRecord) {
-        let mut p = self.lock();
-        if p.len() < MAX_PENDING {
-            p.push(r);
-        } else if p.len() == MAX_PENDING {
-            log::warn!("audit trail backlog full: dropping records until the database catches up");
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
-
-    /// Moves the oldest `n` records at most to the end of `into`.
-    pub fn take_into(&self, n: usize, into: &mut Vec<AuditRecord>) {
-        let mut p = self.lock();
-        let n = n.min(p.len());
-        into.extend(p.drain(..n));
-    }
-
-    pub fn take_all(&self) -> Vec<AuditRecord> {
-        std::mem::take(&mut *self.lock())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<AuditRecord>> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+pub use crate::store::audit_queue::AuditQueue;
 
 /// Writes `rows` in a transaction of their own (or the writer's group's).
 pub fn insert_many(c: &mut Connection, rows: &[AuditRecord]) -> Result<(), StoreError> {

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 pub(super) mod embedded {
-    refinery::embed_migrations!("sql");
+    refinery::embed_migrations!("sql/sqlite");
 }
 
 /// Every connection: WAL (readers never wait for the writer), foreign keys, and a

@@ -1,0 +1,281 @@
+//! The PostgreSQL engine: several tollgate processes on one database (API.md §9).
+//!
+//! A bounded pool of native async connections (deadpool-postgres over
+//! tokio-postgres); each operation of the store's surface (surface.rs) is one
+//! statement or one transaction on a connection from it. Nothing is cached in the
+//! process: every grant locks the licence row and re-reads its client's record in its
+//! own transaction, so a change made by another instance or by the CLI holds at the
+//! next request. Audit records wait in a queue and are written in batches.
+mod surface;
+
+use crate::clock::SharedClock;
+use crate::store::audit_queue::AuditQueue;
+use crate::store::StoreError;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_postgres::NoTls;
+
+mod embedded {
+    refinery::embed_migrations!("sql/postgres");
+}
+
+/// Whether `db` (the `--db` value) names a PostgreSQL database rather than a file.
+pub fn is_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// The URL with its password, if any, replaced by `***`: for logs and banners.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some(split) => split,
+        None => return url.to_owned(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// How a [`PostgresStore`] opens.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Connections in the pool at most.
+    pub connections: usize,
+    /// How long a request waits for a connection (or for one to be made) before it
+    /// is refused as unavailable: a slow or absent database cannot pile up waiters.
+    pub wait: Duration,
+    /// Run the migrations not yet applied (the server, `init`).
+    pub migrate: bool,
+    /// Make the schema in a database without one (`init`); otherwise such a database
+    /// is refused, so that a mistyped name does not serve a new, empty one.
+    pub create: bool,
+}
+
+impl Options {
+    /// An admin command's: two connections, migrations left to `init` and the server.
+    pub fn command() -> Self {
+        Self {
+            connections: 2,
+            wait: Duration::from_secs(5),
+            migrate: false,
+            create: false,
+        }
+    }
+
+    /// The server's: `connections` at most, a request waits up to two seconds for one.
+    pub fn server(connections: usize) -> Self {
+        Self {
+            connections,
+            wait: Duration::from_secs(2),
+            migrate: true,
+            create: false,
+        }
+    }
+}
+
+/// The PostgreSQL engine's handle; cloning is cheap.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    config: tokio_postgres::Config,
+    clock: SharedClock,
+    audit: Arc<AuditQueue>,
+}
+
+/// Audit records per INSERT.
+const AUDIT_BATCH: usize = 1_000;
+/// Rows one sweep step deletes at most, per table.
+const SWEEP_STEP: i64 = 1_000;
+/// Key of the advisory lock that keeps instances starting together from migrating at once.
+const MIGRATION_LOCK: i64 = 0x746f_6c6c_6761_7465; // "tollgate"
+
+impl PostgresStore {
+    /// Connects (bounded by `options.wait`) and migrates if asked to.
+    pub async fn open(
+        url: &str,
+        clock: SharedClock,
+        options: &Options,
+    ) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("{}: {e}", redacted(url))))?;
+        config.connect_timeout(options.wait);
+        if config.get_options().is_none() {
+            // The migrations' "already exists, skipping" notices are not news.
+            config.options("-c client_min_messages=warning");
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("tollgate");
+        }
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.connections.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.wait))
+            .create_timeout(Some(options.wait))
+            .recycle_timeout(Some(options.wait))
+            .build()
+            .map_err(|e| StoreError::Invalid(format!("connection pool: {e}")))?;
+        let store = Self {
+            pool,
+            config,
+            clock,
+            audit: Arc::new(AuditQueue::default()),
+        };
+        if !options.create {
+            store.check_schema().await?;
+        }
+        if options.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Runs the migrations not yet applied, one instance at a time.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut c = self.pool.get().await?;
+        c.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        let client: &mut tokio_postgres::Client = &mut c;
+        let result = embedded::migrations::runner().run_async(client).await;
+        c.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        result?;
+        Ok(())
+    }
+
+    /// Whether the database holds tollgate's schema.
+    pub async fn has_schema(&self) -> Result<bool, StoreError> {
+        let c = self.pool.get().await?;
+        let found: Option<String> = c
+            .query_one("SELECT to_regclass('licence')::text", &[])
+            .await?
+            .get(0);
+        Ok(found.is_some())
+    }
+
+    /// A database without tollgate's schema is refused: `tollgate init URL` makes it.
+    async fn check_schema(&self) -> Result<(), StoreError> {
+        if !self.has_schema().await? {
+            return Err(StoreError::Invalid(
+                "this PostgreSQL database has no tollgate schema; create it with `tollgate init URL`"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds the demo users, seats, products and queries (API.md §6).
+    pub async fn seed(&self, iterations: u32, now: i64) -> Result<(), StoreError> {
+        use crate::store::demo::{DEMO_QUERIES, DEMO_SEATS, DEMO_USERS, PRODUCTS};
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        for (name, secret, api_user, scopes) in DEMO_USERS {
+            let hash = crate::crypto::hash_password(secret, iterations);
+            let id: i64 = tx
+                .query_one(
+                    r#"INSERT INTO users (nickname, "PASSWORD", apiuser, enabled, created_at)
+                       VALUES ($1, $2, $3, 1, $4) RETURNING id"#,
+                    &[name, &hash, &i32::from(*api_user), &now],
+                )
+                .await?
+                .get(0);
+            for s in *scopes {
+                tx.execute(
+                    "INSERT INTO user_scopes (user_id, scope) VALUES ($1, $2)",
+                    &[&id, s],
+                )
+                .await?;
+            }
+        }
+        tx.execute("UPDATE licence SET seats = $1 WHERE id = 1", &[&DEMO_SEATS])
+            .await?;
+        for (sku, name, desc, price, stock) in PRODUCTS {
+            tx.execute(
+                "INSERT INTO products (sku, name, description, price_cents, stock, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[sku, name, desc, price, stock, &now],
+            )
+            .await?;
+        }
+        for (name, sql, description) in DEMO_QUERIES {
+            tx.execute(
+                "INSERT INTO queries (name, sql, scope, description, created_at)
+                 VALUES ($1, $2, 'view', $3, $4)",
+                &[name, sql, description, &now],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `tollgate init URL [--demo]`: tollgate's schema in a database without one,
+    /// and the demo data if `demo` gives its PBKDF2 iteration count.
+    pub async fn init(url: &str, clock: SharedClock, demo: Option<u32>) -> Result<(), StoreError> {
+        let options = Options {
+            create: true,
+            ..Options::command()
+        };
+        let store = Self::open(url, clock, &options).await?;
+        if store.has_schema().await? {
+            return Err(StoreError::Invalid(format!(
+                "{} already holds a tollgate database; choose another or drop it first",
+                redacted(url)
+            )));
+        }
+        store.migrate().await?;
+        if let Some(iterations) = demo {
+            store.seed(iterations, store.clock.now()).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    #[test]
+    fn urls_are_told_from_files_and_shown_without_their_password() {
+        assert!(is_url("postgres://u@h/db") && is_url("postgresql://h/db"));
+        assert!(!is_url("./tollgate.db") && !is_url("postgres.db"));
+        assert_eq!(
+            redacted("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redacted("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    /// Nothing listens on port 1: the failure is the database's absence (503 on the
+    /// wire), and it comes within the wait bound.
+    #[tokio::test]
+    async fn an_unreachable_database_is_unavailable_within_the_bound() {
+        let options = Options {
+            wait: Duration::from_millis(500),
+            ..Options::command()
+        };
+        let started = std::time::Instant::now();
+        let e = PostgresStore::open(
+            "postgres://postgres@127.0.0.1:1/none",
+            Arc::new(SystemClock),
+            &options,
+        )
+        .await
+        .err()
+        .expect("no database there");
+        assert!(e.is_unavailable(), "{e:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+}

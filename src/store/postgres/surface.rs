@@ -1,0 +1,1034 @@
+//! [`Store`] on PostgreSQL: each operation one statement, or one transaction, on a
+//! pooled connection. The semantics are the SQLite engine's (store/sqlite/), made
+//! exact across processes by row locks: a licensed grant locks the licence row, a
+//! refresh locks its token's row, a grant re-reads its client's row (FOR SHARE).
+use super::{PostgresStore, AUDIT_BATCH, SWEEP_STEP};
+use crate::crypto::TokenKey;
+use crate::store::getdata::{Page, QueryError};
+use crate::store::model::*;
+use crate::store::{Store, StoreError};
+use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
+use std::path::Path;
+use std::time::Duration;
+use tokio_postgres::Row;
+
+type R<T> = Result<T, StoreError>;
+
+const PRODUCT_COLUMNS: &str = "sku, name, description, price_cents, stock, updated_at";
+
+fn product(r: &Row) -> Product {
+    Product {
+        sku: r.get(0),
+        name: r.get(1),
+        description: r.get(2),
+        price_cents: r.get(3),
+        stock: r.get(4),
+        updated_at: r.get(5),
+    }
+}
+
+fn flag(b: bool) -> i32 {
+    i32::from(b)
+}
+
+/// LIKE pattern for a case-insensitive substring match, with `\` escaping.
+fn like_pattern(q: &str) -> String {
+    let mut p = String::with_capacity(q.len() + 2);
+    p.push('%');
+    for ch in q.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+/// A client record by user id, with its scopes in byte order (as SQLite sorts).
+/// `lock`: hold the user row (FOR SHARE) until the transaction ends, so that an
+/// administrator's change to it waits for the grant, and the grant for it.
+async fn client_by<C: GenericClient>(
+    c: &C,
+    by_id: Option<i64>,
+    nickname: Option<&str>,
+    lock: bool,
+) -> R<Option<ClientRecord>> {
+    let sql = match (by_id.is_some(), lock) {
+        (true, true) => {
+            r#"SELECT id, "PASSWORD", apiuser, enabled FROM users WHERE id = $1 FOR SHARE"#
+        }
+        (true, false) => r#"SELECT id, "PASSWORD", apiuser, enabled FROM users WHERE id = $1"#,
+        (false, _) => r#"SELECT id, "PASSWORD", apiuser, enabled FROM users WHERE nickname = $1"#,
+    };
+    let st = c.prepare_cached(sql).await?;
+    let row = match by_id {
+        Some(id) => c.query_opt(&st, &[&id]).await?,
+        None => c.query_opt(&st, &[&nickname.unwrap_or_default()]).await?,
+    };
+    let Some(row) = row else { return Ok(None) };
+    let mut rec = ClientRecord {
+        id: row.get(0),
+        password_hash: row.get(1),
+        api_user: row.get::<_, i32>(2) == 1,
+        enabled: row.get::<_, i32>(3) == 1,
+        scopes: Vec::new(),
+    };
+    let st = c
+        .prepare_cached(
+            r#"SELECT s.name, s.licensed FROM user_scopes us JOIN scopes s ON s.name = us.scope
+               WHERE us.user_id = $1 ORDER BY s.name COLLATE "C""#,
+        )
+        .await?;
+    rec.scopes = c
+        .query(&st, &[&rec.id])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get::<_, i32>(1) == 1))
+        .collect();
+    Ok(Some(rec))
+}
+
+/// Inserts a new token pair for `session_id`; their row ids.
+async fn insert_tokens<C: GenericClient>(
+    c: &C,
+    session_id: i64,
+    scope: &str,
+    t: &NewTokens,
+    now: i64,
+) -> R<TokenIds> {
+    let st = c
+        .prepare_cached(
+            "INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .await?;
+    let refresh: i64 = c
+        .query_one(&st, &[&&t.refresh_hash[..], &session_id, &now])
+        .await?
+        .get(0);
+    let st = c
+        .prepare_cached(
+            "INSERT INTO access_tokens (hash, session_id, scope, issued_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .await?;
+    let access: i64 = c
+        .query_one(
+            &st,
+            &[
+                &&t.access_hash[..],
+                &session_id,
+                &scope,
+                &now,
+                &(now + t.access_ttl),
+            ],
+        )
+        .await?
+        .get(0);
+    Ok(TokenIds { access, refresh })
+}
+
+/// A token of one kind by its key (row id and hash), live or not. A fresh
+/// PostgreSQL database never held a token from before row ids: a key without one is unknown.
+async fn find_kind<C: GenericClient>(
+    c: &C,
+    key: &TokenKey,
+    kind: TokenKind,
+    now: i64,
+) -> R<Option<FoundToken>> {
+    let Some(id) = key.id else { return Ok(None) };
+    let sql = match kind {
+        TokenKind::Access => {
+            "SELECT s.id, u.id, u.nickname, a.scope, a.issued_at, LEAST(a.expires_at, s.expires_at),
+                    a.revoked_at IS NULL AND a.expires_at > $3,
+                    s.revoked_at IS NULL AND s.expires_at > $3 AND u.enabled = 1, a.id
+             FROM access_tokens a JOIN sessions s ON s.id = a.session_id JOIN users u ON u.id = s.user_id
+             WHERE a.id = $1 AND a.hash = $2"
+        }
+        TokenKind::Refresh => {
+            "SELECT s.id, u.id, u.nickname, s.scope, r.issued_at, s.expires_at,
+                    r.used_at IS NULL,
+                    s.revoked_at IS NULL AND s.expires_at > $3 AND u.enabled = 1, r.id
+             FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id
+             WHERE r.id = $1 AND r.hash = $2"
+        }
+    };
+    let st = c.prepare_cached(sql).await?;
+    Ok(c.query_opt(&st, &[&id, &&key.hash[..], &now])
+        .await?
+        .map(|r| FoundToken {
+            kind,
+            id: r.get(8),
+            session_id: r.get(0),
+            user_id: r.get(1),
+            client_id: r.get(2),
+            scope: r.get(3),
+            issued_at: r.get(4),
+            expires_at: r.get(5),
+            active: r.get::<_, bool>(6) && r.get::<_, bool>(7),
+        }))
+}
+
+async fn find_any<C: GenericClient>(
+    c: &C,
+    key: &TokenKey,
+    hint: Option<TokenKind>,
+    now: i64,
+) -> R<Option<FoundToken>> {
+    let order = match hint {
+        Some(TokenKind::Refresh) => [TokenKind::Refresh, TokenKind::Access],
+        _ => [TokenKind::Access, TokenKind::Refresh],
+    };
+    for kind in order {
+        if let Some(t) = find_kind(c, key, kind, now).await? {
+            return Ok(Some(t));
+        }
+    }
+    Ok(None)
+}
+
+/// A live access token's grant, or why the token is not live (store/sqlite/access.rs).
+async fn find_access<C: GenericClient>(c: &C, key: &TokenKey, now: i64) -> R<Access> {
+    let Some(id) = key.id else {
+        return Ok(Err("the access token is unknown"));
+    };
+    let st = c
+        .prepare_cached(
+            "SELECT u.nickname, a.scope, a.expires_at, a.issued_at, s.id, s.expires_at, s.licensed,
+                    a.revoked_at IS NOT NULL, a.expires_at <= $3, s.id IS NULL,
+                    s.revoked_at IS NOT NULL, coalesce(s.expires_at <= $3, true),
+                    coalesce(u.enabled, 0) = 0
+             FROM access_tokens a
+             LEFT JOIN sessions s ON s.id = a.session_id
+             LEFT JOIN users u ON u.id = s.user_id
+             WHERE a.id = $1 AND a.hash = $2",
+        )
+        .await?;
+    let Some(r) = c.query_opt(&st, &[&id, &&key.hash[..], &now]).await? else {
+        return Ok(Err("the access token is unknown"));
+    };
+    let why: [bool; 6] = [
+        r.get(7),
+        r.get(8),
+        r.get(9),
+        r.get(10),
+        r.get(11),
+        r.get(12),
+    ];
+    Ok(match why {
+        [false, false, false, false, false, false] => Ok(AccessGrant {
+            client_id: r.get(0),
+            scope: r.get(1),
+            expires_at: r.get(2),
+            issued_at: r.get(3),
+            session_id: r.get(4),
+            session_expires_at: r.get(5),
+            seat: r.get::<_, i32>(6) == 1,
+        }),
+        [true, ..] => Err("the access token was revoked"),
+        [_, _, true, ..] => Err("the access token's session has ended"),
+        [_, _, _, true, ..] => Err(
+            "the access token's session was revoked (its refresh token was revoked or reused, or an administrator ended it)",
+        ),
+        [_, true, ..] => Err("the access token expired; refresh it or request a new one"),
+        [_, _, _, _, true, _] => Err("the access token's session expired; request a new token"),
+        _ => Err("the access token's client is disabled"),
+    })
+}
+
+/// Ends a session if it was live-or-expired but not revoked; whether it was.
+async fn revoke_session_in<C: GenericClient>(c: &C, id: i64, now: i64) -> R<bool> {
+    let st = c
+        .prepare_cached("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+        .await?;
+    Ok(c.execute(&st, &[&id, &now]).await? == 1)
+}
+
+async fn get_product<C: GenericClient>(c: &C, sku: &str, lock: bool) -> R<Option<Product>> {
+    let sql = format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products WHERE sku = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let st = c.prepare_cached(&sql).await?;
+    Ok(c.query_opt(&st, &[&sku]).await?.as_ref().map(product))
+}
+
+fn saved_query(r: &Row) -> SavedQuery {
+    SavedQuery {
+        name: r.get(0),
+        sql: r.get(1),
+        scope: r.get(2),
+        description: r.get(3),
+    }
+}
+
+const GETDATA_LATER: &str =
+    "GetData queries are not yet available on PostgreSQL: publish and run them on a SQLite database";
+
+impl PostgresStore {
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Writes `rows` in one INSERT.
+    async fn insert_audit<C: tokio_postgres::GenericClient>(c: &C, rows: &[AuditRecord]) -> R<()> {
+        let at: Vec<i64> = rows.iter().map(|r| r.at).collect();
+        let event: Vec<&str> = rows.iter().map(|r| r.event.as_str()).collect();
+        let outcome: Vec<&str> = rows.iter().map(|r| r.outcome.as_str()).collect();
+        let client: Vec<Option<&str>> = rows.iter().map(|r| r.client_id.as_deref()).collect();
+        let remote: Vec<Option<&str>> = rows.iter().map(|r| r.remote.as_deref()).collect();
+        let detail: Vec<&str> = rows.iter().map(|r| r.detail.as_str()).collect();
+        c.execute(
+            "INSERT INTO audit (at, event, outcome, client_id, remote, detail)
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])",
+            &[&at, &event, &outcome, &client, &remote, &detail],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn check_ready(&self, within: Duration) -> R<()> {
+        let probe = async {
+            let c = self.pool.get().await?;
+            c.simple_query("SELECT 1").await?;
+            Ok::<_, StoreError>(())
+        };
+        match tokio::time::timeout(within, probe).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "PostgreSQL did not answer within {} ms",
+                within.as_millis()
+            ))),
+        }
+    }
+
+    fn audit(&self, record: AuditRecord) {
+        self.audit.push(record);
+    }
+
+    async fn flush_audit(&self) -> R<()> {
+        while !self.audit.is_empty() {
+            let mut rows = Vec::new();
+            self.audit.take_into(AUDIT_BATCH, &mut rows);
+            let c = self.pool.get().await;
+            let written = match c {
+                Ok(c) => Self::insert_audit(&**c, &rows).await,
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = written {
+                log::warn!("{} audit records could not be written: {e}", rows.len());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_now(&self, record: AuditRecord) -> R<()> {
+        let c = self.pool.get().await?;
+        Self::insert_audit(&**c, std::slice::from_ref(&record)).await
+    }
+
+    async fn sweep_step(&self, grace: i64, audit_retention: i64) -> R<(usize, bool)> {
+        let now = self.now();
+        let cutoff = now - grace;
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let sessions = tx
+            .execute(
+                "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
+                     WHERE expires_at < $1 OR revoked_at < $1 ORDER BY id LIMIT $2)",
+                &[&cutoff, &SWEEP_STEP],
+            )
+            .await?;
+        let access = tx
+            .execute(
+                "DELETE FROM access_tokens WHERE id IN (SELECT a.id FROM access_tokens a
+                     LEFT JOIN sessions s ON s.id = a.session_id
+                     WHERE a.issued_at < $1 AND (s.id IS NULL OR a.expires_at < $1 OR a.revoked_at < $1)
+                     ORDER BY a.id LIMIT $2)",
+                &[&cutoff, &SWEEP_STEP],
+            )
+            .await?;
+        let refresh = tx
+            .execute(
+                "DELETE FROM refresh_tokens WHERE id IN (SELECT r.id FROM refresh_tokens r
+                     LEFT JOIN sessions s ON s.id = r.session_id
+                     WHERE r.issued_at < $1 AND s.id IS NULL ORDER BY r.id LIMIT $2)",
+                &[&cutoff, &SWEEP_STEP],
+            )
+            .await?;
+        let pruned = tx
+            .execute(
+                "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < $1 ORDER BY at LIMIT $2)",
+                &[&(now - audit_retention), &SWEEP_STEP],
+            )
+            .await?;
+        tx.commit().await?;
+        let step = SWEEP_STEP as u64;
+        let more = [sessions, access, refresh, pruned].contains(&step);
+        Ok(((sessions + access + refresh + pruned) as usize, more))
+    }
+
+    fn close(&self) {
+        // The pool's connections belong to the runtime that is ending: the waiting
+        // audit records go over a connection of their own, on a thread of their own.
+        let rows = self.audit.take_all();
+        if rows.is_empty() {
+            return;
+        }
+        let config = self.config.clone();
+        let written = std::thread::spawn(move || -> R<()> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            rt.block_on(async move {
+                let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
+                tokio::spawn(conn);
+                for chunk in rows.chunks(AUDIT_BATCH) {
+                    Self::insert_audit(&client, chunk).await?;
+                }
+                Ok(())
+            })
+        })
+        .join();
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::warn!("audit trail write at shutdown failed: {e}"),
+            Err(_) => log::warn!("audit trail write at shutdown failed: its thread panicked"),
+        }
+    }
+
+    async fn find_client(&self, nickname: &str) -> R<Option<ClientRecord>> {
+        let c = self.pool.get().await?;
+        client_by(&c, None, Some(nickname), false).await
+    }
+
+    async fn typical_iterations(&self) -> R<Option<u32>> {
+        let c = self.pool.get().await?;
+        let mut counts = std::collections::HashMap::<u32, usize>::new();
+        for row in c
+            .query(r#"SELECT "PASSWORD" FROM users WHERE apiuser = 1"#, &[])
+            .await?
+        {
+            if let Some(n) = crate::crypto::iterations(row.get(0)) {
+                *counts.entry(n).or_default() += 1;
+            }
+        }
+        Ok(counts
+            .into_iter()
+            .max_by_key(|(n, count)| (*count, *n))
+            .map(|(n, _)| n))
+    }
+
+    async fn open_session(
+        &self,
+        client: &ClientRecord,
+        scope: String,
+        licensed: bool,
+        tokens: NewTokens,
+    ) -> R<Option<OpenOutcome>> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        // The client is confirmed inside the grant's transaction (and its row held
+        // until the commit), so a grant never outlives a change to its user.
+        if client_by(&tx, Some(client.id), None, true).await?.as_ref() != Some(client) {
+            return Ok(None);
+        }
+        if licensed {
+            // Every licensed grant of every instance queues on this row lock: the count
+            // below cannot go stale before the insert commits.
+            let st = tx
+                .prepare_cached("SELECT seats FROM licence WHERE id = 1 FOR UPDATE")
+                .await?;
+            let total: i64 = tx.query_one(&st, &[]).await?.get(0);
+            let now = self.now();
+            let st = tx
+                .prepare_cached(
+                    "SELECT count(*), min(expires_at) FROM sessions
+                     WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > $1",
+                )
+                .await?;
+            let row = tx.query_one(&st, &[&now]).await?;
+            let (held, first): (i64, Option<i64>) = (row.get(0), row.get(1));
+            if held >= total {
+                let retry_after = if total > 0 {
+                    first.map(|e| (e - now).max(1))
+                } else {
+                    None
+                };
+                return Ok(Some(OpenOutcome::NoSeat { retry_after }));
+            }
+        }
+        let now = self.now();
+        let st = tx
+            .prepare_cached(
+                "INSERT INTO sessions (user_id, scope, licensed, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .await?;
+        let session_id: i64 = tx
+            .query_one(
+                &st,
+                &[
+                    &client.id,
+                    &scope,
+                    &flag(licensed),
+                    &now,
+                    &(now + tokens.refresh_ttl),
+                ],
+            )
+            .await?
+            .get(0);
+        let ids = insert_tokens(&tx, session_id, &scope, &tokens, now).await?;
+        tx.commit().await?;
+        Ok(Some(OpenOutcome::Opened { session_id, ids }))
+    }
+
+    async fn refresh_session(
+        &self,
+        client: &ClientRecord,
+        presented: TokenKey,
+        tokens: NewTokens,
+        narrow: Narrow,
+    ) -> R<Option<RefreshOutcome>> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        if client_by(&tx, Some(client.id), None, true).await?.as_ref() != Some(client) {
+            return Ok(None);
+        }
+        let Some(token_id) = presented.id else {
+            return Ok(Some(RefreshOutcome::Invalid));
+        };
+        // The token's row (and its session's) locked: a second use, at this instance or
+        // another, waits here and then sees this one's `used_at`.
+        let st = tx
+            .prepare_cached(
+                "SELECT r.session_id, r.used_at, s.user_id, s.scope, s.expires_at, s.revoked_at
+                 FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
+                 WHERE r.id = $1 AND r.hash = $2 FOR UPDATE",
+            )
+            .await?;
+        let Some(row) = tx
+            .query_opt(&st, &[&token_id, &&presented.hash[..]])
+            .await?
+        else {
+            return Ok(Some(RefreshOutcome::Invalid));
+        };
+        let now = self.now();
+        let (session_id, used_at, user_id, scope, expires_at, revoked_at): (
+            i64,
+            Option<i64>,
+            i64,
+            String,
+            i64,
+            Option<i64>,
+        ) = (
+            row.get(0),
+            row.get(1),
+            row.get(2),
+            row.get(3),
+            row.get(4),
+            row.get(5),
+        );
+        // Another client's token is left alone: it proves nothing about its owner.
+        if user_id != client.id || revoked_at.is_some() || expires_at <= now {
+            return Ok(Some(RefreshOutcome::Invalid));
+        }
+        if used_at.is_some() {
+            revoke_session_in(&tx, session_id, now).await?;
+            tx.commit().await?;
+            return Ok(Some(RefreshOutcome::Reused));
+        }
+        let access_scope = match narrow(&scope) {
+            Ok(s) => s,
+            Err(why) => return Ok(Some(RefreshOutcome::Refused(why))),
+        };
+        tx.execute(
+            "UPDATE refresh_tokens SET used_at = $2 WHERE id = $1",
+            &[&token_id, &now],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE sessions SET expires_at = $2 WHERE id = $1",
+            &[&session_id, &(now + tokens.refresh_ttl)],
+        )
+        .await?;
+        let ids = insert_tokens(&tx, session_id, &access_scope, &tokens, now).await?;
+        tx.commit().await?;
+        Ok(Some(RefreshOutcome::Rotated {
+            session_id,
+            scope: access_scope,
+            ids,
+        }))
+    }
+
+    async fn revoke_token(&self, owner: i64, key: TokenKey, hint: Option<TokenKind>) -> R<Revoked> {
+        let c = self.pool.get().await?;
+        let now = self.now();
+        Ok(match find_any(&c, &key, hint, now).await? {
+            Some(t) if t.user_id == owner => match t.kind {
+                TokenKind::Refresh => {
+                    revoke_session_in(&c, t.session_id, now).await?;
+                    Revoked::Session(t.session_id)
+                }
+                TokenKind::Access => {
+                    c.execute(
+                        "UPDATE access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                        &[&t.id, &now],
+                    )
+                    .await?;
+                    Revoked::AccessToken(t.session_id)
+                }
+            },
+            _ => Revoked::Nothing,
+        })
+    }
+
+    async fn find_token(&self, key: TokenKey, hint: Option<TokenKind>) -> R<Option<FoundToken>> {
+        let c = self.pool.get().await?;
+        find_any(&c, &key, hint, self.now()).await
+    }
+
+    async fn find_access(&self, key: TokenKey) -> R<Access> {
+        let c = self.pool.get().await?;
+        find_access(&c, &key, self.now()).await
+    }
+
+    async fn product_for(&self, key: TokenKey, sku: String) -> R<(Access, R<Option<Product>>)> {
+        let c = self.pool.get().await?;
+        let access = find_access(&c, &key, self.now()).await?;
+        let product = match access {
+            Ok(_) => get_product(&c, &sku, false).await,
+            Err(_) => Ok(None),
+        };
+        Ok((access, product))
+    }
+
+    async fn list_products(
+        &self,
+        q: Option<String>,
+        limit: i64,
+        offset: i64,
+    ) -> R<(Vec<Product>, i64)> {
+        let c = self.pool.get().await?;
+        let pattern = like_pattern(q.as_deref().unwrap_or(""));
+        // SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE does the same.
+        let filter = r"sku ILIKE $1 ESCAPE '\' OR name ILIKE $1 ESCAPE '\'";
+        let total: i64 = c
+            .query_one(
+                &format!("SELECT count(*) FROM products WHERE {filter}"),
+                &[&pattern],
+            )
+            .await?
+            .get(0);
+        let items = c
+            .query(
+                &format!(
+                    r#"SELECT {PRODUCT_COLUMNS} FROM products WHERE {filter}
+                       ORDER BY sku COLLATE "C" LIMIT $2 OFFSET $3"#
+                ),
+                &[&pattern, &limit, &offset],
+            )
+            .await?
+            .iter()
+            .map(product)
+            .collect();
+        Ok((items, total))
+    }
+
+    async fn add_product(&self, p: Product) -> R<bool> {
+        let c = self.pool.get().await?;
+        let n = c
+            .execute(
+                &format!(
+                    "INSERT INTO products ({PRODUCT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (sku) DO NOTHING"
+                ),
+                &[
+                    &p.sku,
+                    &p.name,
+                    &p.description,
+                    &p.price_cents,
+                    &p.stock,
+                    &p.updated_at,
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn put_product(&self, p: Product, cond: Option<IfMatch>) -> R<Write> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let current = get_product(&tx, &p.sku, true).await?;
+        if let Some(cond) = &cond {
+            if !cond.passes(current.as_ref()) {
+                return Ok(Write::PreconditionFailed(current.map(|c| c.etag())));
+            }
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO products ({PRODUCT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (sku) DO UPDATE SET name = excluded.name, description = excluded.description,
+                   price_cents = excluded.price_cents, stock = excluded.stock, updated_at = excluded.updated_at"
+            ),
+            &[
+                &p.sku,
+                &p.name,
+                &p.description,
+                &p.price_cents,
+                &p.stock,
+                &p.updated_at,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(if current.is_some() {
+            Write::Replaced
+        } else {
+            Write::Created
+        })
+    }
+
+    async fn delete_product(&self, sku: String, cond: Option<IfMatch>) -> R<Write> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let current = get_product(&tx, &sku, true).await?;
+        if let Some(cond) = &cond {
+            if !cond.passes(current.as_ref()) {
+                return Ok(Write::PreconditionFailed(current.map(|c| c.etag())));
+            }
+        }
+        if current.is_none() {
+            return Ok(Write::NotFound);
+        }
+        tx.execute("DELETE FROM products WHERE sku = $1", &[&sku])
+            .await?;
+        tx.commit().await?;
+        Ok(Write::Deleted)
+    }
+
+    async fn saved_query(&self, name: &str) -> R<Option<SavedQuery>> {
+        let c = self.pool.get().await?;
+        Ok(c.query_opt(
+            "SELECT name, sql, scope, description FROM queries WHERE name = $1",
+            &[&name],
+        )
+        .await?
+        .as_ref()
+        .map(saved_query))
+    }
+
+    async fn check_query(&self, _sql: &str) -> Result<usize, QueryError> {
+        Err(QueryError::Refused(GETDATA_LATER.into()))
+    }
+
+    async fn query_params(&self, _sql: &str) -> Result<usize, QueryError> {
+        Err(QueryError::Refused(GETDATA_LATER.into()))
+    }
+
+    async fn run_query(
+        &self,
+        _sql: &str,
+        _params: Vec<String>,
+        _page: Page,
+    ) -> Result<serde_json::Value, QueryError> {
+        Err(QueryError::Refused(GETDATA_LATER.into()))
+    }
+
+    async fn queries(&self) -> R<Vec<SavedQuery>> {
+        let c = self.pool.get().await?;
+        Ok(c.query(
+            r#"SELECT name, sql, scope, description FROM queries ORDER BY name COLLATE "C""#,
+            &[],
+        )
+        .await?
+        .iter()
+        .map(saved_query)
+        .collect())
+    }
+
+    async fn add_query(&self, q: SavedQuery) -> R<bool> {
+        let c = self.pool.get().await?;
+        Ok(c.execute(
+            "INSERT INTO queries (name, sql, scope, description, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (name) DO NOTHING",
+            &[&q.name, &q.sql, &q.scope, &q.description, &self.now()],
+        )
+        .await?
+            == 1)
+    }
+
+    async fn remove_query(&self, name: &str) -> R<bool> {
+        let c = self.pool.get().await?;
+        Ok(c.execute("DELETE FROM queries WHERE name = $1", &[&name])
+            .await?
+            == 1)
+    }
+
+    async fn seats(&self) -> R<Seats> {
+        let c = self.pool.get().await?;
+        let row = c
+            .query_one(
+                "SELECT (SELECT seats FROM licence WHERE id = 1),
+                        (SELECT count(*) FROM sessions
+                         WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > $1)",
+                &[&self.now()],
+            )
+            .await?;
+        Ok(Seats {
+            total: row.get(0),
+            held: row.get(1),
+        })
+    }
+
+    async fn set_seats(&self, seats: i64) -> R<()> {
+        let c = self.pool.get().await?;
+        c.execute("UPDATE licence SET seats = $1 WHERE id = 1", &[&seats])
+            .await?;
+        Ok(())
+    }
+
+    async fn live_sessions(&self) -> R<Vec<SessionRow>> {
+        let c = self.pool.get().await?;
+        Ok(c.query(
+            "SELECT s.id, u.nickname, s.scope, s.licensed, s.created_at, s.expires_at
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.revoked_at IS NULL AND s.expires_at > $1
+                 ORDER BY s.licensed DESC, s.expires_at, s.id",
+            &[&self.now()],
+        )
+        .await?
+        .iter()
+        .map(|r| SessionRow {
+            id: r.get(0),
+            client_id: r.get(1),
+            scope: r.get(2),
+            seat: r.get::<_, i32>(3) == 1,
+            created_at: r.get(4),
+            expires_at: r.get(5),
+        })
+        .collect())
+    }
+
+    async fn revoke_session(&self, id: i64) -> R<bool> {
+        let c = self.pool.get().await?;
+        revoke_session_in(&c, id, self.now()).await
+    }
+
+    async fn revoke_sessions(&self, user_id: Option<i64>) -> R<usize> {
+        let c = self.pool.get().await?;
+        Ok(c.execute(
+            "UPDATE sessions SET revoked_at = $1
+             WHERE revoked_at IS NULL AND expires_at > $1 AND ($2::BIGINT IS NULL OR user_id = $2)",
+            &[&self.now(), &user_id],
+        )
+        .await? as usize)
+    }
+
+    async fn user_id(&self, nickname: &str) -> R<Option<i64>> {
+        let c = self.pool.get().await?;
+        Ok(
+            c.query_opt("SELECT id FROM users WHERE nickname = $1", &[&nickname])
+                .await?
+                .map(|r| r.get(0)),
+        )
+    }
+
+    async fn add_user(&self, user: NewUser) -> R<i64> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let id: i64 = tx
+            .query_one(
+                r#"INSERT INTO users (nickname, "PASSWORD", apiuser, enabled, created_at)
+                   VALUES ($1, $2, $3, 1, $4) RETURNING id"#,
+                &[
+                    &user.nickname,
+                    &user.password_hash,
+                    &flag(user.api_user),
+                    &self.now(),
+                ],
+            )
+            .await?
+            .get(0);
+        for s in &user.scopes {
+            tx.execute(
+                "INSERT INTO user_scopes (user_id, scope) VALUES ($1, $2)",
+                &[&id, s],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn users(&self) -> R<Vec<UserSummary>> {
+        let c = self.pool.get().await?;
+        Ok(c
+            .query(
+                r#"SELECT u.nickname, u.apiuser, u.enabled,
+                      (SELECT string_agg(scope, ' ' ORDER BY scope COLLATE "C") FROM user_scopes WHERE user_id = u.id),
+                      (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > $1)
+                   FROM users u ORDER BY u.nickname COLLATE "C""#,
+                &[&self.now()],
+            )
+            .await?
+            .iter()
+            .map(|r| UserSummary {
+                nickname: r.get(0),
+                api_user: r.get::<_, i32>(1) == 1,
+                enabled: r.get::<_, i32>(2) == 1,
+                scopes: r
+                    .get::<_, Option<String>>(3)
+                    .unwrap_or_default()
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                live_sessions: r.get(4),
+            })
+            .collect())
+    }
+
+    async fn set_user_enabled(&self, id: i64, enabled: bool) -> R<usize> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "UPDATE users SET enabled = $2 WHERE id = $1",
+            &[&id, &flag(enabled)],
+        )
+        .await?;
+        let ended = if enabled {
+            0
+        } else {
+            tx.execute(
+                "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+                &[&id, &self.now()],
+            )
+            .await?
+        };
+        tx.commit().await?;
+        Ok(ended as usize)
+    }
+
+    async fn set_user_scopes(&self, id: i64, scopes: Vec<String>) -> R<()> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        // The user's row first, as a grant holds it: the two wait for each other.
+        tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&id])
+            .await?;
+        tx.execute("DELETE FROM user_scopes WHERE user_id = $1", &[&id])
+            .await?;
+        for s in &scopes {
+            tx.execute(
+                "INSERT INTO user_scopes (user_id, scope) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&id, s],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_user_secret(&self, id: i64, password_hash: String) -> R<()> {
+        let c = self.pool.get().await?;
+        c.execute(
+            r#"UPDATE users SET "PASSWORD" = $2 WHERE id = $1"#,
+            &[&id, &password_hash],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_user(&self, id: i64) -> R<usize> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&id])
+            .await?;
+        let live: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+                &[&id, &self.now()],
+            )
+            .await?
+            .get(0);
+        tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&id])
+            .await?;
+        tx.execute("DELETE FROM user_scopes WHERE user_id = $1", &[&id])
+            .await?;
+        tx.execute("DELETE FROM users WHERE id = $1", &[&id])
+            .await?;
+        tx.commit().await?;
+        Ok(live.try_into().unwrap_or_default())
+    }
+
+    async fn scopes(&self) -> R<Vec<ScopeRow>> {
+        let c = self.pool.get().await?;
+        Ok(c.query(
+            r#"SELECT name, description, licensed FROM scopes ORDER BY name COLLATE "C""#,
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| ScopeRow {
+            name: r.get(0),
+            description: r.get(1),
+            licensed: r.get::<_, i32>(2) == 1,
+        })
+        .collect())
+    }
+
+    async fn scope_names(&self) -> R<Vec<String>> {
+        let c = self.pool.get().await?;
+        Ok(
+            c.query(r#"SELECT name FROM scopes ORDER BY name COLLATE "C""#, &[])
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
+        )
+    }
+
+    async fn add_scope(&self, scope: ScopeRow) -> R<bool> {
+        let c = self.pool.get().await?;
+        Ok(c.execute(
+            "INSERT INTO scopes (name, description, licensed) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+            &[&scope.name, &scope.description, &flag(scope.licensed)],
+        )
+        .await?
+            == 1)
+    }
+
+    async fn audit_trail(&self, since: i64, client: Option<String>) -> R<Vec<AuditRecord>> {
+        let c = self.pool.get().await?;
+        Ok(c.query(
+            "SELECT at, event, outcome, client_id, remote, detail FROM audit
+                 WHERE at >= $1 AND ($2::TEXT IS NULL OR client_id = $2) ORDER BY at, id",
+            &[&since, &client],
+        )
+        .await?
+        .iter()
+        .map(|r| AuditRecord {
+            at: r.get(0),
+            event: r.get(1),
+            outcome: r.get(2),
+            client_id: r.get(3),
+            remote: r.get(4),
+            detail: r.get(5),
+        })
+        .collect())
+    }
+
+    async fn backup(&self, _to: &Path) -> R<()> {
+        Err(StoreError::Invalid(
+            "backup copies SQLite files; for a PostgreSQL database use pg_dump \
+             (for example `pg_dump --format=custom --file=tollgate.dump URL`)"
+                .into(),
+        ))
+    }
+}
