@@ -211,6 +211,33 @@ def prepare_db(db, n_users):
     return names[:-1]
 
 
+def psql(url, sql):
+    """Runs SQL on a PostgreSQL URL with psql; the rows, tab-separated."""
+    out = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qAtF", "\t", "-c", sql],
+                         check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def prepare_pg(url, n_users):
+    """prepare_db on PostgreSQL."""
+    phc = pbkdf2_phc("bench-secret", PBKDF2_ITERATIONS)
+    now = int(time.time())
+    names = [f"bench-{i:05d}" for i in range(n_users)] + ["bench-check"]
+    values = ",".join(f"('{n}', '{phc}', 1, 1, {now})" for n in names)
+    psql(url, f"UPDATE licence SET seats = {SEATS};"
+              f'INSERT INTO users (nickname, "PASSWORD", apiuser, enabled, created_at) VALUES {values};'
+              "INSERT INTO user_scopes (user_id, scope) SELECT id, 'view' FROM users "
+              "WHERE nickname LIKE 'bench-%';")
+    return names[:-1]
+
+
+def pg_row_counts(url):
+    out = {}
+    for t in ("sessions", "access_tokens", "refresh_tokens", "audit", "products", "users"):
+        out[t] = int(psql(url, f"SELECT count(*) FROM {t}")[0][0])
+    return out
+
+
 def row_counts(db):
     c = sqlite3.connect(db)
     out = {}
@@ -230,6 +257,12 @@ class Bench:
         self.a = a
         self.tmp = tempfile.mkdtemp(prefix="tollgate-bench-", dir=a.tmpdir)
         self.db = os.path.join(self.tmp, "bench.db")
+        self.pg_admin = a.postgres
+        if self.pg_admin:
+            # A throw-away database on that server, dropped after the run.
+            self.pg_name = f"tollgate_bench_{os.getpid()}"
+            base, _, _ = self.pg_admin.rpartition("/")
+            self.db = f"{base}/{self.pg_name}"
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.server = None
@@ -494,9 +527,15 @@ class Bench:
         a = self.a
         t_start = time.time()
         env = dict(os.environ, TOLLGATE_PBKDF2_ITERATIONS=str(PBKDF2_ITERATIONS))
+        if self.pg_admin:
+            psql(self.pg_admin, f"DROP DATABASE IF EXISTS {self.pg_name}")
+            psql(self.pg_admin, f"CREATE DATABASE {self.pg_name}")
         subprocess.run([self.bin, "init", self.db, "--demo"], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.pbkdf2_users = prepare_db(self.db, a.pbkdf2_users)
+        if self.pg_admin:
+            self.pbkdf2_users = prepare_pg(self.db, a.pbkdf2_users)
+        else:
+            self.pbkdf2_users = prepare_db(self.db, a.pbkdf2_users)
         self.start()
         wanted = set(a.only.split(",")) if a.only else None
         try:
@@ -523,12 +562,21 @@ class Bench:
             self.hwm_kib = proc_status(self.server.pid, "VmHWM")
             self.rss_kib = proc_status(self.server.pid, "VmRSS")
             self.threads = proc_status(self.server.pid, "Threads")
-            self.wal_bytes = os.path.getsize(self.db + "-wal") if os.path.exists(self.db + "-wal") else 0
-            self.db_bytes_live = os.path.getsize(self.db)
+            if self.pg_admin:
+                self.wal_bytes = 0
+                self.db_bytes_live = int(psql(self.db, "SELECT pg_database_size(current_database())")[0][0])
+            else:
+                self.wal_bytes = os.path.getsize(self.db + "-wal") if os.path.exists(self.db + "-wal") else 0
+                self.db_bytes_live = os.path.getsize(self.db)
         finally:
             self.stop()
-        self.db_bytes = os.path.getsize(self.db)
-        self.rows = row_counts(self.db)
+        if self.pg_admin:
+            self.db_bytes = self.db_bytes_live
+            self.rows = pg_row_counts(self.db)
+            psql(self.pg_admin, f"DROP DATABASE IF EXISTS {self.pg_name}")
+        else:
+            self.db_bytes = os.path.getsize(self.db)
+            self.rows = row_counts(self.db)
         self.elapsed = time.time() - t_start
         return self.report()
 
@@ -626,8 +674,9 @@ class Bench:
             "machine": machine(),
             "git": git_state(),
             "binary_sha256": hashlib.sha256(open(self.bin, "rb").read()).hexdigest(),
-            "database_dir": os.path.dirname(self.db),
-            "database_fs": sh(f"df -PT {os.path.dirname(self.db)} | awk 'NR==2 {{print $1, $2}}'"),
+            "database_dir": "postgresql" if self.pg_admin else os.path.dirname(self.db),
+            "database_fs": "postgresql" if self.pg_admin else
+            sh(f"df -PT {os.path.dirname(self.db)} | awk 'NR==2 {{print $1, $2}}'"),
             "config": {"connections": a.connections, "duration_s": a.duration, "warmup_s": a.warmup,
                        "rounds": a.rounds, "pbkdf2_connections": a.pbkdf2_connections, "pbkdf2_duration_s": a.pbkdf2_duration,
                        "pbkdf2_iterations": PBKDF2_ITERATIONS, "seats": SEATS, "workers": a.workers,
@@ -770,6 +819,10 @@ def main():
     p.add_argument("--perf-freq", type=int, default=1999)
     p.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
     p.add_argument("--md", help="also write a Markdown report (table, command, machine) to this file")
+    p.add_argument("--postgres", metavar="URL",
+                   help="serve a throw-away PostgreSQL database on the server this URL reaches "
+                        "(created and dropped; e.g. postgres://postgres@127.0.0.1:5432/postgres) "
+                        "instead of a SQLite file; PostgreSQL itself runs unpinned")
     p.add_argument("--tmpdir", help="where the throw-away database goes (default: the system temp "
                    "directory); a tmpfs such as /dev/shm takes the disk out (diagnosis only: nothing is durable there)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (database, server log)")

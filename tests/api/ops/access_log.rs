@@ -58,7 +58,8 @@ async fn access_log_names_the_client_but_never_a_secret_or_token() {
         .unwrap();
     assert_eq!(wrong.status(), 401);
 
-    assert!(server.stop(LIMIT).success());
+    let status = server.stop(LIMIT);
+    assert!(status.success(), "{status}; stderr:\n{}", server.stderr());
     let log = server.stderr();
     let basic_header = base64::engine::general_purpose::STANDARD.encode("demo:demo-secret");
     let secrets = [
@@ -114,7 +115,8 @@ async fn access_log_shows_the_forwarded_address_and_never_a_token_put_in_the_pat
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    assert!(server.stop(LIMIT).success());
+    let status = server.stop(LIMIT);
+    assert!(status.success(), "{status}; stderr:\n{}", server.stderr());
     let log = server.stderr();
     assert!(!log.contains(&access), "the token is in the log:\n{log}");
     let line = log

@@ -38,11 +38,13 @@ async fn demo_secrets_beyond_loopback_refuse_to_start_without_allow_demo_credent
         "{}",
         allowed.stderr()
     );
-    assert!(allowed.stop(LIMIT).success());
+    let status = allowed.stop(LIMIT);
+    assert!(status.success(), "{status}; stderr:\n{}", allowed.stderr());
 
     let twin = [("TOLLGATE_ALLOW_DEMO_CREDENTIALS", "true")];
     let mut allowed = serve_everywhere(dir.path(), &[], &twin);
-    assert!(allowed.stop(LIMIT).success());
+    let status = allowed.stop(LIMIT);
+    assert!(status.success(), "{status}; stderr:\n{}", allowed.stderr());
 }
 
 #[tokio::test]
@@ -65,12 +67,14 @@ async fn beyond_loopback_starts_once_the_demo_secrets_are_changed() {
         "{}",
         plain.stderr()
     );
-    assert!(plain.stop(LIMIT).success());
+    let status = plain.stop(LIMIT);
+    assert!(status.success(), "{status}; stderr:\n{}", plain.stderr());
 
     super::tls::certificate(dir.path());
     let tls = ["--tls-cert", "cert.pem", "--tls-key", "key.pem"];
     let mut https = serve_everywhere(dir.path(), &tls, &[]);
-    assert!(https.stop(LIMIT).success());
+    let status = https.stop(LIMIT);
+    assert!(status.success(), "{status}; stderr:\n{}", https.stderr());
     assert!(
         !https.stderr().contains(CLEAR_TEXT_WARNING),
         "{}",
@@ -81,7 +85,8 @@ async fn beyond_loopback_starts_once_the_demo_secrets_are_changed() {
 #[tokio::test]
 async fn loopback_serves_the_demo_secrets_without_warnings() {
     let (_dir, _db, _port, mut p) = super::serve_demo(&[]);
-    assert!(p.stop(LIMIT).success());
+    let status = p.stop(LIMIT);
+    assert!(status.success(), "{status}; stderr:\n{}", p.stderr());
     let err = p.stderr();
     assert!(!err.contains(CLEAR_TEXT_WARNING), "{err}");
 }
