@@ -53,6 +53,12 @@ pub struct Options {
     /// Make the schema in a database without one (`init`); otherwise such a database
     /// is refused, so that a mistyped name does not serve a new, empty one.
     pub create: bool,
+    /// The longest a statement may run (PostgreSQL's `statement_timeout` for the
+    /// connections of the pool; migrations are exempt). A statement that waits on a
+    /// lock or a slow server is cancelled and its request answered 503: a request
+    /// holding a connection cannot wait without bound, so neither can those queued
+    /// behind it.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Options {
@@ -63,16 +69,20 @@ impl Options {
             wait: Duration::from_secs(5),
             migrate: false,
             create: false,
+            statement_timeout: None,
         }
     }
 
-    /// The server's: `connections` at most, a request waits up to two seconds for one.
+    /// The server's: `connections` at most, a request waits up to two seconds for one
+    /// and a statement runs up to three: a request is answered within about five
+    /// seconds however slow the database.
     pub fn server(connections: usize) -> Self {
         Self {
             connections,
             wait: Duration::from_secs(2),
             migrate: true,
             create: false,
+            statement_timeout: Some(Duration::from_secs(3)),
         }
     }
 }
@@ -104,10 +114,17 @@ impl PostgresStore {
             .parse()
             .map_err(|e| StoreError::Invalid(format!("{}: {e}", redacted(url))))?;
         config.connect_timeout(options.wait);
-        if config.get_options().is_none() {
-            // The migrations' "already exists, skipping" notices are not news.
-            config.options("-c client_min_messages=warning");
+        // The migrations' "already exists, skipping" notices are not news.
+        let mut startup = config
+            .get_options()
+            .unwrap_or("-c client_min_messages=warning")
+            .to_owned();
+        if let Some(limit) = options.statement_timeout {
+            if !startup.contains("statement_timeout") {
+                startup.push_str(&format!(" -c statement_timeout={}", limit.as_millis()));
+            }
         }
+        config.options(startup.trim());
         if config.get_application_name().is_none() {
             config.application_name("tollgate");
         }
@@ -144,12 +161,15 @@ impl PostgresStore {
     /// Runs the migrations not yet applied, one instance at a time.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let mut c = self.pool.get().await?;
+        // Waiting for another instance's migration, or a long one, is not a slow request.
+        c.batch_execute("SET statement_timeout = 0").await?;
         c.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
             .await?;
         let client: &mut tokio_postgres::Client = &mut c;
         let result = embedded::migrations::runner().run_async(client).await;
         c.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
             .await?;
+        c.batch_execute("RESET statement_timeout").await?;
         result?;
         Ok(())
     }
