@@ -198,10 +198,9 @@ impl Drop for Cluster {
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's effective user.
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 // ---------------------------------------------------------------- HTTP
@@ -435,6 +434,10 @@ async fn postgres_stopped_and_started_under_load() {
     );
     assert!(server.try_status().is_none(), "the server exited: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    eprintln!(
+        "database stopped 3 s under load: {tally:?}; after its return a grant answered 200 \
+         after {grant_ok:?}, /readyz 200 after {ready_ok:?}"
+    );
     server.kill_9();
 }
 
@@ -504,6 +507,11 @@ async fn kill_9_of_one_instance_under_load_loses_nothing_answered() {
     assert!(
         held >= tokens.len() && held <= tokens.len() + unanswered_at_killed,
         "seats held {held}, grants answered 200 {}, unanswered at the killed instance {unanswered_at_killed}",
+        tokens.len()
+    );
+    eprintln!(
+        "kill -9 under load: {} grants answered 200, {held} seats held, {unanswered_at_killed} \
+         unanswered at the killed instance",
         tokens.len()
     );
     // Every token answered 200 — including the killed instance's — is honoured by a survivor.
@@ -592,9 +600,10 @@ async fn a_locked_database_answers_503_within_the_bound_and_recovers() {
         let s = r.as_ref().unwrap_or_else(|e| panic!("{e} after {took:?}"));
         assert_eq!(s.status, 503, "{s:?} after {took:?}");
         check_503(s, true).unwrap();
-        assert!(*took < Duration::from_secs(8), "{took:?}");
+        assert!(*took < Duration::from_secs(6), "{took:?}");
     }
-    assert!(all < Duration::from_secs(9), "{all:?}");
+    assert!(all < Duration::from_secs(7), "{all:?}");
+    eprintln!("24 grants on a locked database: all answered 503 within {all:?}");
 
     locker.batch_execute("COMMIT").await.unwrap();
     drop(locker);
