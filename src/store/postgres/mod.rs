@@ -40,6 +40,19 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
+/// The connections' start-up `options`: the URL's own if it gives any (else quiet
+/// notices: the migrations' "already exists, skipping" are not news), with the
+/// statement time limit unless the URL sets one.
+fn startup_options(given: Option<&str>, statement_timeout: Option<Duration>) -> String {
+    let mut startup = given.unwrap_or("-c client_min_messages=warning").to_owned();
+    if let Some(limit) = statement_timeout {
+        if !startup.contains("statement_timeout") {
+            startup.push_str(&format!(" -c statement_timeout={}", limit.as_millis()));
+        }
+    }
+    startup.trim().to_owned()
+}
+
 /// How a [`PostgresStore`] opens.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -114,17 +127,8 @@ impl PostgresStore {
             .parse()
             .map_err(|e| StoreError::Invalid(format!("{}: {e}", redacted(url))))?;
         config.connect_timeout(options.wait);
-        // The migrations' "already exists, skipping" notices are not news.
-        let mut startup = config
-            .get_options()
-            .unwrap_or("-c client_min_messages=warning")
-            .to_owned();
-        if let Some(limit) = options.statement_timeout {
-            if !startup.contains("statement_timeout") {
-                startup.push_str(&format!(" -c statement_timeout={}", limit.as_millis()));
-            }
-        }
-        config.options(startup.trim());
+        let startup = startup_options(config.get_options(), options.statement_timeout);
+        config.options(&startup);
         if config.get_application_name().is_none() {
             config.application_name("tollgate");
         }
@@ -276,6 +280,27 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redacted("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn the_statement_limit_joins_the_urls_own_options() {
+        let limit = Some(Duration::from_secs(3));
+        assert_eq!(
+            startup_options(None, limit),
+            "-c client_min_messages=warning -c statement_timeout=3000"
+        );
+        assert_eq!(
+            startup_options(Some("-c search_path=x"), limit),
+            "-c search_path=x -c statement_timeout=3000"
+        );
+        assert_eq!(
+            startup_options(Some("-c statement_timeout=9000"), limit),
+            "-c statement_timeout=9000"
+        );
+        assert_eq!(
+            startup_options(None, None),
+            "-c client_min_messages=warning"
+        );
     }
 
     /// Nothing listens on port 1: the failure is the database's absence (503 on the
