@@ -84,8 +84,20 @@ impl Application {
         let (store, sqlite): (SharedStore, _) = match crate::config::postgres_url(&settings.db) {
             Some(url) => {
                 let options = postgres::Options::server((settings.workers * 4).max(4));
+                // Unreachable at start-up: refused at once with a message that says so
+                // (a supervisor restarts it); an outage once serving is answered 503.
                 let pg = PostgresStore::open(url, clock.clone(), &options)
                     .await
+                    .map_err(|e| {
+                        if e.is_unavailable() {
+                            StoreError::Unavailable(format!(
+                                "PostgreSQL is unreachable ({e}); start it or correct \
+                                 --db/TOLLGATE_DB, then start tollgate again"
+                            ))
+                        } else {
+                            e
+                        }
+                    })
                     .map_err(db_err)?;
                 (Arc::new(pg), None)
             }

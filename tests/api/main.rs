@@ -13,6 +13,7 @@ mod instances;
 mod limits;
 mod oauth2_client;
 mod ops;
+mod pg_faults;
 mod process;
 mod products;
 mod revocation;

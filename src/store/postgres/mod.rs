@@ -40,6 +40,19 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
+/// The connections' start-up `options`: the URL's own if it gives any (else quiet
+/// notices: the migrations' "already exists, skipping" are not news), with the
+/// statement time limit unless the URL sets one.
+fn startup_options(given: Option<&str>, statement_timeout: Option<Duration>) -> String {
+    let mut startup = given.unwrap_or("-c client_min_messages=warning").to_owned();
+    if let Some(limit) = statement_timeout {
+        if !startup.contains("statement_timeout") {
+            startup.push_str(&format!(" -c statement_timeout={}", limit.as_millis()));
+        }
+    }
+    startup.trim().to_owned()
+}
+
 /// How a [`PostgresStore`] opens.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -53,6 +66,12 @@ pub struct Options {
     /// Make the schema in a database without one (`init`); otherwise such a database
     /// is refused, so that a mistyped name does not serve a new, empty one.
     pub create: bool,
+    /// The longest a statement may run (PostgreSQL's `statement_timeout` for the
+    /// connections of the pool; migrations are exempt). A statement that waits on a
+    /// lock or a slow server is cancelled and its request answered 503: a request
+    /// holding a connection cannot wait without bound, so neither can those queued
+    /// behind it.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Options {
@@ -63,16 +82,20 @@ impl Options {
             wait: Duration::from_secs(5),
             migrate: false,
             create: false,
+            statement_timeout: None,
         }
     }
 
-    /// The server's: `connections` at most, a request waits up to two seconds for one.
+    /// The server's: `connections` at most, a request waits up to two seconds for one
+    /// and a statement runs up to three: a request is answered within about five
+    /// seconds however slow the database.
     pub fn server(connections: usize) -> Self {
         Self {
             connections,
             wait: Duration::from_secs(2),
             migrate: true,
             create: false,
+            statement_timeout: Some(Duration::from_secs(3)),
         }
     }
 }
@@ -104,10 +127,8 @@ impl PostgresStore {
             .parse()
             .map_err(|e| StoreError::Invalid(format!("{}: {e}", redacted(url))))?;
         config.connect_timeout(options.wait);
-        if config.get_options().is_none() {
-            // The migrations' "already exists, skipping" notices are not news.
-            config.options("-c client_min_messages=warning");
-        }
+        let startup = startup_options(config.get_options(), options.statement_timeout);
+        config.options(&startup);
         if config.get_application_name().is_none() {
             config.application_name("tollgate");
         }
@@ -144,12 +165,15 @@ impl PostgresStore {
     /// Runs the migrations not yet applied, one instance at a time.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let mut c = self.pool.get().await?;
+        // Waiting for another instance's migration, or a long one, is not a slow request.
+        c.batch_execute("SET statement_timeout = 0").await?;
         c.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
             .await?;
         let client: &mut tokio_postgres::Client = &mut c;
         let result = embedded::migrations::runner().run_async(client).await;
         c.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
             .await?;
+        c.batch_execute("RESET statement_timeout").await?;
         result?;
         Ok(())
     }
@@ -256,6 +280,27 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redacted("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn the_statement_limit_joins_the_urls_own_options() {
+        let limit = Some(Duration::from_secs(3));
+        assert_eq!(
+            startup_options(None, limit),
+            "-c client_min_messages=warning -c statement_timeout=3000"
+        );
+        assert_eq!(
+            startup_options(Some("-c search_path=x"), limit),
+            "-c search_path=x -c statement_timeout=3000"
+        );
+        assert_eq!(
+            startup_options(Some("-c statement_timeout=9000"), limit),
+            "-c statement_timeout=9000"
+        );
+        assert_eq!(
+            startup_options(None, None),
+            "-c client_min_messages=warning"
+        );
     }
 
     /// Nothing listens on port 1: the failure is the database's absence (503 on the

@@ -49,6 +49,11 @@ impl Server {
         self.proc.kill_9();
     }
 
+    /// The exit status if the process has ended, None while it runs.
+    pub fn try_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.proc.child().try_wait().expect("try_wait")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
