@@ -83,7 +83,10 @@ impl Application {
         }
         let (store, sqlite): (SharedStore, _) = match crate::config::postgres_url(&settings.db) {
             Some(url) => {
-                let options = postgres::Options::server((settings.workers * 4).max(4));
+                let options = postgres::Options {
+                    query_time_limit: settings.query_time_limit,
+                    ..postgres::Options::server((settings.workers * 4).max(4))
+                };
                 let pg = PostgresStore::open(url, clock.clone(), &options)
                     .await
                     .map_err(db_err)?;

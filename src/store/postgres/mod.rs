@@ -6,6 +6,7 @@
 //! process: every grant locks the licence row and re-reads its client's record in its
 //! own transaction, so a change made by another instance or by the CLI holds at the
 //! next request. Audit records wait in a queue and are written in batches.
+mod getdata;
 mod surface;
 
 use crate::clock::SharedClock;
@@ -53,6 +54,8 @@ pub struct Options {
     /// Make the schema in a database without one (`init`); otherwise such a database
     /// is refused, so that a mistyped name does not serve a new, empty one.
     pub create: bool,
+    /// GetData's time limit (`--query-time-limit-ms`): each query's `statement_timeout`.
+    pub query_time_limit: Duration,
 }
 
 impl Options {
@@ -63,6 +66,7 @@ impl Options {
             wait: Duration::from_secs(5),
             migrate: false,
             create: false,
+            query_time_limit: Duration::from_secs(2),
         }
     }
 
@@ -73,6 +77,7 @@ impl Options {
             wait: Duration::from_secs(2),
             migrate: true,
             create: false,
+            query_time_limit: Duration::from_secs(2),
         }
     }
 }
@@ -84,6 +89,7 @@ pub struct PostgresStore {
     config: tokio_postgres::Config,
     clock: SharedClock,
     audit: Arc<AuditQueue>,
+    query_time_limit: Duration,
 }
 
 /// Audit records per INSERT.
@@ -131,6 +137,7 @@ impl PostgresStore {
             config,
             clock,
             audit: Arc::new(AuditQueue::default()),
+            query_time_limit: options.query_time_limit,
         };
         if !options.create {
             store.check_schema().await?;
