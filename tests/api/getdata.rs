@@ -1754,4 +1754,19 @@ async fn postgres_answers_past_their_bounds_are_422_and_scopes_hold() {
     let all = all_token(&app).await;
     let doc = answer(&app, &both_routes("secret", "")[1], &all).await;
     assert!(!rows(&doc).is_empty());
+    // A session-level advisory lock a query takes does not outlive it on the
+    // pooled connection (it could block another instance's migrations).
+    publish(
+        &app,
+        "locker",
+        "SELECT pg_advisory_lock(42)::text AS l",
+        &[],
+    );
+    answer(&app, &both_routes("locker", "")[0], &t).await;
+    let held = app
+        .pg
+        .as_ref()
+        .unwrap()
+        .exec("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 42");
+    assert_eq!(held[0][0].as_deref(), Some("0"));
 }

@@ -263,15 +263,50 @@ fn saved_query(r: &Row) -> SavedQuery {
     }
 }
 
-/// A READ ONLY transaction for GetData.
+/// A READ ONLY transaction for GetData, with the sandbox entered.
 async fn sandbox_tx(
-    c: &mut deadpool_postgres::Object,
-) -> Result<deadpool_postgres::Transaction<'_>, QueryError> {
-    Ok(c.build_transaction()
+    c: &mut tokio_postgres::Client,
+    limit: Duration,
+) -> Result<tokio_postgres::Transaction<'_>, QueryError> {
+    let tx = c
+        .build_transaction()
         .read_only(true)
         .start()
         .await
-        .map_err(StoreError::from)?)
+        .map_err(StoreError::from)?;
+    getdata::enter(&tx, limit).await?;
+    Ok(tx)
+}
+
+async fn check_in(
+    c: &mut tokio_postgres::Client,
+    sql: &str,
+    limit: Duration,
+) -> Result<usize, QueryError> {
+    let tx = sandbox_tx(c, limit).await?;
+    getdata::check(&tx, sql).await
+}
+
+async fn run_in(
+    c: &mut tokio_postgres::Client,
+    sql: &str,
+    params: &[String],
+    page: Page,
+    limit: Duration,
+) -> Result<serde_json::Value, QueryError> {
+    let tx = sandbox_tx(c, limit).await?;
+    let prepared = getdata::prepare(&tx, sql).await?;
+    getdata::run(&tx, &prepared, params, page, limit).await
+}
+
+/// After a query, whatever it did (its transaction was rolled back when dropped):
+/// releases any session-level advisory lock it took, so that the connection goes
+/// back to the pool as it came.
+async fn release(c: &tokio_postgres::Client) -> Result<(), QueryError> {
+    c.batch_execute("SELECT pg_advisory_unlock_all()")
+        .await
+        .map_err(StoreError::from)?;
+    Ok(())
 }
 
 impl PostgresStore {
@@ -734,16 +769,13 @@ impl Store for PostgresStore {
 
     async fn check_query(&self, sql: &str) -> Result<usize, QueryError> {
         let mut c = self.pool.get().await.map_err(StoreError::from)?;
-        let tx = sandbox_tx(&mut c).await?;
-        getdata::enter(&tx, self.query_time_limit).await?;
-        let n = getdata::check(&tx, sql).await?;
-        tx.rollback().await.map_err(StoreError::from)?;
-        Ok(n)
+        let result = check_in(&mut c, sql, self.query_time_limit).await;
+        release(&c).await?;
+        result
     }
 
     async fn query_params(&self, sql: &str) -> Result<usize, QueryError> {
-        // The parameters are counted from the text, as `query add` checked them.
-        let _ = self;
+        // Counted from the text, as `query add` checked it.
         getdata::param_count(sql)
     }
 
@@ -754,12 +786,9 @@ impl Store for PostgresStore {
         page: Page,
     ) -> Result<serde_json::Value, QueryError> {
         let mut c = self.pool.get().await.map_err(StoreError::from)?;
-        let tx = sandbox_tx(&mut c).await?;
-        getdata::enter(&tx, self.query_time_limit).await?;
-        let prepared = getdata::prepare(&tx, sql).await?;
-        let answer = getdata::run(&tx, &prepared, &params, page, self.query_time_limit).await?;
-        tx.rollback().await.map_err(StoreError::from)?;
-        Ok(answer)
+        let result = run_in(&mut c, sql, &params, page, self.query_time_limit).await;
+        release(&c).await?;
+        result
     }
 
     async fn queries(&self) -> R<Vec<SavedQuery>> {
