@@ -1770,3 +1770,38 @@ async fn postgres_answers_past_their_bounds_are_422_and_scopes_hold() {
         .exec("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 42");
     assert_eq!(held[0][0].as_deref(), Some("0"));
 }
+
+/// A connecting user that may not create tollgate_getdata nor is a member of it:
+/// migration V8 fails saying what a superuser must run, not with a bare error.
+#[tokio::test]
+async fn postgres_migration_v8_without_the_role_says_what_a_superuser_must_run() {
+    let Some(db) = PgDb::create("getdata::postgres_migration_v8_without_the_role") else {
+        return;
+    };
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    let user = format!("{name}_u");
+    db.exec(&format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tollgate_getdata') \
+         THEN CREATE ROLE tollgate_getdata NOLOGIN; END IF; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+         CREATE ROLE {user} LOGIN PASSWORD 'pw'; ALTER DATABASE {name} OWNER TO {user}; \
+         ALTER SCHEMA public OWNER TO {user}"
+    ));
+    let (scheme_host, _) = db.url.rsplit_once('/').unwrap();
+    let host = scheme_host
+        .rsplit_once('@')
+        .map_or(scheme_host.split_once("://").unwrap().1, |(_, h)| h);
+    let url = format!("postgres://{user}:pw@{host}/{name}");
+    let out = binary(Path::new("."))
+        .args(["init", &url])
+        .output()
+        .expect("run tollgate init");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    drop(db);
+    let _ = pg_exec(&admin_url(), &format!("DROP ROLE IF EXISTS {user}"));
+    assert!(!out.status.success(), "init should fail: {err}");
+    assert!(
+        err.contains("GRANT tollgate_getdata TO") && err.contains(&user),
+        "{err}"
+    );
+}

@@ -157,7 +157,21 @@ impl PostgresStore {
         let result = embedded::migrations::runner().run_async(client).await;
         c.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
             .await?;
-        result?;
+        // refinery's message stops at "db error": the database's own words (what a
+        // failed migration asks an administrator to do) are further down the chain.
+        result.map_err(|e| {
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                let s_text = s.to_string();
+                if !why.contains(&s_text) {
+                    why.push_str(": ");
+                    why.push_str(&s_text);
+                }
+                source = s.source();
+            }
+            StoreError::Invalid(format!("migration: {why}"))
+        })?;
         Ok(())
     }
 
