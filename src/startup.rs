@@ -83,7 +83,10 @@ impl Application {
         }
         let (store, sqlite): (SharedStore, _) = match crate::config::postgres_url(&settings.db) {
             Some(url) => {
-                let options = postgres::Options::server((settings.workers * 4).max(4));
+                let options = postgres::Options {
+                    query_time_limit: settings.query_time_limit,
+                    ..postgres::Options::server((settings.workers * 4).max(4))
+                };
                 // Unreachable at start-up: refused at once with a message that says so
                 // (a supervisor restarts it); an outage once serving is answered 503.
                 let pg = PostgresStore::open(url, clock.clone(), &options)

@@ -99,7 +99,10 @@ impl Ctx {
             .map_err(err)?;
         let (store, sqlite): (SharedStore, _) = match postgres_url(&path) {
             Some(url) => {
-                let options = postgres::Options::command();
+                let options = postgres::Options {
+                    query_time_limit: options.query_time_limit,
+                    ..postgres::Options::command()
+                };
                 let open = PostgresStore::open(url, clock, &options);
                 (
                     std::sync::Arc::new(runtime.block_on(open).map_err(err)?),

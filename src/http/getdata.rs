@@ -161,6 +161,7 @@ fn problem(name: &str, e: QueryError) -> Problem {
                  replace it"
             ))
         }
+        QueryError::BadValue(why) => Problem::bad_request(format!("queryname {name}: {why}")),
         QueryError::Store(s) => Problem::from(s),
     }
 }

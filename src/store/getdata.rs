@@ -34,6 +34,10 @@ pub enum QueryError {
     /// A value or the whole answer is past its bound; the text says which.
     #[error("{0}")]
     TooLarge(String),
+    /// A parameter value the query cannot take (PostgreSQL: not valid for the type
+    /// its parameter is compared with); 400 on the wire.
+    #[error("{0}")]
+    BadValue(String),
     #[error("{0}")]
     Store(#[from] StoreError),
 }

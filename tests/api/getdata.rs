@@ -1451,3 +1451,357 @@ async fn data_db_naming_a_tollgate_database_is_refused() {
         assert!(err.contains("password hashes"), "{err}");
     }
 }
+
+// ---- PostgreSQL (API.md §7, §9): the same contract in a READ ONLY transaction,
+// under statement_timeout, as role tollgate_getdata ----
+
+/// A server on SQLite and, when PostgreSQL is reachable, one on PostgreSQL.
+async fn on_both(test: &str, tweak: fn(&mut tollgate::config::Settings)) -> Vec<TestApp> {
+    let mut apps = vec![spawn_app_on(Engine::Sqlite, "", tweak).await.unwrap()];
+    if let Some(app) = spawn_app_on(Engine::Postgres, test, tweak).await {
+        apps.push(app);
+    }
+    apps
+}
+
+/// A server on PostgreSQL, or None (the skip already said so).
+async fn on_postgres(test: &str, tweak: fn(&mut tollgate::config::Settings)) -> Option<TestApp> {
+    spawn_app_on(Engine::Postgres, test, tweak).await
+}
+
+fn no_tweak(_: &mut tollgate::config::Settings) {}
+
+#[tokio::test]
+async fn the_demo_queries_answer_the_same_rows_on_both_engines() {
+    let apps = on_both("getdata::the_demo_queries_answer_the_same_rows", no_tweak).await;
+    let mut answers = Vec::new();
+    for app in &apps {
+        let t = view_token(app).await;
+        let mut docs = Vec::new();
+        for (name, query) in [
+            ("low-stock", "qp1=5"),
+            ("low-stock", "qp1=100000&pageno=2&pagesize=3"),
+            ("low-stock", "qp1=100000&pageno=99&pagesize=500"),
+            // SQLite's LIKE ignores ASCII case, PostgreSQL's does not: a prefix in
+            // the names' own case answers the same on both.
+            ("products-by-prefix", "qp1=Hex"),
+            ("products-by-prefix", "qp1=Hex&pageno=2&pagesize=2"),
+        ] {
+            for path in both_routes(name, query) {
+                let doc = answer(app, &path, &t).await;
+                let names: Vec<Value> = columns(&doc)
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["Name"].clone())
+                    .collect();
+                docs.push((
+                    path,
+                    names,
+                    rows(&doc),
+                    doc["pageno"].clone(),
+                    doc["pagesize"].clone(),
+                ));
+            }
+        }
+        assert!(!docs[0].2.is_empty() && !docs[6].2.is_empty(), "demo data");
+        answers.push(docs);
+    }
+    if let [sqlite, postgres] = &answers[..] {
+        assert_eq!(sqlite, postgres);
+    }
+    if let Some(pg) = apps.get(1) {
+        let t = view_token(pg).await;
+        let doc = answer(pg, &both_routes("low-stock", "qp1=5")[0], &t).await;
+        assert_eq!(
+            columns(&doc),
+            json!([
+                {"Name": "sku", "Type": "text"},
+                {"Name": "name", "Type": "text"},
+                {"Name": "stock", "Type": "int8"}
+            ])
+        );
+        // `query run` prints the same document.
+        let run = cli_json(pg, &["query", "run", "low-stock", "5", "--json"]);
+        assert_eq!(run, doc);
+    }
+}
+
+#[tokio::test]
+async fn postgres_values_map_to_json_with_their_type_names() {
+    let Some(app) = on_postgres("getdata::postgres_values_map_to_json", no_tweak).await else {
+        return;
+    };
+    publish(
+        &app,
+        "types",
+        "SELECT 7::int2 AS s, 1::int4 AS i, 9007199254740993::int8 AS l, 1.5::float8 AS f, \
+         12.50::numeric AS n, -0.001::numeric(10,3) AS m, true AS b, NULL::text AS z, \
+         'a\"b'::varchar AS v, '\\x01ff'::bytea AS y, '{\"a\":[1]}'::jsonb AS j, ?1 AS p",
+        &[],
+    );
+    let t = view_token(&app).await;
+    let doc = answer(&app, &both_routes("types", "qp1=%3F1")[1], &t).await;
+    let types: Vec<Value> = columns(&doc)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["Type"].clone())
+        .collect();
+    assert_eq!(
+        types,
+        json!([
+            "int2", "int4", "int8", "float8", "numeric", "numeric", "bool", "text", "varchar",
+            "bytea", "jsonb", "text"
+        ])
+        .as_array()
+        .unwrap()
+        .clone()
+    );
+    assert_eq!(
+        rows(&doc),
+        vec![
+            json!([7, 1, 9007199254740993i64, 1.5, "12.50", "-0.001", true, null, "a\"b", "Af8=", {"a": [1]}, "?1"])
+        ]
+    );
+    // A type it does not return is refused at add, naming the cast to use.
+    let err = fails(&app, &["query", "add", "d", "--sql", "SELECT now() AS t"]);
+    assert!(
+        err.contains("timestamptz") && err.contains("::text"),
+        "{err}"
+    );
+    // A value the parameter's type cannot take is 400, naming why.
+    let r = app
+        .get_with(&both_routes("low-stock", "qp1=abc")[0], &t)
+        .await;
+    let body = assert_problem(r, 400).await;
+    assert!(
+        s(&body["detail"]).contains("invalid input syntax"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn query_add_on_postgres_refuses_writes_statements_tollgates_tables_and_bad_numbering() {
+    let Some(app) = on_postgres("getdata::query_add_on_postgres_refuses", no_tweak).await else {
+        return;
+    };
+    all_token(&app).await;
+    let pg = app.pg.as_ref().unwrap();
+    let count = |t: &str| pg.exec(&format!("SELECT count(*) FROM {t}"))[0][0].clone();
+    let before = (
+        count("products"),
+        count("users"),
+        count("sessions"),
+        count("queries"),
+    );
+    let cases: &[(&str, &[&str])] = &[
+        ("DELETE FROM products", &["not a read-only select"]),
+        (
+            "INSERT INTO products (sku, name, description, price_cents, stock, updated_at) \
+             VALUES ('x', 'x', '', 1, 1, 1) RETURNING sku",
+            &["permission denied"],
+        ),
+        (
+            "WITH d AS (DELETE FROM products RETURNING sku) SELECT sku FROM d",
+            &["permission denied"],
+        ),
+        (
+            "UPDATE products SET stock = 0 RETURNING sku",
+            &["permission denied"],
+        ),
+        ("SELECT sku FROM products; SELECT 1", &["multiple commands"]),
+        (
+            "SELECT sku FROM products; DELETE FROM products",
+            &["multiple commands"],
+        ),
+        (
+            "SELECT nickname, \"PASSWORD\" FROM users",
+            &["permission denied for table users"],
+        ),
+        (
+            "SELECT sku FROM products WHERE sku IN (SELECT nickname FROM users)",
+            &["permission denied for table users"],
+        ),
+        ("SELECT hash FROM access_tokens", &["permission denied"]),
+        (
+            "SELECT * FROM audit_log",
+            &["permission denied", "does not exist"],
+        ),
+        ("SELECT seats FROM licence", &["permission denied"]),
+        ("SELECT sql FROM queries", &["permission denied"]),
+        (
+            "SELECT set_config('role', 'postgres', true)",
+            &["set_config"],
+        ),
+        (
+            "SELECT sku FROM products FOR UPDATE",
+            &["permission denied"],
+        ),
+        ("SELECT ?2", &["?1 to ?9"]),
+        ("SELECT ?1, ?3", &["?1 to ?9"]),
+        ("SELECT $1", &["?1 to ?9"]),
+        ("SELECT :name", &["does not prepare", "syntax"]),
+        ("SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10", &["at most 9"]),
+        ("", &["not a read-only select"]),
+    ];
+    for (i, (sql, words)) in cases.iter().enumerate() {
+        let err = fails(&app, &["query", "add", &format!("bad-{i}"), "--sql", sql]);
+        let lower = err.to_lowercase();
+        assert!(
+            words.iter().any(|w| lower.contains(&w.to_lowercase())),
+            "{sql}: the reason should mention one of {words:?}; stderr: {err}"
+        );
+    }
+    let after = (
+        count("products"),
+        count("users"),
+        count("sessions"),
+        count("queries"),
+    );
+    assert_eq!(before, after, "nothing changed and nothing was saved");
+    // A query saved directly, past `query add`, that reads USERS: refused at run
+    // time with the reason, never an answer.
+    pg.exec(
+        "INSERT INTO queries (name, sql, scope, description, created_at) \
+         VALUES ('sneaky', 'SELECT nickname, \"PASSWORD\" FROM users', 'view', '', 0)",
+    );
+    let t = view_token(&app).await;
+    for path in both_routes("sneaky", "") {
+        let r = app.get_with(&path, &t).await;
+        let body = assert_problem(r, 409).await;
+        assert!(s(&body["detail"]).contains("permission denied"), "{body}");
+        assert!(!body.to_string().contains("pbkdf2"), "{body}");
+    }
+    // Functions' privileges are checked when they run, not by `query add`: a write
+    // through one is refused at run time, and changes nothing.
+    let before = pg.exec("SELECT last_value FROM users_id_seq");
+    publish(&app, "bump", "SELECT nextval('users_id_seq')", &[]);
+    let r = app.get_with(&both_routes("bump", "")[0], &t).await;
+    let body = assert_problem(r, 409).await;
+    let detail = s(&body["detail"]);
+    assert!(
+        detail.contains("permission denied") || detail.contains("read-only"),
+        "{body}"
+    );
+    assert_eq!(pg.exec("SELECT last_value FROM users_id_seq"), before);
+}
+
+#[tokio::test]
+async fn a_postgres_query_past_the_time_limit_is_503_and_its_connection_is_reused() {
+    let Some(app) = on_postgres("getdata::a_postgres_query_past_the_time_limit", |s| {
+        s.query_time_limit = Duration::from_millis(300)
+    })
+    .await
+    else {
+        return;
+    };
+    publish(&app, "forever", FOREVER, &[]);
+    publish(&app, "sleepy", "SELECT pg_sleep(5)::text AS slept", &[]);
+    let t = view_token(&app).await;
+    // More rounds than the pool has connections: each is used again after a cancel.
+    for round in 0..6 {
+        for name in ["forever", "sleepy"] {
+            let started = Instant::now();
+            let r = app.get_with(&both_routes(name, "")[round % 2], &t).await;
+            let took = started.elapsed();
+            assert_eq!(r.status(), 503, "{name}");
+            assert!(header(&r, "retry-after").parse::<u64>().is_ok());
+            assert_problem(r, 503).await;
+            assert!(
+                took < Duration::from_secs(4),
+                "{name}: answered after {took:?}"
+            );
+        }
+        answer(&app, &both_routes("low-stock", "qp1=5")[0], &t).await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_answers_past_their_bounds_are_422_and_scopes_hold() {
+    let Some(app) = on_postgres("getdata::postgres_answers_past_their_bounds", no_tweak).await
+    else {
+        return;
+    };
+    publish(
+        &app,
+        "huge",
+        "SELECT repeat('x', 1000000) AS x FROM generate_series(1, 20)",
+        &[],
+    );
+    publish(&app, "long", "SELECT repeat('x', 1048577) AS x", &[]);
+    publish(
+        &app,
+        "secret",
+        "SELECT sku FROM products ORDER BY sku",
+        &["--scope", "all"],
+    );
+    let t = view_token(&app).await;
+    let r = app
+        .get_with(&both_routes("huge", "pagesize=20")[0], &t)
+        .await;
+    let body = assert_problem(r, 422).await;
+    assert!(s(&body["detail"]).contains("larger than"), "{body}");
+    // A page that fits answers.
+    let doc = answer(&app, &both_routes("huge", "pagesize=2")[1], &t).await;
+    assert_eq!(rows(&doc).len(), 2);
+    let r = app.get_with(&both_routes("long", "")[0], &t).await;
+    let body = assert_problem(r, 422).await;
+    assert!(s(&body["detail"]).contains("longer than"), "{body}");
+    // Scopes as on SQLite: `all` is needed, a view token is 403 naming it.
+    let r = app.get_with(&both_routes("secret", "")[0], &t).await;
+    assert_eq!(r.status(), 403);
+    let all = all_token(&app).await;
+    let doc = answer(&app, &both_routes("secret", "")[1], &all).await;
+    assert!(!rows(&doc).is_empty());
+    // A session-level advisory lock a query takes does not outlive it on the
+    // pooled connection (it could block another instance's migrations).
+    publish(
+        &app,
+        "locker",
+        "SELECT pg_advisory_lock(42)::text AS l",
+        &[],
+    );
+    answer(&app, &both_routes("locker", "")[0], &t).await;
+    let held = app
+        .pg
+        .as_ref()
+        .unwrap()
+        .exec("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 42");
+    assert_eq!(held[0][0].as_deref(), Some("0"));
+}
+
+/// A connecting user that may not create tollgate_getdata nor is a member of it:
+/// migration V8 fails saying what a superuser must run, not with a bare error.
+#[tokio::test]
+async fn postgres_migration_v8_without_the_role_says_what_a_superuser_must_run() {
+    let Some(db) = PgDb::create("getdata::postgres_migration_v8_without_the_role") else {
+        return;
+    };
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    let user = format!("{name}_u");
+    db.exec(&format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tollgate_getdata') \
+         THEN CREATE ROLE tollgate_getdata NOLOGIN; END IF; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+         CREATE ROLE {user} LOGIN PASSWORD 'pw'; ALTER DATABASE {name} OWNER TO {user}; \
+         ALTER SCHEMA public OWNER TO {user}"
+    ));
+    let (scheme_host, _) = db.url.rsplit_once('/').unwrap();
+    let host = scheme_host
+        .rsplit_once('@')
+        .map_or(scheme_host.split_once("://").unwrap().1, |(_, h)| h);
+    let url = format!("postgres://{user}:pw@{host}/{name}");
+    let out = binary(Path::new("."))
+        .args(["init", &url])
+        .output()
+        .expect("run tollgate init");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    drop(db);
+    let _ = pg_exec(&admin_url(), &format!("DROP ROLE IF EXISTS {user}"));
+    assert!(!out.status.success(), "init should fail: {err}");
+    assert!(
+        err.contains("GRANT tollgate_getdata TO") && err.contains(&user),
+        "{err}"
+    );
+}

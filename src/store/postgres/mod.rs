@@ -6,6 +6,7 @@
 //! process: every grant locks the licence row and re-reads its client's record in its
 //! own transaction, so a change made by another instance or by the CLI holds at the
 //! next request. Audit records wait in a queue and are written in batches.
+mod getdata;
 mod surface;
 
 use crate::clock::SharedClock;
@@ -72,6 +73,8 @@ pub struct Options {
     /// holding a connection cannot wait without bound, so neither can those queued
     /// behind it.
     pub statement_timeout: Option<Duration>,
+    /// GetData's time limit (`--query-time-limit-ms`): each query's `statement_timeout`.
+    pub query_time_limit: Duration,
 }
 
 impl Options {
@@ -83,6 +86,7 @@ impl Options {
             migrate: false,
             create: false,
             statement_timeout: None,
+            query_time_limit: Duration::from_secs(2),
         }
     }
 
@@ -96,6 +100,7 @@ impl Options {
             migrate: true,
             create: false,
             statement_timeout: Some(Duration::from_secs(3)),
+            query_time_limit: Duration::from_secs(2),
         }
     }
 }
@@ -107,6 +112,7 @@ pub struct PostgresStore {
     config: tokio_postgres::Config,
     clock: SharedClock,
     audit: Arc<AuditQueue>,
+    query_time_limit: Duration,
 }
 
 /// Audit records per INSERT.
@@ -152,6 +158,7 @@ impl PostgresStore {
             config,
             clock,
             audit: Arc::new(AuditQueue::default()),
+            query_time_limit: options.query_time_limit,
         };
         if !options.create {
             store.check_schema().await?;
@@ -174,7 +181,21 @@ impl PostgresStore {
         c.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
             .await?;
         c.batch_execute("RESET statement_timeout").await?;
-        result?;
+        // refinery's message stops at "db error": the database's own words (what a
+        // failed migration asks an administrator to do) are further down the chain.
+        result.map_err(|e| {
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                let s_text = s.to_string();
+                if !why.contains(&s_text) {
+                    why.push_str(": ");
+                    why.push_str(&s_text);
+                }
+                source = s.source();
+            }
+            StoreError::Invalid(format!("migration: {why}"))
+        })?;
         Ok(())
     }
 

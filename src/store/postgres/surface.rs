@@ -2,7 +2,7 @@
 //! pooled connection. The semantics are the SQLite engine's (store/sqlite/), made
 //! exact across processes by row locks: a licensed grant locks the licence row, a
 //! refresh locks its token's row, a grant re-reads its client's row (FOR SHARE).
-use super::{PostgresStore, AUDIT_BATCH, SWEEP_STEP};
+use super::{getdata, PostgresStore, AUDIT_BATCH, SWEEP_STEP};
 use crate::crypto::TokenKey;
 use crate::store::getdata::{Page, QueryError};
 use crate::store::model::*;
@@ -263,8 +263,51 @@ fn saved_query(r: &Row) -> SavedQuery {
     }
 }
 
-const GETDATA_LATER: &str =
-    "GetData queries are not yet available on PostgreSQL: publish and run them on a SQLite database";
+/// A READ ONLY transaction for GetData, with the sandbox entered.
+async fn sandbox_tx(
+    c: &mut tokio_postgres::Client,
+    limit: Duration,
+) -> Result<tokio_postgres::Transaction<'_>, QueryError> {
+    let tx = c
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .await
+        .map_err(StoreError::from)?;
+    getdata::enter(&tx, limit).await?;
+    Ok(tx)
+}
+
+async fn check_in(
+    c: &mut tokio_postgres::Client,
+    sql: &str,
+    limit: Duration,
+) -> Result<usize, QueryError> {
+    let tx = sandbox_tx(c, limit).await?;
+    getdata::check(&tx, sql).await
+}
+
+async fn run_in(
+    c: &mut tokio_postgres::Client,
+    sql: &str,
+    params: &[String],
+    page: Page,
+    limit: Duration,
+) -> Result<serde_json::Value, QueryError> {
+    let tx = sandbox_tx(c, limit).await?;
+    let prepared = getdata::prepare(&tx, sql).await?;
+    getdata::run(&tx, &prepared, params, page, limit).await
+}
+
+/// After a query, whatever it did (its transaction was rolled back when dropped):
+/// releases any session-level advisory lock it took, so that the connection goes
+/// back to the pool as it came.
+async fn release(c: &tokio_postgres::Client) -> Result<(), QueryError> {
+    c.batch_execute("SELECT pg_advisory_unlock_all()")
+        .await
+        .map_err(StoreError::from)?;
+    Ok(())
+}
 
 impl PostgresStore {
     fn now(&self) -> i64 {
@@ -724,21 +767,28 @@ impl Store for PostgresStore {
         .map(saved_query))
     }
 
-    async fn check_query(&self, _sql: &str) -> Result<usize, QueryError> {
-        Err(QueryError::Refused(GETDATA_LATER.into()))
+    async fn check_query(&self, sql: &str) -> Result<usize, QueryError> {
+        let mut c = self.pool.get().await.map_err(StoreError::from)?;
+        let result = check_in(&mut c, sql, self.query_time_limit).await;
+        release(&c).await?;
+        result
     }
 
-    async fn query_params(&self, _sql: &str) -> Result<usize, QueryError> {
-        Err(QueryError::Refused(GETDATA_LATER.into()))
+    async fn query_params(&self, sql: &str) -> Result<usize, QueryError> {
+        // Counted from the text, as `query add` checked it.
+        getdata::param_count(sql)
     }
 
     async fn run_query(
         &self,
-        _sql: &str,
-        _params: Vec<String>,
-        _page: Page,
+        sql: &str,
+        params: Vec<String>,
+        page: Page,
     ) -> Result<serde_json::Value, QueryError> {
-        Err(QueryError::Refused(GETDATA_LATER.into()))
+        let mut c = self.pool.get().await.map_err(StoreError::from)?;
+        let result = run_in(&mut c, sql, &params, page, self.query_time_limit).await;
+        release(&c).await?;
+        result
     }
 
     async fn queries(&self) -> R<Vec<SavedQuery>> {

@@ -14,7 +14,7 @@ pub struct PgDb {
     admin: String,
 }
 
-fn admin_url() -> String {
+pub fn admin_url() -> String {
     std::env::var("TOLLGATE_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
 }
 
