@@ -161,3 +161,28 @@ pub trait Store: Send + Sync + 'static {
     /// A consistent copy of the whole database at `to`, where the engine can make one.
     async fn backup(&self, to: &Path) -> R<()>;
 }
+
+/// A LIKE pattern (with `ESCAPE '\\'`) for a substring match of `q`: both engines'
+/// product search.
+pub(crate) fn like_pattern(q: &str) -> String {
+    let mut p = String::with_capacity(q.len() + 2);
+    p.push('%');
+    for ch in q.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_pattern_escapes_wildcards() {
+        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+}

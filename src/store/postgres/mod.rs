@@ -7,6 +7,7 @@
 //! own transaction, so a change made by another instance or by the CLI holds at the
 //! next request. Audit records wait in a queue and are written in batches.
 mod getdata;
+mod rows;
 mod surface;
 
 use crate::clock::SharedClock;

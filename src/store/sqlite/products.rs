@@ -16,20 +16,6 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Product> {
     })
 }
 
-/// LIKE pattern for a case-insensitive substring match, with `\` escaping.
-fn like_pattern(q: &str) -> String {
-    let mut p = String::with_capacity(q.len() + 2);
-    p.push('%');
-    for ch in q.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(ch);
-    }
-    p.push('%');
-    p
-}
-
 /// A page ordered by sku, and the total that matched.
 pub fn list(
     c: &Connection,
@@ -37,7 +23,7 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Product>, i64), StoreError> {
-    let pattern = like_pattern(q.unwrap_or(""));
+    let pattern = crate::store::like_pattern(q.unwrap_or(""));
     let filter = "sku LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\'";
     let total = c
         .prepare_cached(&format!("SELECT count(*) FROM products WHERE {filter}"))?
@@ -142,12 +128,7 @@ pub fn delete(c: &mut Connection, sku: &str, cond: Option<&IfMatch>) -> Result<W
 
 #[cfg(test)]
 mod tests {
-    use super::{like_pattern, Product};
-
-    #[test]
-    fn like_pattern_escapes_wildcards() {
-        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
-    }
+    use super::Product;
 
     /// The quoted lower-case hex of the first 16 bytes of SHA-256 over the fields
     /// (strings NUL-terminated, numbers 8 bytes big-endian): clients hold ETags, so the
