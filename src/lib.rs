@@ -1,4 +1,5 @@
 //! tollgate: an OAuth 2.0 token server, licence-seat keeper and product API on one SQLite file.
+pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod config;

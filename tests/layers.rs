@@ -54,8 +54,27 @@ fn oauth_knows_no_http_framework_and_no_database() {
             "deadpool",
             "crate::http",
             "crate::cli",
+            "crate::admin",
         ],
         "oauth/ holds the grants as plain functions over the store's surface",
+    );
+}
+
+#[test]
+fn admin_operations_know_no_front_end_and_no_database() {
+    assert_none(
+        "src/admin",
+        &[
+            "actix",
+            "rusqlite",
+            "r2d2",
+            "tokio_postgres",
+            "deadpool",
+            "crate::http",
+            "crate::cli",
+            "clap",
+        ],
+        "admin/ holds the operations both front ends (CLI, admin API) run, over the store's surface",
     );
 }
 
@@ -69,6 +88,7 @@ fn the_store_runs_nothing_back_up() {
             "crate::oauth",
             "crate::cli",
             "crate::startup",
+            "crate::admin",
         ],
         "the store knows neither HTTP nor the OAuth rules",
     );
@@ -119,6 +139,7 @@ fn handlers_and_commands_reach_the_database_only_through_the_store() {
 #[test]
 fn the_rules_read_the_layers_they_name() {
     assert!(sources("src/oauth").iter().any(|p| p.ends_with("grant.rs")));
+    assert!(!mentions("src/admin", &["self.store."]).is_empty());
     assert!(!mentions("src/store/sqlite", &["rusqlite"]).is_empty());
     assert!(!mentions("src/store/postgres", &["tokio_postgres"]).is_empty());
     assert!(!mentions("src/http", &["actix_web"]).is_empty());

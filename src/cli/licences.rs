@@ -1,7 +1,7 @@
 //! `tollgate licences show|set`: the seats in total, held, and who holds them.
 use super::output::print_json;
 use super::sessions::print_sessions;
-use super::{audit_admin, Ctx};
+use super::Ctx;
 use crate::store::SessionRow;
 use clap::Subcommand;
 use serde_json::json;
@@ -42,13 +42,7 @@ pub fn run(ctx: &mut Ctx, cmd: LicencesCmd) -> Result<(), String> {
             Ok(())
         }
         LicencesCmd::Set { seats } => {
-            ctx.wait(ctx.store.set_seats(seats.into()))?;
-            audit_admin(
-                ctx,
-                "licences.set",
-                "",
-                &format!("{total} -> {seats} seats"),
-            );
+            ctx.admin(|a| a.set_seats(seats.into()))?;
             println!("seats: {seats} (held: {held})");
             if i64::from(seats) < held {
                 println!("{held} seats are held; they stay held, and licensed grants are refused until fewer than {seats} are");

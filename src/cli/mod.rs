@@ -13,11 +13,12 @@ mod sessions;
 mod users;
 mod values;
 
+use crate::admin::{Actor, Admin, AdminError};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{postgres_url, DEFAULT_DB};
 use crate::store::postgres::{self, PostgresStore};
 use crate::store::sqlite::{self, SqliteStore};
-use crate::store::{AuditRecord, SharedStore, StoreError};
+use crate::store::{SharedStore, StoreError};
 use args::{db_on_command_line, with_implicit_serve, Cli, Command};
 use clap::{CommandFactory, FromArgMatches};
 use serve::ServeArgs;
@@ -78,6 +79,8 @@ fn store_options(command: &Command) -> sqlite::Options {
 /// transactions on PostgreSQL), a runtime to wait for it on, and the time.
 pub struct Ctx {
     pub store: SharedStore,
+    /// The operations of API.md §6 on `store`, by the command line.
+    admin: Admin,
     /// The SQLite engine under `store`, to leave its file tidy at the end.
     sqlite: Option<SqliteStore>,
     runtime: tokio::runtime::Runtime,
@@ -114,11 +117,13 @@ impl Ctx {
                 (std::sync::Arc::new(store.clone()), Some(store))
             }
         };
+        let now = SystemClock.now();
         Ok(Self {
+            admin: Admin::new(store.clone(), Actor::cli(), now, iterations),
             store,
             sqlite,
             runtime,
-            now: SystemClock.now(),
+            now,
             iterations,
         })
     }
@@ -129,6 +134,14 @@ impl Ctx {
         op: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, String> {
         self.runtime.block_on(op).map_err(err)
+    }
+
+    /// Runs one admin operation (API.md §6) as the command line's actor.
+    pub fn admin<'a, T, F>(&'a self, op: impl FnOnce(&'a Admin) -> F) -> Result<T, String>
+    where
+        F: std::future::Future<Output = Result<T, AdminError>> + 'a,
+    {
+        self.runtime.block_on(op(&self.admin)).map_err(cli_err)
     }
 
     /// Waits for a future whose error is not the store's.
@@ -149,17 +162,10 @@ pub fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// Admin changes go into the audit trail; a failure to record is reported, not fatal.
-pub fn audit_admin(ctx: &mut Ctx, event: &str, subject: &str, detail: &str) {
-    let record = AuditRecord {
-        at: ctx.now,
-        event: event.to_owned(),
-        outcome: "ok".to_owned(),
-        client_id: (!subject.is_empty()).then(|| subject.to_owned()),
-        remote: Some("cli".to_owned()),
-        detail: detail.to_owned(),
-    };
-    if let Err(e) = ctx.block(ctx.store.record_now(record)) {
-        eprintln!("tollgate: warning: could not record this change in the audit trail: {e}");
+/// An admin operation's failure, as the command line says it.
+pub fn cli_err(e: AdminError) -> String {
+    match e {
+        AdminError::Invalid { detail, .. } => detail,
+        other => other.to_string(),
     }
 }

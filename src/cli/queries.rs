@@ -1,7 +1,7 @@
 //! `tollgate query ...`: publish, list, withdraw and try GetData queries.
 use super::output::{count, print_json, print_table};
-use super::{audit_admin, Ctx};
-use crate::store::getdata::{self, Page, RESERVED_QUERY_NAME};
+use super::Ctx;
+use crate::store::getdata::Page;
 use crate::store::SavedQuery;
 use clap::Subcommand;
 use serde_json::Value;
@@ -101,12 +101,8 @@ pub fn run(ctx: &mut Ctx, cmd: QueryCmd) -> Result<(), String> {
         ),
         QueryCmd::List { json } => list(ctx, json),
         QueryCmd::Remove { name } => {
-            if !ctx.wait(ctx.store.remove_query(&name))? {
-                return Err(format!(
-                    "no query named {name:?}; `tollgate query list` shows them"
-                ));
-            }
-            audit_admin(ctx, "query.remove", "", &name);
+            ctx.admin(|a| a.remove_query(&name))
+                .map_err(|e| format!("{e}; `tollgate query list` shows them"))?;
             println!("query {name} removed");
             Ok(())
         }
@@ -130,49 +126,12 @@ pub fn run(ctx: &mut Ctx, cmd: QueryCmd) -> Result<(), String> {
     }
 }
 
-/// The one rule, [`getdata::is_query_name`], with the message that states it.
-fn check_name(name: &str) -> Result<(), String> {
-    if getdata::is_query_name(name) {
-        Ok(())
-    } else {
-        Err(format!(
-            "query name {name:?}: use 1 to 64 of A-Z a-z 0-9 _ - (and not {RESERVED_QUERY_NAME:?})"
-        ))
-    }
-}
-
 fn add(ctx: &mut Ctx, q: SavedQuery) -> Result<(), String> {
-    check_name(&q.name)?;
-    if !ctx.wait(ctx.store.scope_names())?.contains(&q.scope) {
-        return Err(format!(
-            "unknown scope {:?}; `tollgate scope list` shows them",
-            q.scope
-        ));
-    }
-    let n = ctx
-        .block(ctx.store.check_query(q.sql.trim()))
-        .map_err(|e| format!("query {}: {e}", q.name))?;
-    let q = SavedQuery {
-        sql: q.sql.trim().to_owned(),
-        ..q
-    };
-    if !ctx.wait(ctx.store.add_query(q.clone()))? {
-        return Err(format!(
-            "a query named {:?} exists already; remove it first",
-            q.name
-        ));
-    }
-    audit_admin(
-        ctx,
-        "query.add",
-        "",
-        &format!("{} (scope {}, {})", q.name, q.scope, count(n, "parameter")),
-    );
+    let (name, scope) = (q.name.clone(), q.scope.clone());
+    let (_, n) = ctx.admin(|a| a.save_query(q, false))?;
     println!(
-        "query {} added: {}, scope {}",
-        q.name,
-        count(n, "parameter"),
-        q.scope
+        "query {name} added: {}, scope {scope}",
+        count(n, "parameter")
     );
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! `tollgate scope add|list`: the scopes clients may ask for.
 use super::output::{print_json, print_table, yes_no};
-use super::{audit_admin, Ctx};
-use crate::oauth::scopes::valid_token;
+use super::Ctx;
 use crate::store::ScopeRow;
 use clap::Subcommand;
 
@@ -45,25 +44,12 @@ pub fn run(ctx: &mut Ctx, cmd: ScopeCmd) -> Result<(), String> {
             licensed,
             description,
         } => {
-            if name.len() > 64 || !valid_token(&name) {
-                return Err(format!(
-                    "scope name {name:?}: use 1 to 64 printable ASCII characters without spaces, '\"' or '\\' (RFC 6749 §3.3)"
-                ));
-            }
             let row = ScopeRow {
                 name: name.clone(),
                 description,
                 licensed,
             };
-            if !ctx.wait(ctx.store.add_scope(row))? {
-                return Err(format!("a scope named {name:?} exists already"));
-            }
-            audit_admin(
-                ctx,
-                "scope.add",
-                "",
-                &format!("{name} (licensed: {})", yes_no(licensed)),
-            );
+            ctx.admin(|a| a.add_scope(row))?;
             println!("scope {name} added");
             Ok(())
         }

@@ -1,6 +1,6 @@
 //! `tollgate sessions list|revoke`: live sessions, and ending them.
 use super::output::{count, print_json, print_table, yes_no};
-use super::{audit_admin, Ctx};
+use super::Ctx;
 use crate::clock::rfc3339;
 use crate::store::SessionRow;
 use clap::Subcommand;
@@ -38,12 +38,8 @@ pub fn run(ctx: &mut Ctx, cmd: SessionsCmd) -> Result<(), String> {
             Ok(())
         }
         SessionsCmd::Revoke { id: Some(id), .. } => {
-            if !ctx.wait(ctx.store.revoke_session(id))? {
-                return Err(format!(
-                    "no live session {id}; `tollgate sessions list` shows them"
-                ));
-            }
-            audit_admin(ctx, "sessions.revoke", "", &format!("session {id}"));
+            ctx.admin(|a| a.end_session(id))
+                .map_err(|e| format!("{e}; `tollgate sessions list` shows them"))?;
             println!("session {id} revoked");
             Ok(())
         }
@@ -53,17 +49,9 @@ pub fn run(ctx: &mut Ctx, cmd: SessionsCmd) -> Result<(), String> {
 
 /// `sessions revoke --all` (no client) or `--client NAME`.
 fn revoke_many(ctx: &mut Ctx, client: Option<&str>) -> Result<(), String> {
-    let user_id = match client {
-        Some(name) => Some(ctx.wait(ctx.store.user_id(name))?.ok_or_else(|| {
-            format!("no user named {name:?}; `tollgate user list` shows who exists")
-        })?),
-        None => None,
-    };
-    let ended = ctx.wait(ctx.store.revoke_sessions(user_id))?;
+    let ended = ctx.admin(|a| a.end_sessions(client))?;
     let whose = client.map_or(String::new(), |name| format!(" of {name}"));
-    let what = format!("{}{whose}", count(ended, "live session"));
-    audit_admin(ctx, "sessions.revoke", client.unwrap_or_default(), &what);
-    println!("{what} revoked");
+    println!("{}{whose} revoked", count(ended, "live session"));
     Ok(())
 }
 

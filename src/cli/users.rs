@@ -1,9 +1,8 @@
 //! `tollgate user ...`: add, list, disable, enable, reset-secret, set-scopes, remove.
 use super::output::{count, print_json, print_table, yes_no};
-use super::{audit_admin, Ctx};
-use crate::crypto::{hash_password, new_secret, Secret};
-use crate::oauth::scopes::valid_token;
-use crate::store::NewUser;
+use super::{cli_err, Ctx};
+use crate::admin::{check_user_name, UserRequest};
+use crate::crypto::{new_secret, Secret};
 use clap::Subcommand;
 use serde_json::json;
 use std::io::Read;
@@ -91,19 +90,6 @@ pub fn run(ctx: &mut Ctx, cmd: UserCmd) -> Result<(), String> {
     }
 }
 
-/// Nicknames travel in HTTP Basic, where ':' separates id from secret.
-fn check_nickname(name: &str) -> Result<(), String> {
-    let ok = (1..=64).contains(&name.chars().count())
-        && name.trim() == name
-        && !name.contains(':')
-        && !name.chars().any(char::is_control);
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("user name {name:?}: use 1 to 64 characters, no ':' or control characters, no leading or trailing spaces"))
-    }
-}
-
 /// A new secret: made here, or read from standard input (without its line end).
 fn read_secret(from_stdin: bool) -> Result<Secret, String> {
     if !from_stdin {
@@ -145,11 +131,6 @@ fn print_credentials(name: &str, secret: &Secret, chosen: bool, json: bool) -> R
     }
 }
 
-fn user_id(ctx: &Ctx, name: &str) -> Result<i64, String> {
-    ctx.wait(ctx.store.user_id(name))?
-        .ok_or_else(|| format!("no user named {name:?}; `tollgate user list` shows who exists"))
-}
-
 fn add(
     ctx: &mut Ctx,
     name: &str,
@@ -158,69 +139,28 @@ fn add(
     stdin: bool,
     json: bool,
 ) -> Result<(), String> {
-    check_nickname(name)?;
-    let scopes = known_scopes(ctx, scopes)?;
-    if ctx.wait(ctx.store.user_id(name))?.is_some() {
-        return Err(format!("a user named {name:?} exists already"));
-    }
+    // The name is checked before a secret is read from standard input.
+    check_user_name(name).map_err(cli_err)?;
     let secret = read_secret(stdin)?;
-    let hash = hash_password(secret.expose(), ctx.iterations);
-    let new = NewUser {
-        nickname: name.to_owned(),
-        password_hash: hash,
+    let req = UserRequest {
+        name: name.to_owned(),
+        scopes: scopes.to_vec(),
         api_user: api,
-        scopes: scopes.clone(),
+        secret: Some(secret),
     };
-    ctx.wait(ctx.store.add_user(new))?;
-    audit_admin(
-        ctx,
-        "user.add",
-        name,
-        &format!("scopes: {}; api user: {}", scopes.join(" "), yes_no(api)),
-    );
+    let (_, secret) = ctx.admin(|a| a.add_user(req))?;
     print_credentials(name, &secret, stdin, json)
 }
 
-/// The scopes named on the command line, each one that exists.
-fn known_scopes(ctx: &Ctx, scopes: &[String]) -> Result<Vec<String>, String> {
-    let known: Vec<String> = ctx
-        .wait(ctx.store.scopes())?
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    let scopes: Vec<&str> = scopes
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if let Some(bad) = scopes
-        .iter()
-        .find(|s| !valid_token(s) || !known.iter().any(|k| k == *s))
-    {
-        return Err(format!(
-            "unknown scope {bad:?}; known scopes: {} (add one with `tollgate scope add`)",
-            known.join(", ")
-        ));
-    }
-    Ok(scopes.into_iter().map(str::to_owned).collect())
-}
-
 fn set_scopes(ctx: &mut Ctx, name: &str, scopes: &[String]) -> Result<(), String> {
-    let id = user_id(ctx, name)?;
-    let scopes = known_scopes(ctx, scopes)?;
-    ctx.wait(ctx.store.set_user_scopes(id, scopes.clone()))?;
-    let list = scopes.join(" ");
-    audit_admin(ctx, "user.set-scopes", name, &format!("scopes: {list}"));
-    println!("{name}: scopes {list}");
+    let scopes = ctx.admin(|a| a.set_scopes(name, scopes))?;
+    println!("{name}: scopes {}", scopes.join(" "));
     Ok(())
 }
 
 fn remove(ctx: &mut Ctx, name: &str) -> Result<(), String> {
-    let id = user_id(ctx, name)?;
-    let ended = ctx.wait(ctx.store.remove_user(id))?;
-    let ended = count(ended, "live session");
-    audit_admin(ctx, "user.remove", name, &format!("{ended} ended"));
-    println!("{name}: removed; {ended} ended");
+    let ended = ctx.admin(|a| a.remove_user(name))?;
+    println!("{name}: removed; {} ended", count(ended, "live session"));
     Ok(())
 }
 
@@ -249,17 +189,7 @@ fn list(ctx: &Ctx, json: bool) -> Result<(), String> {
 }
 
 fn set_enabled(ctx: &mut Ctx, name: &str, enabled: bool) -> Result<(), String> {
-    let id = user_id(ctx, name)?;
-    let ended = ctx.wait(ctx.store.set_user_enabled(id, enabled))?;
-    let (event, detail) = if enabled {
-        ("user.enable", String::new())
-    } else {
-        (
-            "user.disable",
-            format!("{} ended", count(ended, "live session")),
-        )
-    };
-    audit_admin(ctx, event, name, &detail);
+    let (_, ended) = ctx.admin(|a| a.set_enabled(name, enabled))?;
     if enabled {
         println!("{name}: enabled");
     } else {
@@ -269,10 +199,9 @@ fn set_enabled(ctx: &mut Ctx, name: &str, enabled: bool) -> Result<(), String> {
 }
 
 fn reset_secret(ctx: &mut Ctx, name: &str, stdin: bool, json: bool) -> Result<(), String> {
-    let id = user_id(ctx, name)?;
+    // An unknown name is refused before a secret is read from standard input.
+    ctx.admin(|a| a.user(name))?;
     let secret = read_secret(stdin)?;
-    let hash = hash_password(secret.expose(), ctx.iterations);
-    ctx.wait(ctx.store.set_user_secret(id, hash))?;
-    audit_admin(ctx, "user.reset-secret", name, "");
+    let secret = ctx.admin(|a| a.new_secret(name, Some(secret)))?;
     print_credentials(name, &secret, stdin, json)
 }

@@ -2,33 +2,7 @@
 //! with a message that shows the forms they take.
 use std::net::SocketAddr;
 
-/// The longest duration any option takes: a hundred years, so that `now` plus it
-/// cannot overflow.
-const MAX_DURATION: i64 = 100 * 365 * 86_400;
-
-/// `300` (seconds), `30s`, `15m`, `12h`, `7d` -> seconds (at least one).
-pub fn parse_duration(s: &str) -> Result<i64, String> {
-    let bad = || {
-        format!(
-            "{s:?}: expected seconds or a number and a unit (s, m, h, d), e.g. 300, 30s, 5m, 12h or 7d"
-        )
-    };
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(bad()),
-    };
-    let secs = n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(bad)?;
-    if secs > MAX_DURATION {
-        return Err(format!("{s:?}: at most 100 years (36500d)"));
-    }
-    Ok(secs)
-}
+pub use crate::clock::parse_duration;
 
 /// `--listen`: `8080` (loopback), `HOST:PORT` or an IP socket address.
 pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {

@@ -4,6 +4,7 @@
 //! - [`BearerError`]: resource routes' authentication (RFC 6750 §3).
 //! - [`Problem`]: resource input and lookups (RFC 9457 problem details).
 //! - [`StoreError`]: anything below the HTTP layer that is not the client's fault.
+use crate::admin::AdminError;
 use crate::oauth::OAuthError;
 use crate::store::StoreError;
 use actix_web::http::header::{self, HeaderValue};
@@ -169,6 +170,8 @@ pub struct Problem {
     pub title: &'static str,
     pub detail: String,
     pub retry_after: Option<i64>,
+    /// The request member at fault, when one is (an extension member, `field`).
+    pub field: Option<String>,
 }
 
 impl Problem {
@@ -178,6 +181,7 @@ impl Problem {
             title,
             detail: detail.into(),
             retry_after: None,
+            field: None,
         }
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -222,6 +226,23 @@ impl From<StoreError> for Problem {
     }
 }
 
+impl From<AdminError> for Problem {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Invalid { field, detail } => Problem {
+                field: Some(field.to_owned()),
+                ..Problem::bad_request(format!("{field}: {detail}"))
+            },
+            AdminError::NotFound(m) => Problem::not_found(m),
+            AdminError::Conflict(m) => Problem::conflict(m),
+            AdminError::Store(e) => {
+                report("admin route", &e);
+                Problem::from_store(&e)
+            }
+        }
+    }
+}
+
 impl ResponseError for Problem {
     fn status_code(&self) -> StatusCode {
         self.status
@@ -232,15 +253,16 @@ impl ResponseError for Problem {
         if let Some(s) = self.retry_after {
             b.insert_header((header::RETRY_AFTER, retry_after_value(s)));
         }
-        b.body(
-            json!({
-                "type": "about:blank",
-                "title": self.title,
-                "status": self.status.as_u16(),
-                "detail": self.detail,
-            })
-            .to_string(),
-        )
+        let mut body = json!({
+            "type": "about:blank",
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        if let Some(field) = &self.field {
+            body["field"] = json!(field);
+        }
+        b.body(body.to_string())
     }
 }
 

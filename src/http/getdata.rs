@@ -119,7 +119,9 @@ async fn serve(auth: Authenticated, name: &str, params: GetDataParams, state: St
         .ok_or_else(unknown)?;
     // A token holding `all` satisfies any query (API.md §7).
     let held = Scopes::from_text(&auth.0.scope);
-    if !held.contains(&query.scope) && !held.contains("all") {
+    // `all` passes any query but one published under `admin`, which it never implies.
+    let passes = held.contains(&query.scope) || (held.contains("all") && query.scope != "admin");
+    if !passes {
         return Err(BearerError::InsufficientScope(query.scope).into());
     }
     let page = params.page.unwrap_or(Page { no: 1, size: 50 });

@@ -1,5 +1,6 @@
 //! The HTTP surface: shared state, extractors, handlers and the one route table.
 pub mod access_log;
+pub mod admin;
 pub mod authentication;
 pub mod bearer;
 pub mod body;
@@ -80,7 +81,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, base_path: &str) {
             )
             .service(readable("/api/v1/custom/getdata", getdata::get_getdata))
             .service(readable("/api/v1/custom/{name}", getdata::get_custom))
-            .service(readable("/api/v1/me", me::get_me)),
+            .service(readable("/api/v1/me", me::get_me))
+            .configure(admin::routes),
     );
 }
 

@@ -94,32 +94,46 @@ pub async fn read_product(
     body: web::Payload,
     now: i64,
 ) -> Result<Product, Problem> {
-    let bytes = read_limited(req, body, PRODUCT_BODY_LIMIT)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => Problem::new(
-                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "Payload Too Large",
-                format!("body: at most {PRODUCT_BODY_LIMIT} bytes"),
-            ),
-            BodyError::Broken => Problem::bad_request("body: could not be read"),
-            BodyError::TimedOut(secs) => Problem::new(
-                actix_web::http::StatusCode::REQUEST_TIMEOUT,
-                "Request Timeout",
-                format!("body: did not arrive within {secs} s"),
-            ),
-        })?;
+    let input: ProductIn = read_json(req, body, PRODUCT_BODY_LIMIT).await?;
+    input.validate(now)
+}
+
+/// A JSON body of at most `limit` bytes as `T`; a problem names the member at fault.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    body: web::Payload,
+    limit: usize,
+) -> Result<T, Problem> {
+    let bytes = read_limited(req, body, limit).await.map_err(|e| match e {
+        BodyError::TooLarge => Problem::new(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "Payload Too Large",
+            format!("body: at most {limit} bytes"),
+        ),
+        BodyError::Broken => Problem::bad_request("body: could not be read"),
+        BodyError::TimedOut(secs) => Problem::new(
+            actix_web::http::StatusCode::REQUEST_TIMEOUT,
+            "Request Timeout",
+            format!("body: did not arrive within {secs} s"),
+        ),
+    })?;
+    // serde would take a struct from a JSON array too; the API takes objects only.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(Problem::bad_request("body: expected a JSON object"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
-    let input: ProductIn = serde_path_to_error::deserialize(de).map_err(|e| {
+    serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." || path.is_empty() {
             Problem::bad_request(format!("body: {inner}"))
         } else {
-            Problem::bad_request(format!("{path}: {inner}"))
+            Problem {
+                field: Some(path.clone()),
+                ..Problem::bad_request(format!("{path}: {inner}"))
+            }
         }
-    })?;
-    input.validate(now)
+    })
 }
 
 #[derive(Debug, PartialEq)]

@@ -8,6 +8,7 @@ pub const DEMO_USERS: &[(&str, &str, bool, &[&str])] = &[
     ("demo", "demo-secret", true, &["view", "all"]),
     ("viewer", "viewer-secret", true, &["view"]),
     ("alice", "alice-secret", false, &["view"]),
+    ("ops", "ops-secret", true, &["admin"]),
 ];
 
 pub const PRODUCTS: &[(&str, &str, &str, i64, i64)] = &[

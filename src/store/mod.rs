@@ -122,6 +122,8 @@ pub trait Store: Send + Sync + 'static {
     async fn queries(&self) -> R<Vec<SavedQuery>>;
     /// Saves a query; false if the name is taken.
     async fn add_query(&self, q: SavedQuery) -> R<bool>;
+    /// Saves a query, replacing one of the same name; true if it is new.
+    async fn put_query(&self, q: SavedQuery) -> R<bool>;
     /// False if there was none.
     async fn remove_query(&self, name: &str) -> R<bool>;
 
@@ -158,6 +160,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Rows at or after `since`, optionally of one client, oldest first.
     async fn audit_trail(&self, since: i64, client: Option<String>) -> R<Vec<AuditRecord>>;
+    /// One page of the same rows, newest first, and how many there are in all.
+    async fn audit_page(
+        &self,
+        since: i64,
+        client: Option<String>,
+        limit: i64,
+        offset: i64,
+    ) -> R<(Vec<AuditRecord>, i64)>;
     /// A consistent copy of the whole database at `to`, where the engine can make one.
     async fn backup(&self, to: &Path) -> R<()>;
 }

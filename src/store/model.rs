@@ -149,6 +149,8 @@ pub struct UserSummary {
     pub enabled: bool,
     pub scopes: Vec<String>,
     pub live_sessions: i64,
+    /// Unix seconds.
+    pub created_at: i64,
 }
 
 /// One scope of the catalogue.

@@ -175,14 +175,14 @@ async fn a_new_licensed_scope_can_be_granted() {
     let me: Value = app.me(&s(&t["access_token"])).await.json().await.unwrap();
     assert_eq!(me["seat"], true);
     let scopes = cli_json(&app, &["scope", "list", "--json"]);
-    assert_eq!(scopes.as_array().unwrap().len(), 3);
+    assert_eq!(scopes.as_array().unwrap().len(), 4);
 }
 
 #[tokio::test]
 async fn mistakes_get_clear_errors_and_a_failing_exit_code() {
     let app = spawn_app().await;
     assert!(fails(&app, &["user", "disable", "ghost"]).contains("no user named"));
-    assert!(fails(&app, &["user", "add", "x", "--scopes", "admin"]).contains("unknown scope"));
+    assert!(fails(&app, &["user", "add", "x", "--scopes", "nope"]).contains("unknown scope"));
     assert!(fails(&app, &["user", "add", "demo"]).contains("exists already"));
     assert!(fails(&app, &["user", "add", "a:b"]).contains("':'"));
     assert!(fails(&app, &["scope", "add", "a\"b"]).contains("scope name"));
@@ -381,6 +381,6 @@ async fn backup_writes_a_consistent_copy_while_serving() {
     let users: i64 = c
         .query_row("SELECT count(*) FROM USERS", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(users, 3);
+    assert_eq!(users, 4);
     assert!(fails(&app, &["backup", copy.to_str().unwrap()]).contains("exists"));
 }

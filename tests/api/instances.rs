@@ -178,7 +178,7 @@ async fn the_seed_query_answers_verbatim_and_the_commands_work_on_a_url() {
     let pg = app.pg.as_ref().unwrap();
     let rows = pg.exec(r#"SELECT NICKNAME, "PASSWORD" FROM USERS WHERE APIUSER = 1 ORDER BY 1;"#);
     let names: Vec<_> = rows.iter().map(|r| r[0].clone().unwrap()).collect();
-    assert_eq!(names, ["demo", "viewer"]);
+    assert_eq!(names, ["demo", "ops", "viewer"]);
     assert!(rows[0][1]
         .as_deref()
         .unwrap()
@@ -199,7 +199,7 @@ async fn the_seed_query_answers_verbatim_and_the_commands_work_on_a_url() {
         "view"
     );
     let users = cli_json(app, &["user", "list", "--json"]);
-    assert_eq!(users.as_array().unwrap().len(), 4);
+    assert_eq!(users.as_array().unwrap().len(), 5);
     let sessions = cli_json(app, &["sessions", "list", "--json"]);
     assert_eq!(sessions.as_array().unwrap().len(), 1);
     // What this engine does not do yet says so.

@@ -2,6 +2,7 @@
 mod helpers;
 
 mod admin;
+mod admin_api;
 mod cli;
 mod console;
 mod crash;

@@ -149,7 +149,7 @@ async fn sample_db_answers_the_seed_query_verbatim() {
         .unwrap();
     rows.sort();
     let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["demo", "viewer"], "API users in sample.db");
+    assert_eq!(names, ["demo", "ops", "viewer"], "API users in sample.db");
     for (name, hash) in &rows {
         assert!(
             hash.starts_with("$pbkdf2-sha256$i=600000$"),

@@ -236,7 +236,10 @@ async fn metadata_lists_endpoints_methods_and_scopes() {
     assert_eq!(m["token_endpoint_auth_methods_supported"], methods);
     assert_eq!(m["revocation_endpoint_auth_methods_supported"], methods);
     assert_eq!(m["introspection_endpoint_auth_methods_supported"], methods);
-    assert_eq!(m["scopes_supported"], serde_json::json!(["all", "view"]));
+    assert_eq!(
+        m["scopes_supported"],
+        serde_json::json!(["admin", "all", "view"])
+    );
 }
 
 #[tokio::test]

@@ -520,6 +520,19 @@ impl Store for PostgresStore {
             == 1)
     }
 
+    async fn put_query(&self, q: SavedQuery) -> R<bool> {
+        let c = self.pool.get().await?;
+        Ok(c.query_one(
+            "INSERT INTO queries (name, sql, scope, description, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (name) DO UPDATE
+             SET sql = excluded.sql, scope = excluded.scope, description = excluded.description
+             RETURNING (xmax = 0)",
+            &[&q.name, &q.sql, &q.scope, &q.description, &self.now()],
+        )
+        .await?
+        .get(0))
+    }
+
     async fn remove_query(&self, name: &str) -> R<bool> {
         let c = self.pool.get().await?;
         Ok(c.execute("DELETE FROM queries WHERE name = $1", &[&name])
@@ -629,7 +642,8 @@ impl Store for PostgresStore {
             .query(
                 r#"SELECT u.nickname, u.apiuser, u.enabled,
                       (SELECT string_agg(scope, ' ' ORDER BY scope COLLATE "C") FROM user_scopes WHERE user_id = u.id),
-                      (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > $1)
+                      (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > $1),
+                      u.created_at
                    FROM users u ORDER BY u.nickname COLLATE "C""#,
                 &[&self.now()],
             )
@@ -647,6 +661,7 @@ impl Store for PostgresStore {
                     .map(str::to_owned)
                     .collect(),
                 live_sessions: r.get(4),
+                created_at: r.get(5),
             })
             .collect())
     }
@@ -769,15 +784,37 @@ impl Store for PostgresStore {
         )
         .await?
         .iter()
-        .map(|r| AuditRecord {
-            at: r.get(0),
-            event: r.get(1),
-            outcome: r.get(2),
-            client_id: r.get(3),
-            remote: r.get(4),
-            detail: r.get(5),
-        })
+        .map(audit_record)
         .collect())
+    }
+
+    async fn audit_page(
+        &self,
+        since: i64,
+        client: Option<String>,
+        limit: i64,
+        offset: i64,
+    ) -> R<(Vec<AuditRecord>, i64)> {
+        let c = self.pool.get().await?;
+        let total: i64 = c
+            .query_one(
+                "SELECT count(*) FROM audit WHERE at >= $1 AND ($2::TEXT IS NULL OR client_id = $2)",
+                &[&since, &client],
+            )
+            .await?
+            .get(0);
+        let rows = c
+            .query(
+                "SELECT at, event, outcome, client_id, remote, detail FROM audit
+                 WHERE at >= $1 AND ($2::TEXT IS NULL OR client_id = $2)
+                 ORDER BY at DESC, id DESC LIMIT $3 OFFSET $4",
+                &[&since, &client, &limit, &offset],
+            )
+            .await?
+            .iter()
+            .map(audit_record)
+            .collect();
+        Ok((rows, total))
     }
 
     async fn backup(&self, _to: &Path) -> R<()> {
@@ -786,5 +823,16 @@ impl Store for PostgresStore {
              (for example `pg_dump --format=custom --file=tollgate.dump URL`)"
                 .into(),
         ))
+    }
+}
+
+fn audit_record(r: &tokio_postgres::Row) -> AuditRecord {
+    AuditRecord {
+        at: r.get(0),
+        event: r.get(1),
+        outcome: r.get(2),
+        client_id: r.get(3),
+        remote: r.get(4),
+        detail: r.get(5),
     }
 }

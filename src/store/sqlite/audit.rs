@@ -42,18 +42,44 @@ pub fn query(
          WHERE at >= ?1 AND (?2 IS NULL OR client_id = ?2) ORDER BY at, id",
     )?;
     let rows = st
-        .query_map(params![since, client], |r| {
-            Ok(AuditRecord {
-                at: r.get(0)?,
-                event: r.get(1)?,
-                outcome: r.get(2)?,
-                client_id: r.get(3)?,
-                remote: r.get(4)?,
-                detail: r.get(5)?,
-            })
-        })?
+        .query_map(params![since, client], record)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+/// One page, newest first, and the count of all rows that match.
+pub fn page(
+    c: &Connection,
+    since: i64,
+    client: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<AuditRecord>, i64), StoreError> {
+    let total: i64 = c.query_row(
+        "SELECT count(*) FROM audit WHERE at >= ?1 AND (?2 IS NULL OR client_id = ?2)",
+        params![since, client],
+        |r| r.get(0),
+    )?;
+    let mut st = c.prepare(
+        "SELECT at, event, outcome, client_id, remote, detail FROM audit
+         WHERE at >= ?1 AND (?2 IS NULL OR client_id = ?2)
+         ORDER BY at DESC, id DESC LIMIT ?3 OFFSET ?4",
+    )?;
+    let rows = st
+        .query_map(params![since, client, limit, offset], record)?
+        .collect::<Result<_, _>>()?;
+    Ok((rows, total))
+}
+
+fn record(r: &rusqlite::Row) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        at: r.get(0)?,
+        event: r.get(1)?,
+        outcome: r.get(2)?,
+        client_id: r.get(3)?,
+        remote: r.get(4)?,
+        detail: r.get(5)?,
+    })
 }
 
 /// Deletes up to `limit` rows older than `before`, oldest first.

@@ -42,6 +42,18 @@ pub fn insert(c: &Connection, q: &SavedQuery, now: i64) -> Result<bool, StoreErr
     )? == 1)
 }
 
+/// Saves a query over any of the same name; true if it is new.
+pub fn upsert(c: &Connection, q: &SavedQuery, now: i64) -> Result<bool, StoreError> {
+    let existed = get(c, &q.name)?.is_some();
+    c.execute(
+        "INSERT INTO queries (name, sql, scope, description, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (name) DO UPDATE
+         SET sql = excluded.sql, scope = excluded.scope, description = excluded.description",
+        params![q.name, q.sql, q.scope, q.description, now],
+    )?;
+    Ok(!existed)
+}
+
 pub fn remove(c: &Connection, name: &str) -> Result<bool, StoreError> {
     Ok(c.execute("DELETE FROM queries WHERE name = ?1", [name])? == 1)
 }

@@ -266,6 +266,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn put_query(&self, q: SavedQuery) -> R<bool> {
+        let clock = self.clock.clone();
+        self.write(move |c| queries::upsert(c, &q, clock.now()))
+            .await
+    }
+
     async fn remove_query(&self, name: &str) -> R<bool> {
         let name = name.to_owned();
         self.write(move |c| queries::remove(c, &name)).await
@@ -357,6 +363,17 @@ impl Store for SqliteStore {
 
     async fn audit_trail(&self, since: i64, client: Option<String>) -> R<Vec<AuditRecord>> {
         self.read(move |c| audit::query(c, since, client.as_deref()))
+            .await
+    }
+
+    async fn audit_page(
+        &self,
+        since: i64,
+        client: Option<String>,
+        limit: i64,
+        offset: i64,
+    ) -> R<(Vec<AuditRecord>, i64)> {
+        self.read(move |c| audit::page(c, since, client.as_deref(), limit, offset))
             .await
     }
 

@@ -124,7 +124,8 @@ pub fn list(c: &Connection, now: i64) -> Result<Vec<UserSummary>, StoreError> {
     let mut st = c.prepare(
         r#"SELECT u.NICKNAME, u.APIUSER, u.ENABLED,
                   (SELECT group_concat(scope, ' ') FROM (SELECT scope FROM user_scopes WHERE user_id = u.ID ORDER BY scope)),
-                  (SELECT count(*) FROM sessions s WHERE s.user_id = u.ID AND s.revoked_at IS NULL AND s.expires_at > ?1)
+                  (SELECT count(*) FROM sessions s WHERE s.user_id = u.ID AND s.revoked_at IS NULL AND s.expires_at > ?1),
+                  u.CREATED_AT
            FROM USERS u ORDER BY u.NICKNAME"#,
     )?;
     let rows = st
@@ -141,6 +142,7 @@ pub fn list(c: &Connection, now: i64) -> Result<Vec<UserSummary>, StoreError> {
                     .map(str::to_owned)
                     .collect(),
                 live_sessions: r.get(4)?,
+                created_at: r.get(5)?,
             })
         })?
         .collect::<Result<_, _>>()?;

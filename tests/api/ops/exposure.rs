@@ -56,7 +56,7 @@ async fn beyond_loopback_starts_once_the_demo_secrets_are_changed() {
     rusqlite::Connection::open(&db)
         .unwrap()
         .execute(
-            r#"UPDATE USERS SET "PASSWORD" = ?1 WHERE NICKNAME IN ('demo', 'viewer')"#,
+            r#"UPDATE USERS SET "PASSWORD" = ?1 WHERE NICKNAME IN ('demo', 'viewer', 'ops')"#,
             [&fresh],
         )
         .unwrap();
