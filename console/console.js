@@ -528,6 +528,7 @@ async function loadAudit() {
     el('td', {}, a.event),
     el('td', {}, el('span', { class: `badge ${a.outcome === 'ok' ? 'ok' : 'off'}` }, a.outcome)),
     el('td', { class: 'mono' }, a.address ?? ''),
+    el('td', {}, a.detail ?? ''),
   ));
 }
 
@@ -668,6 +669,7 @@ async function tryQuery(event) {
       el('thead', {}, el('tr', {}, ...set.columns.map((c) => el('th', { scope: 'col', title: c.Type }, c.Name)))),
       el('tbody', {}, ...set.rows.map((r) => el('tr', {}, ...r.map((v) => el('td', {}, v === null ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v)))))));
     $('try-result').replaceChildren(table);
+    table.scrollIntoView({ block: 'nearest' });
   } catch (e) {
     showError('try-error', e);
   }
