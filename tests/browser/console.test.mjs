@@ -12,8 +12,10 @@ import { join } from 'node:path';
 
 const BASE = (process.argv[2] || '').replace(/\/$/, '');
 const OUT = process.argv[3] || 'target/browser';
+// A second server under a base path with short-lived access tokens (optional).
+const SHORT = (process.argv[4] || '').replace(/\/$/, '');
 if (!BASE) {
-  console.error('usage: node console.test.mjs BASE_URL [SCREENSHOT_DIR]');
+  console.error('usage: node console.test.mjs BASE_URL [SCREENSHOT_DIR [BASE_URL_WITH_PATH_AND_8S_TOKENS]]');
   process.exit(2);
 }
 const ORIGIN = new URL(BASE).origin;
@@ -71,16 +73,19 @@ const browser = await chromium.launch({
 let failed = false;
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') consoleErrors.push({ step: currentStep, text: m.text() });
-  });
-  page.on('pageerror', (e) => problems.push(`page error in "${currentStep}": ${e.message}`));
-  page.on('request', (r) => {
-    const u = new URL(r.url());
-    if (u.origin !== ORIGIN) foreign.push(r.url());
-  });
-  page.on('dialog', (d) => d.accept());
+  /** Every page is watched: console errors, page errors, requests off its own origin. */
+  const watch = (p, origin) => {
+    p.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') consoleErrors.push({ step: currentStep, text: m.text() });
+    });
+    p.on('pageerror', (e) => problems.push(`page error in "${currentStep}": ${e.message}`));
+    p.on('request', (r) => {
+      if (new URL(r.url()).origin !== origin) foreign.push(r.url());
+    });
+    p.on('dialog', (d) => d.accept());
+    return p;
+  };
+  const page = watch(await context.newPage(), ORIGIN);
   const shot = async (name) => {
     await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: false });
   };
@@ -259,6 +264,33 @@ try {
   assert.equal(await page.locator('#app').isVisible(), false);
   const html = await page.content();
   assert.ok(!html.includes(answer.access_token), 'no token left in the page');
+
+  if (SHORT) {
+    step('under a base path, and an expired admin token asks for the secret again');
+    const short = new URL(SHORT);
+    const p2 = watch(await context.newPage(), short.origin);
+    const paths = [];
+    p2.on('request', (r) => paths.push(new URL(r.url()).pathname));
+    await p2.goto(`${SHORT}/console/`);
+    await p2.fill('#signin-client', 'ops');
+    await p2.fill('#signin-secret', 'ops-secret');
+    await p2.click('#signin-form button[type=submit]');
+    await p2.locator('#seat-text').filter({ hasText: '0 of 2' }).waitFor({ timeout: WAIT_MS });
+    const outside = paths.filter((x) => !x.startsWith(`${short.pathname}/`));
+    assert.deepEqual(outside, [], 'every request stays under the base path');
+    assert.ok(paths.includes(`${short.pathname}/token`) && paths.includes(`${short.pathname}/admin/v1/licences`));
+    // 8-second tokens: the page gives its token up 5 s before expiry, at the next poll.
+    await p2.locator('#signin-note').filter({ hasText: 'expired' }).waitFor({ timeout: WAIT_MS });
+    assert.equal(await p2.locator('#app').isVisible(), false);
+    assert.equal(await p2.inputValue('#signin-client'), 'ops', 'the client id is kept');
+    assert.equal(await p2.inputValue('#signin-secret'), '', 'the secret is not');
+    await p2.screenshot({ path: join(OUT, '11-token-expired.png') });
+    await p2.fill('#signin-secret', 'ops-secret');
+    await p2.keyboard.press('Enter');
+    await p2.locator('#app').waitFor({ state: 'visible', timeout: WAIT_MS });
+    assert.equal(await p2.locator('#signin-note').isVisible(), false);
+    await p2.close();
+  }
 
   step('no console error, no page error, no other origin');
   await page.waitForTimeout(500);

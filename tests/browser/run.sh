@@ -45,50 +45,69 @@ while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^TOLLGATE_'
 export TOLLGATE_PBKDF2_ITERATIONS=1000
 
 TMP=$(mktemp -d)
-SERVER_PID=
+SERVER_PIDS=()
 cleanup() {
-    if [[ -n $SERVER_PID ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    for pid in "${SERVER_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 
-if ! "$BIN" init "$TMP/tollgate.db" --demo >"$TMP/init.log" 2>&1; then
-    echo "tollgate init failed:" >&2
-    cat "$TMP/init.log" >&2
-    exit 1
-fi
+free_port() {
+    node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'
+}
 
-PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
-BASE="http://127.0.0.1:$PORT"
-
-"$BIN" --db "$TMP/tollgate.db" serve --listen "127.0.0.1:$PORT" >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-
-for ((i = 0; ; i++)); do
-    if curl -fsS -o /dev/null "$BASE/healthz" 2>/dev/null; then break; fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        echo "tollgate exited before answering /healthz; its log:" >&2
-        cat "$TMP/server.log" >&2
+# serve NAME BASE_PATH [FLAG…]: a fresh demo database NAME.db served on a free port;
+# sets BASE to the server's URL (with the base path).
+serve() {
+    local name=$1 base_path=$2
+    shift 2
+    if ! "$BIN" init "$TMP/$name.db" --demo >"$TMP/$name.init.log" 2>&1; then
+        echo "tollgate init failed:" >&2
+        cat "$TMP/$name.init.log" >&2
         exit 1
     fi
-    if ((i >= STARTUP_LIMIT_TENTHS)); then
-        echo "tollgate did not answer $BASE/healthz within 10 s; its log:" >&2
-        cat "$TMP/server.log" >&2
-        exit 1
-    fi
-    sleep 0.1
-done
-echo "== tollgate on $BASE (pid $SERVER_PID)"
+    local port pid i
+    port=$(free_port)
+    "$BIN" --db "$TMP/$name.db" serve --listen "127.0.0.1:$port" ${base_path:+--base-path "$base_path"} "$@" \
+        >"$TMP/$name.log" 2>&1 &
+    pid=$!
+    SERVER_PIDS+=("$pid")
+    BASE="http://127.0.0.1:$port$base_path"
+    for ((i = 0; ; i++)); do
+        if curl -fsS -o /dev/null "$BASE/healthz" 2>/dev/null; then break; fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "tollgate exited before answering $BASE/healthz; its log:" >&2
+            cat "$TMP/$name.log" >&2
+            exit 1
+        fi
+        if ((i >= STARTUP_LIMIT_TENTHS)); then
+            echo "tollgate did not answer $BASE/healthz within 10 s; its log:" >&2
+            cat "$TMP/$name.log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+    echo "== tollgate on $BASE (pid $pid)"
+}
+
+serve main ""
+MAIN_BASE=$BASE
+# The second server: a base path (the page's relative URLs) and 8-second access
+# tokens (the page asks for the secret again when its admin token expires).
+serve short /Jim_Test --access-ttl 8
+SHORT_BASE=$BASE
 
 OUT=target/browser
 rm -rf "$OUT"
 status=0
-node tests/browser/console.test.mjs "$BASE" "$OUT" || status=$?
+node tests/browser/console.test.mjs "$MAIN_BASE" "$OUT" "$SHORT_BASE" || status=$?
 if ((status != 0)); then
-    echo "== server log" >&2
-    tail -n 50 "$TMP/server.log" >&2
+    for log in "$TMP"/main.log "$TMP"/short.log; do
+        echo "== $log" >&2
+        tail -n 30 "$log" >&2
+    done
 fi
 exit "$status"
