@@ -139,6 +139,16 @@ function showError(id, err) {
   box.textContent = err ? (err instanceof Error ? err.message : String(err)) : '';
 }
 
+/** RFC 9457 `field`: mark the input the problem names and put the focus there. */
+function markField(form, fields, err) {
+  for (const i of $(form).querySelectorAll('[aria-invalid]')) i.removeAttribute('aria-invalid');
+  const id = err && err.body && fields[err.body.field];
+  if (!id) return;
+  const input = $(id);
+  input.setAttribute('aria-invalid', 'true');
+  input.focus();
+}
+
 function setText(id, text) {
   $(id).textContent = text;
 }
@@ -428,6 +438,7 @@ function drawScopeChoices() {
 async function addUser(event) {
   event.preventDefault();
   showError('user-error', '');
+  markField('user-form', {}, null);
   const clientId = $('user-name').value.trim();
   const scopes = [...$('user-scopes').querySelectorAll('input:checked')].map((i) => i.value);
   if (!clientId) {
@@ -447,6 +458,7 @@ async function addUser(event) {
     await loadUsers();
   } catch (e) {
     showError('user-error', e);
+    markField('user-form', { client_id: 'user-name', api_user: 'user-api' }, e);
   }
 }
 
@@ -587,6 +599,7 @@ function drawTryParams() {
 async function saveQuery(event) {
   event.preventDefault();
   showError('query-error', '');
+  markField('query-form', {}, null);
   setText('query-ok', '');
   const name = $('query-name').value.trim();
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
@@ -607,6 +620,7 @@ async function saveQuery(event) {
     drawTryParams();
   } catch (e) {
     showError('query-error', e);
+    markField('query-form', { sql: 'query-sql', scope: 'query-scope', description: 'query-description', name: 'query-name' }, e);
   }
 }
 

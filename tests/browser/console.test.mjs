@@ -212,6 +212,8 @@ try {
   await page.click('#query-form button[type=submit]');
   await page.locator('#query-error').filter({ hasText: /\S/ }).waitFor({ timeout: WAIT_MS });
   assert.ok((await text('#query-error')).length > 5, 'the sandbox gives a reason');
+  assert.equal(await page.getAttribute('#query-sql', 'aria-invalid'), 'true', 'the field the problem names is marked');
+  await shot('07a-query-refused');
 
   step('a GetData query added in the page answers over HTTP');
   await page.fill('#query-name', 'cheap');
