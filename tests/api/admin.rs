@@ -4,189 +4,189 @@ use crate::helpers::*;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-#[tokio::test]
-async fn user_add_prints_a_secret_that_works_at_once() {
-    let app = spawn_app().await;
-    let v = cli_json(
-        &app,
-        &["user", "add", "bob", "--scopes", "view,all", "--json"],
-    );
-    assert_eq!(v["client_id"], "bob");
-    let secret = s(&v["client_secret"]);
-    assert!(secret.len() >= 43);
-    assert_eq!(
-        app.grant_ok("bob", &secret, None).await["scope"],
-        "all view"
-    );
-    let text = ok(&app, &["user", "add", "carol"]);
-    assert!(
-        text.starts_with("client_id: carol\nclient_secret: "),
-        "{text}"
-    );
-}
-
-#[tokio::test]
-async fn user_add_takes_the_secret_from_stdin() {
-    let app = spawn_app().await;
-    let out = tollgate(
-        &app,
-        &["user", "add", "svc", "--secret-stdin"],
-        Some("chosen-secret\n"),
-    );
-    assert!(out.status.success());
-    assert_eq!(
-        app.grant_ok("svc", "chosen-secret", None).await["scope"],
-        "view"
-    );
-}
-
-#[tokio::test]
-async fn user_add_no_api_makes_an_ordinary_user() {
-    let app = spawn_app().await;
-    let v = cli_json(&app, &["user", "add", "clerk", "--no-api", "--json"]);
-    let rows = cli_json(&app, &["user", "list", "--json"]);
-    let clerk = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["nickname"] == "clerk")
-        .expect("clerk is listed");
-    assert_eq!(clerk["api_user"], false, "{clerk}");
-    assert_eq!(clerk["enabled"], true, "{clerk}");
-    // Its own secret fails exactly like a wrong one.
-    let mut answers = Vec::new();
-    for secret in [s(&v["client_secret"]), "wrong-secret".to_owned()] {
-        let r = app.grant("clerk", &secret, None).await;
-        let challenge = r.headers()["www-authenticate"].clone();
-        answers.push((
-            challenge,
-            assert_oauth_error(r, 401, "invalid_client").await,
-        ));
+crate::on_both_engines! {
+    async fn user_add_prints_a_secret_that_works_at_once(app) {
+        let v = cli_json(
+            &app,
+            &["user", "add", "bob", "--scopes", "view,all", "--json"],
+        );
+        assert_eq!(v["client_id"], "bob");
+        let secret = s(&v["client_secret"]);
+        assert!(secret.len() >= 43);
+        assert_eq!(
+            app.grant_ok("bob", &secret, None).await["scope"],
+            "all view"
+        );
+        let text = ok(&app, &["user", "add", "carol"]);
+        assert!(
+            text.starts_with("client_id: carol\nclient_secret: "),
+            "{text}"
+        );
     }
-    assert_eq!(answers[0], answers[1]);
 }
 
-#[tokio::test]
-async fn user_list_shows_users_and_never_a_hash() {
-    let app = spawn_app().await;
-    app.grant_ok("demo", "demo-secret", None).await;
-    let text = ok(&app, &["user", "list"]);
-    assert!(text.contains("NICKNAME") && text.contains("viewer") && !text.contains("pbkdf2"));
-    let rows = cli_json(&app, &["user", "list", "--json"]);
-    let demo = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["nickname"] == "demo")
-        .unwrap();
-    assert_eq!(demo["live_sessions"], 1);
-    assert_eq!(demo["scopes"], serde_json::json!(["all", "view"]));
-    assert!(!rows.to_string().contains("pbkdf2"));
-}
-
-#[tokio::test]
-async fn disable_ends_live_sessions_and_enable_restores_access() {
-    let app = spawn_app().await;
-    let t = app.grant_ok("demo", "demo-secret", None).await;
-    ok(&app, &["user", "disable", "demo"]);
-    assert_eq!(app.me(&s(&t["access_token"])).await.status(), 401);
-    assert_eq!(app.seats_held(), 0);
-    assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 401);
-    let r = app
-        .refresh("demo", "demo-secret", &s(&t["refresh_token"]), None)
-        .await;
-    assert_eq!(r.status(), 401);
-    ok(&app, &["user", "enable", "demo"]);
-    app.grant_ok("demo", "demo-secret", None).await;
-}
-
-#[tokio::test]
-async fn reset_secret_retires_the_old_secret_at_once() {
-    let app = spawn_app().await;
-    app.grant_ok("demo", "demo-secret", Some("view")).await;
-    let v = cli_json(&app, &["user", "reset-secret", "demo", "--json"]);
-    assert_eq!(
-        app.grant("demo", "demo-secret", Some("view"))
-            .await
-            .status(),
-        401
-    );
-    app.grant_ok("demo", &s(&v["client_secret"]), Some("view"))
-        .await;
-}
-
-#[tokio::test]
-async fn licences_set_is_honoured_at_once_and_lowering_keeps_held_seats() {
-    let app = spawn_app().await;
-    ok(&app, &["licences", "set", "3"]);
-    let mut tokens = Vec::new();
-    for _ in 0..3 {
-        tokens.push(app.grant_ok("demo", "demo-secret", None).await);
+crate::on_both_engines! {
+    async fn user_add_takes_the_secret_from_stdin(app) {
+        let out = tollgate(
+            &app,
+            &["user", "add", "svc", "--secret-stdin"],
+            Some("chosen-secret\n"),
+        );
+        assert!(out.status.success());
+        assert_eq!(
+            app.grant_ok("svc", "chosen-secret", None).await["scope"],
+            "view"
+        );
     }
-    ok(&app, &["licences", "set", "1"]);
-    for t in &tokens {
-        assert_eq!(app.me(&s(&t["access_token"])).await.status(), 200);
+}
+
+crate::on_both_engines! {
+    async fn user_add_no_api_makes_an_ordinary_user(app) {
+        let v = cli_json(&app, &["user", "add", "clerk", "--no-api", "--json"]);
+        let rows = cli_json(&app, &["user", "list", "--json"]);
+        let clerk = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["nickname"] == "clerk")
+            .expect("clerk is listed");
+        assert_eq!(clerk["api_user"], false, "{clerk}");
+        assert_eq!(clerk["enabled"], true, "{clerk}");
+        // Its own secret fails exactly like a wrong one.
+        let mut answers = Vec::new();
+        for secret in [s(&v["client_secret"]), "wrong-secret".to_owned()] {
+            let r = app.grant("clerk", &secret, None).await;
+            let challenge = r.headers()["www-authenticate"].clone();
+            answers.push((
+                challenge,
+                assert_oauth_error(r, 401, "invalid_client").await,
+            ));
+        }
+        assert_eq!(answers[0], answers[1]);
     }
-    assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 403);
-    app.grant_ok("demo", "demo-secret", Some("view")).await;
-    let v = cli_json(&app, &["licences", "show", "--json"]);
-    assert_eq!(
-        (v["seats"].as_i64(), v["held"].as_i64()),
-        (Some(1), Some(3))
-    );
-    assert_eq!(v["holders"].as_array().unwrap().len(), 3);
-    assert!(ok(&app, &["licences", "show"]).contains("held:  3"));
 }
 
-#[tokio::test]
-async fn sessions_revoke_frees_the_seat() {
-    let app = spawn_app().await;
-    app.set_seats(1);
-    let t = app.grant_ok("demo", "demo-secret", None).await;
-    let rows = cli_json(&app, &["sessions", "list", "--json"]);
-    let id = rows[0]["id"].as_i64().unwrap();
-    assert_eq!(rows[0]["seat"], true);
-    ok(&app, &["sessions", "revoke", &id.to_string()]);
-    assert_eq!(app.me(&s(&t["access_token"])).await.status(), 401);
-    app.grant_ok("demo", "demo-secret", None).await;
-    assert!(fails(&app, &["sessions", "revoke", &id.to_string()]).contains("no live session"));
+crate::on_both_engines! {
+    async fn user_list_shows_users_and_never_a_hash(app) {
+        app.grant_ok("demo", "demo-secret", None).await;
+        let text = ok(&app, &["user", "list"]);
+        assert!(text.contains("NICKNAME") && text.contains("viewer") && !text.contains("pbkdf2"));
+        let rows = cli_json(&app, &["user", "list", "--json"]);
+        let demo = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["nickname"] == "demo")
+            .unwrap();
+        assert_eq!(demo["live_sessions"], 1);
+        assert_eq!(demo["scopes"], serde_json::json!(["all", "view"]));
+        assert!(!rows.to_string().contains("pbkdf2"));
+    }
 }
 
-#[tokio::test]
-async fn a_new_licensed_scope_can_be_granted() {
-    let app = spawn_app().await;
-    ok(
-        &app,
-        &[
-            "scope",
-            "add",
-            "reports",
-            "--licensed",
-            "--description",
-            "Reporting",
-        ],
-    );
-    let v = cli_json(
-        &app,
-        &["user", "add", "rep", "--scopes", "reports", "--json"],
-    );
-    let t = app.grant_ok("rep", &s(&v["client_secret"]), None).await;
-    assert_eq!(t["scope"], "reports");
-    let me: Value = app.me(&s(&t["access_token"])).await.json().await.unwrap();
-    assert_eq!(me["seat"], true);
-    let scopes = cli_json(&app, &["scope", "list", "--json"]);
-    assert_eq!(scopes.as_array().unwrap().len(), 4);
+crate::on_both_engines! {
+    async fn disable_ends_live_sessions_and_enable_restores_access(app) {
+        let t = app.grant_ok("demo", "demo-secret", None).await;
+        ok(&app, &["user", "disable", "demo"]);
+        assert_eq!(app.me(&s(&t["access_token"])).await.status(), 401);
+        assert_eq!(app.seats_held(), 0);
+        assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 401);
+        let r = app
+            .refresh("demo", "demo-secret", &s(&t["refresh_token"]), None)
+            .await;
+        assert_eq!(r.status(), 401);
+        ok(&app, &["user", "enable", "demo"]);
+        app.grant_ok("demo", "demo-secret", None).await;
+    }
 }
 
-#[tokio::test]
-async fn mistakes_get_clear_errors_and_a_failing_exit_code() {
-    let app = spawn_app().await;
-    assert!(fails(&app, &["user", "disable", "ghost"]).contains("no user named"));
-    assert!(fails(&app, &["user", "add", "x", "--scopes", "nope"]).contains("unknown scope"));
-    assert!(fails(&app, &["user", "add", "demo"]).contains("exists already"));
-    assert!(fails(&app, &["user", "add", "a:b"]).contains("':'"));
-    assert!(fails(&app, &["scope", "add", "a\"b"]).contains("scope name"));
-    assert!(fails(&app, &["audit", "--since", "soon"]).contains("--since"));
+crate::on_both_engines! {
+    async fn reset_secret_retires_the_old_secret_at_once(app) {
+        app.grant_ok("demo", "demo-secret", Some("view")).await;
+        let v = cli_json(&app, &["user", "reset-secret", "demo", "--json"]);
+        assert_eq!(
+            app.grant("demo", "demo-secret", Some("view"))
+                .await
+                .status(),
+            401
+        );
+        app.grant_ok("demo", &s(&v["client_secret"]), Some("view"))
+            .await;
+    }
+}
+
+crate::on_both_engines! {
+    async fn licences_set_is_honoured_at_once_and_lowering_keeps_held_seats(app) {
+        ok(&app, &["licences", "set", "3"]);
+        let mut tokens = Vec::new();
+        for _ in 0..3 {
+            tokens.push(app.grant_ok("demo", "demo-secret", None).await);
+        }
+        ok(&app, &["licences", "set", "1"]);
+        for t in &tokens {
+            assert_eq!(app.me(&s(&t["access_token"])).await.status(), 200);
+        }
+        assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 403);
+        app.grant_ok("demo", "demo-secret", Some("view")).await;
+        let v = cli_json(&app, &["licences", "show", "--json"]);
+        assert_eq!(
+            (v["seats"].as_i64(), v["held"].as_i64()),
+            (Some(1), Some(3))
+        );
+        assert_eq!(v["holders"].as_array().unwrap().len(), 3);
+        assert!(ok(&app, &["licences", "show"]).contains("held:  3"));
+    }
+}
+
+crate::on_both_engines! {
+    async fn sessions_revoke_frees_the_seat(app) {
+        app.set_seats(1);
+        let t = app.grant_ok("demo", "demo-secret", None).await;
+        let rows = cli_json(&app, &["sessions", "list", "--json"]);
+        let id = rows[0]["id"].as_i64().unwrap();
+        assert_eq!(rows[0]["seat"], true);
+        ok(&app, &["sessions", "revoke", &id.to_string()]);
+        assert_eq!(app.me(&s(&t["access_token"])).await.status(), 401);
+        app.grant_ok("demo", "demo-secret", None).await;
+        assert!(fails(&app, &["sessions", "revoke", &id.to_string()]).contains("no live session"));
+    }
+}
+
+crate::on_both_engines! {
+    async fn a_new_licensed_scope_can_be_granted(app) {
+        ok(
+            &app,
+            &[
+                "scope",
+                "add",
+                "reports",
+                "--licensed",
+                "--description",
+                "Reporting",
+            ],
+        );
+        let v = cli_json(
+            &app,
+            &["user", "add", "rep", "--scopes", "reports", "--json"],
+        );
+        let t = app.grant_ok("rep", &s(&v["client_secret"]), None).await;
+        assert_eq!(t["scope"], "reports");
+        let me: Value = app.me(&s(&t["access_token"])).await.json().await.unwrap();
+        assert_eq!(me["seat"], true);
+        let scopes = cli_json(&app, &["scope", "list", "--json"]);
+        assert_eq!(scopes.as_array().unwrap().len(), 4);
+    }
+}
+
+crate::on_both_engines! {
+    async fn mistakes_get_clear_errors_and_a_failing_exit_code(app) {
+        assert!(fails(&app, &["user", "disable", "ghost"]).contains("no user named"));
+        assert!(fails(&app, &["user", "add", "x", "--scopes", "nope"]).contains("unknown scope"));
+        assert!(fails(&app, &["user", "add", "demo"]).contains("exists already"));
+        assert!(fails(&app, &["user", "add", "a:b"]).contains("':'"));
+        assert!(fails(&app, &["scope", "add", "a\"b"]).contains("scope name"));
+        assert!(fails(&app, &["audit", "--since", "soon"]).contains("--since"));
+    }
 }
 
 #[tokio::test]
@@ -205,16 +205,20 @@ async fn a_missing_database_file_says_how_to_create_one() {
     );
 }
 
-#[tokio::test]
-async fn a_database_from_a_newer_tollgate_is_refused() {
-    let app = spawn_app().await;
-    app.db()
-        .execute(
-            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES (99, 'future', '', '0')",
-            [],
-        )
-        .unwrap();
-    assert!(fails(&app, &["user", "list"]).contains("newer tollgate"));
+crate::on_both_engines! {
+    async fn a_database_from_a_newer_tollgate_is_refused(app) {
+        let future = "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+                      VALUES (99, 'future', '', '0')";
+        match &app.pg {
+            Some(pg) => {
+                pg.exec(future);
+            }
+            None => {
+                app.db().execute(future, []).unwrap();
+            }
+        }
+        assert!(fails(&app, &["user", "list"]).contains("newer tollgate"));
+    }
 }
 
 /// Polls the audit trail (written in batches) until `pred` holds.
@@ -231,64 +235,64 @@ async fn audit_until(app: &TestApp, args: &[&str], pred: impl Fn(&[Value]) -> bo
     }
 }
 
-#[tokio::test]
-async fn the_audit_trail_records_grants_refusals_revocations_and_admin_changes() {
-    let app = spawn_app().await;
-    let t = app.grant_ok("demo", "demo-secret", None).await;
-    app.grant("demo", "wrong-secret", None).await;
-    app.refresh("demo", "demo-secret", &s(&t["refresh_token"]), None)
+crate::on_both_engines! {
+    async fn the_audit_trail_records_grants_refusals_revocations_and_admin_changes(app) {
+        let t = app.grant_ok("demo", "demo-secret", None).await;
+        app.grant("demo", "wrong-secret", None).await;
+        app.refresh("demo", "demo-secret", &s(&t["refresh_token"]), None)
+            .await;
+        app.refresh("demo", "demo-secret", &s(&t["refresh_token"]), None)
+            .await;
+        ok(&app, &["licences", "set", "4"]);
+        let has = |rows: &[Value], event: &str, outcome: &str| {
+            rows.iter()
+                .any(|r| r["event"] == event && r["outcome"] == outcome)
+        };
+        let rows = audit_until(&app, &[], |rows| {
+            has(rows, "grant.refresh_token", "invalid_grant")
+        })
         .await;
-    app.refresh("demo", "demo-secret", &s(&t["refresh_token"]), None)
-        .await;
-    ok(&app, &["licences", "set", "4"]);
-    let has = |rows: &[Value], event: &str, outcome: &str| {
-        rows.iter()
-            .any(|r| r["event"] == event && r["outcome"] == outcome)
-    };
-    let rows = audit_until(&app, &[], |rows| {
-        has(rows, "grant.refresh_token", "invalid_grant")
-    })
-    .await;
-    assert!(has(&rows, "grant.client_credentials", "ok"));
-    assert!(has(&rows, "grant.client_credentials", "invalid_client"));
-    assert!(has(&rows, "grant.refresh_token", "ok"));
-    assert!(has(&rows, "licences.set", "ok"));
-    let reuse = rows
-        .iter()
-        .find(|r| r["outcome"] == "invalid_grant")
-        .unwrap();
-    assert!(s(&reuse["detail"]).contains("already used"));
-    assert_eq!(reuse["remote"], "127.0.0.1");
-    let text = serde_json::to_string(&rows).unwrap();
-    assert!(!text.contains("demo-secret") && !text.contains(&s(&t["refresh_token"])));
-    let only_viewer = cli_json(
-        &app,
-        &["audit", "--since", "3650d", "--client", "viewer", "--json"],
-    );
-    assert_eq!(only_viewer.as_array().unwrap().len(), 0);
+        assert!(has(&rows, "grant.client_credentials", "ok"));
+        assert!(has(&rows, "grant.client_credentials", "invalid_client"));
+        assert!(has(&rows, "grant.refresh_token", "ok"));
+        assert!(has(&rows, "licences.set", "ok"));
+        let reuse = rows
+            .iter()
+            .find(|r| r["outcome"] == "invalid_grant")
+            .unwrap();
+        assert!(s(&reuse["detail"]).contains("already used"));
+        assert_eq!(reuse["remote"], "127.0.0.1");
+        let text = serde_json::to_string(&rows).unwrap();
+        assert!(!text.contains("demo-secret") && !text.contains(&s(&t["refresh_token"])));
+        let only_viewer = cli_json(
+            &app,
+            &["audit", "--since", "3650d", "--client", "viewer", "--json"],
+        );
+        assert_eq!(only_viewer.as_array().unwrap().len(), 0);
+    }
 }
 
-#[tokio::test]
-async fn revocations_are_audited() {
-    let app = spawn_app().await;
-    let t = app.grant_ok("demo", "demo-secret", None).await;
-    app.client
-        .post(app.url("/revoke"))
-        .basic_auth("demo", Some("demo-secret"))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(format!("token={}", s(&t["refresh_token"])))
-        .send()
-        .await
-        .unwrap();
-    let rows = audit_until(&app, &["--client", "demo"], |rows| {
-        rows.iter().any(|r| r["event"] == "revoke")
-    })
-    .await;
-    let r = rows
-        .iter()
-        .find(|r| r["event"] == "revoke")
-        .expect("revoke row");
-    assert!(s(&r["detail"]).contains("session"));
+crate::on_both_engines! {
+    async fn revocations_are_audited(app) {
+        let t = app.grant_ok("demo", "demo-secret", None).await;
+        app.client
+            .post(app.url("/revoke"))
+            .basic_auth("demo", Some("demo-secret"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!("token={}", s(&t["refresh_token"])))
+            .send()
+            .await
+            .unwrap();
+        let rows = audit_until(&app, &["--client", "demo"], |rows| {
+            rows.iter().any(|r| r["event"] == "revoke")
+        })
+        .await;
+        let r = rows
+            .iter()
+            .find(|r| r["event"] == "revoke")
+            .expect("revoke row");
+        assert!(s(&r["detail"]).contains("session"));
+    }
 }
 
 #[tokio::test]

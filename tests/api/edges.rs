@@ -55,212 +55,212 @@ async fn licensed_grant_refused(app: &TestApp) -> Option<String> {
 
 // ---- a seat moves with its session ----
 
-#[tokio::test]
-async fn a_refreshed_session_keeps_its_seat_past_its_first_expiry() {
-    let app = spawn_app().await;
-    app.set_seats(1);
-    let t = app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
-    app.clock.advance(600);
-    let n = refresh_ok(&app, DEMO, &s(&t["refresh_token"])).await;
-    let slid_to = START + 600 + n["refresh_token_expires_in"].as_i64().unwrap();
+crate::on_both_engines! {
+    async fn a_refreshed_session_keeps_its_seat_past_its_first_expiry(app) {
+        app.set_seats(1);
+        let t = app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
+        app.clock.advance(600);
+        let n = refresh_ok(&app, DEMO, &s(&t["refresh_token"])).await;
+        let slid_to = START + 600 + n["refresh_token_expires_in"].as_i64().unwrap();
 
-    // Past the first grant's expiry, before the refreshed one's.
-    app.clock.set(expiry(&t, "refresh_token_expires_in") + 100);
-    let wait = slid_to - app.clock_now();
-    assert_eq!(
-        licensed_grant_refused(&app).await,
-        Some(wait.to_string()),
-        "the refreshed session still holds the only seat"
-    );
-    assert_eq!(app.seats_held(), 1);
-    let n = refresh_ok(&app, DEMO, &s(&n["refresh_token"])).await;
-    let me: Value = app.me(&s(&n["access_token"])).await.json().await.unwrap();
-    assert_eq!(me["seat"], true);
-    assert_eq!(
-        me["session_expires_at"],
-        app.clock_now() + n["refresh_token_expires_in"].as_i64().unwrap()
-    );
+        // Past the first grant's expiry, before the refreshed one's.
+        app.clock.set(expiry(&t, "refresh_token_expires_in") + 100);
+        let wait = slid_to - app.clock_now();
+        assert_eq!(
+            licensed_grant_refused(&app).await,
+            Some(wait.to_string()),
+            "the refreshed session still holds the only seat"
+        );
+        assert_eq!(app.seats_held(), 1);
+        let n = refresh_ok(&app, DEMO, &s(&n["refresh_token"])).await;
+        let me: Value = app.me(&s(&n["access_token"])).await.json().await.unwrap();
+        assert_eq!(me["seat"], true);
+        assert_eq!(
+            me["session_expires_at"],
+            app.clock_now() + n["refresh_token_expires_in"].as_i64().unwrap()
+        );
 
-    // When the session finally expires, its seat frees once: one grant, not two.
-    app.clock.set(me["session_expires_at"].as_i64().unwrap());
-    app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
-    licensed_grant_refused(&app).await;
-    assert_eq!(app.seats_held(), 1);
+        // When the session finally expires, its seat frees once: one grant, not two.
+        app.clock.set(me["session_expires_at"].as_i64().unwrap());
+        app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
+        licensed_grant_refused(&app).await;
+        assert_eq!(app.seats_held(), 1);
+    }
 }
 
-#[tokio::test]
-async fn a_revoked_seat_frees_once_and_the_pool_stays_exact() {
-    let app = spawn_app().await;
-    app.set_seats(1);
-    let a = app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
-    post_form(
-        &app,
-        "/revoke",
-        &format!("token={}", s(&a["refresh_token"])),
-        Some(DEMO),
-    )
-    .await;
-    assert_eq!(app.seats_held(), 0);
-    // In the same second: the new session's seat frees at the same second as the old.
-    let b = app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
-    assert_eq!(
-        licensed_grant_refused(&app).await,
-        Some(b["refresh_token_expires_in"].to_string())
-    );
+crate::on_both_engines! {
+    async fn a_revoked_seat_frees_once_and_the_pool_stays_exact(app) {
+        app.set_seats(1);
+        let a = app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
+        post_form(
+            &app,
+            "/revoke",
+            &format!("token={}", s(&a["refresh_token"])),
+            Some(DEMO),
+        )
+        .await;
+        assert_eq!(app.seats_held(), 0);
+        // In the same second: the new session's seat frees at the same second as the old.
+        let b = app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
+        assert_eq!(
+            licensed_grant_refused(&app).await,
+            Some(b["refresh_token_expires_in"].to_string())
+        );
 
-    app.clock.set(expiry(&b, "refresh_token_expires_in"));
-    assert_eq!(app.seats_held(), 0);
-    app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
-    licensed_grant_refused(&app).await;
-    assert_eq!(app.seats_held(), 1);
+        app.clock.set(expiry(&b, "refresh_token_expires_in"));
+        assert_eq!(app.seats_held(), 0);
+        app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
+        licensed_grant_refused(&app).await;
+        assert_eq!(app.seats_held(), 1);
+    }
 }
 
 // ---- the exact second of expiry ----
 
-#[tokio::test]
-async fn an_access_token_is_valid_until_the_second_before_its_expiry() {
-    let app = spawn_app().await;
-    let t = app.grant_ok(VIEWER.0, VIEWER.1, None).await;
-    let at = s(&t["access_token"]);
-    let expires_at = expiry(&t, "expires_in");
+crate::on_both_engines! {
+    async fn an_access_token_is_valid_until_the_second_before_its_expiry(app) {
+        let t = app.grant_ok(VIEWER.0, VIEWER.1, None).await;
+        let at = s(&t["access_token"]);
+        let expires_at = expiry(&t, "expires_in");
 
-    app.clock.set(expires_at - 1);
-    let r = app.me(&at).await;
-    assert_eq!(r.status(), 200, "one second before expiry");
-    let me: Value = r.json().await.unwrap();
-    assert_eq!(me["expires_at"], expires_at);
-    assert!(active(&app, &at, VIEWER).await);
-
-    for now in [expires_at, expires_at + 1] {
-        app.clock.set(now);
+        app.clock.set(expires_at - 1);
         let r = app.me(&at).await;
-        assert_eq!(r.status(), 401, "at expires_at {:+}", now - expires_at);
-        let challenge = r.headers()["www-authenticate"].to_str().unwrap();
-        assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
-        assert!(!active(&app, &at, VIEWER).await, "introspection at {now}");
+        assert_eq!(r.status(), 200, "one second before expiry");
+        let me: Value = r.json().await.unwrap();
+        assert_eq!(me["expires_at"], expires_at);
+        assert!(active(&app, &at, VIEWER).await);
+
+        for now in [expires_at, expires_at + 1] {
+            app.clock.set(now);
+            let r = app.me(&at).await;
+            assert_eq!(r.status(), 401, "at expires_at {:+}", now - expires_at);
+            let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+            assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+            assert!(!active(&app, &at, VIEWER).await, "introspection at {now}");
+        }
     }
 }
 
-#[tokio::test]
-async fn a_refresh_token_is_valid_until_the_second_before_its_expiry() {
-    let app = spawn_app().await;
-    // Three sessions of the same second: each refresh token is tried once.
-    let before = app.grant_ok(VIEWER.0, VIEWER.1, None).await;
-    let at = app.grant_ok(VIEWER.0, VIEWER.1, None).await;
-    let after = app.grant_ok(VIEWER.0, VIEWER.1, None).await;
-    let expires_at = expiry(&at, "refresh_token_expires_in");
+crate::on_both_engines! {
+    async fn a_refresh_token_is_valid_until_the_second_before_its_expiry(app) {
+        // Three sessions of the same second: each refresh token is tried once.
+        let before = app.grant_ok(VIEWER.0, VIEWER.1, None).await;
+        let at = app.grant_ok(VIEWER.0, VIEWER.1, None).await;
+        let after = app.grant_ok(VIEWER.0, VIEWER.1, None).await;
+        let expires_at = expiry(&at, "refresh_token_expires_in");
 
-    app.clock.set(expires_at - 1);
-    assert!(active(&app, &s(&at["refresh_token"]), VIEWER).await);
-    refresh_ok(&app, VIEWER, &s(&before["refresh_token"])).await;
+        app.clock.set(expires_at - 1);
+        assert!(active(&app, &s(&at["refresh_token"]), VIEWER).await);
+        refresh_ok(&app, VIEWER, &s(&before["refresh_token"])).await;
 
-    app.clock.set(expires_at);
-    assert!(!active(&app, &s(&at["refresh_token"]), VIEWER).await);
-    let r = app
-        .refresh(VIEWER.0, VIEWER.1, &s(&at["refresh_token"]), None)
-        .await;
-    assert_oauth_error(r, 400, "invalid_grant").await;
+        app.clock.set(expires_at);
+        assert!(!active(&app, &s(&at["refresh_token"]), VIEWER).await);
+        let r = app
+            .refresh(VIEWER.0, VIEWER.1, &s(&at["refresh_token"]), None)
+            .await;
+        assert_oauth_error(r, 400, "invalid_grant").await;
 
-    app.clock.set(expires_at + 1);
-    let r = app
-        .refresh(VIEWER.0, VIEWER.1, &s(&after["refresh_token"]), None)
-        .await;
-    assert_oauth_error(r, 400, "invalid_grant").await;
+        app.clock.set(expires_at + 1);
+        let r = app
+            .refresh(VIEWER.0, VIEWER.1, &s(&after["refresh_token"]), None)
+            .await;
+        assert_oauth_error(r, 400, "invalid_grant").await;
+    }
 }
 
-#[tokio::test]
-async fn a_seat_frees_at_its_expiry_second_and_its_refresh_token_dies_with_it() {
-    let app = spawn_app().await;
-    app.set_seats(1);
-    let a = app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
-    let expires_at = expiry(&a, "refresh_token_expires_in");
+crate::on_both_engines! {
+    async fn a_seat_frees_at_its_expiry_second_and_its_refresh_token_dies_with_it(app) {
+        app.set_seats(1);
+        let a = app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
+        let expires_at = expiry(&a, "refresh_token_expires_in");
 
-    app.clock.set(expires_at - 1);
-    assert_eq!(licensed_grant_refused(&app).await, Some("1".into()));
-    assert_eq!(app.seats_held(), 1);
+        app.clock.set(expires_at - 1);
+        assert_eq!(licensed_grant_refused(&app).await, Some("1".into()));
+        assert_eq!(app.seats_held(), 1);
 
-    app.clock.set(expires_at);
-    let b = app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
-    let r = app
-        .refresh(DEMO.0, DEMO.1, &s(&a["refresh_token"]), None)
-        .await;
-    assert_oauth_error(r, 400, "invalid_grant").await;
-    assert_eq!(app.seats_held(), 1, "one seat, held by the new session");
-    licensed_grant_refused(&app).await;
+        app.clock.set(expires_at);
+        let b = app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
+        let r = app
+            .refresh(DEMO.0, DEMO.1, &s(&a["refresh_token"]), None)
+            .await;
+        assert_oauth_error(r, 400, "invalid_grant").await;
+        assert_eq!(app.seats_held(), 1, "one seat, held by the new session");
+        licensed_grant_refused(&app).await;
 
-    app.clock.set(expires_at + 1);
-    let r = app
-        .refresh(DEMO.0, DEMO.1, &s(&a["refresh_token"]), None)
-        .await;
-    assert_oauth_error(r, 400, "invalid_grant").await;
-    assert_eq!(
-        licensed_grant_refused(&app).await,
-        Some((b["refresh_token_expires_in"].as_i64().unwrap() - 1).to_string())
-    );
-    assert_eq!(app.seats_held(), 1);
+        app.clock.set(expires_at + 1);
+        let r = app
+            .refresh(DEMO.0, DEMO.1, &s(&a["refresh_token"]), None)
+            .await;
+        assert_oauth_error(r, 400, "invalid_grant").await;
+        assert_eq!(
+            licensed_grant_refused(&app).await,
+            Some((b["refresh_token_expires_in"].as_i64().unwrap() - 1).to_string())
+        );
+        assert_eq!(app.seats_held(), 1);
+    }
 }
 
 // ---- documented branches ----
 
-#[tokio::test]
-async fn a_body_client_secret_without_client_id_is_invalid_request() {
-    let app = spawn_app().await;
-    let r = app
-        .post_token(
-            "grant_type=client_credentials&client_secret=demo-secret",
-            None,
-        )
-        .await;
-    let body = assert_oauth_error(r, 400, "invalid_request").await;
-    assert!(
-        s(&body["error_description"]).contains("client_id"),
-        "{body}"
-    );
+crate::on_both_engines! {
+    async fn a_body_client_secret_without_client_id_is_invalid_request(app) {
+        let r = app
+            .post_token(
+                "grant_type=client_credentials&client_secret=demo-secret",
+                None,
+            )
+            .await;
+        let body = assert_oauth_error(r, 400, "invalid_request").await;
+        assert!(
+            s(&body["error_description"]).contains("client_id"),
+            "{body}"
+        );
+    }
 }
 
-#[tokio::test]
-async fn an_api_user_with_no_scopes_is_refused_with_invalid_scope() {
-    let app = spawn_app().await;
-    let v = cli_json(&app, &["user", "add", "bare", "--scopes", "", "--json"]);
-    let secret = s(&v["client_secret"]);
-    for scope in [None, Some("bare")] {
-        let r = app.grant("bare", &secret, scope).await;
+crate::on_both_engines! {
+    async fn an_api_user_with_no_scopes_is_refused_with_invalid_scope(app) {
+        let v = cli_json(&app, &["user", "add", "bare", "--scopes", "", "--json"]);
+        let secret = s(&v["client_secret"]);
+        for scope in [None, Some("bare")] {
+            let r = app.grant("bare", &secret, scope).await;
+            assert_oauth_error(r, 400, "invalid_scope").await;
+        }
+        let r = app.grant("bare", &secret, Some("view")).await;
         assert_oauth_error(r, 400, "invalid_scope").await;
     }
-    let r = app.grant("bare", &secret, Some("view")).await;
-    assert_oauth_error(r, 400, "invalid_scope").await;
 }
 
-#[tokio::test]
-async fn a_scope_of_1024_bytes_is_read_and_1025_refused() {
-    let app = spawn_app().await;
-    let longest = format!("view{}", " view".repeat(204));
-    assert_eq!(longest.len(), 1024);
-    let t = app.grant_ok(DEMO.0, DEMO.1, Some(&longest)).await;
-    assert_eq!(t["scope"], "view");
+crate::on_both_engines! {
+    async fn a_scope_of_1024_bytes_is_read_and_1025_refused(app) {
+        let longest = format!("view{}", " view".repeat(204));
+        assert_eq!(longest.len(), 1024);
+        let t = app.grant_ok(DEMO.0, DEMO.1, Some(&longest)).await;
+        assert_eq!(t["scope"], "view");
 
-    let too_long = format!("view {}", " view".repeat(204));
-    assert_eq!(too_long.len(), 1025);
-    let r = app.grant(DEMO.0, DEMO.1, Some(&too_long)).await;
-    assert_oauth_error(r, 400, "invalid_scope").await;
+        let too_long = format!("view {}", " view".repeat(204));
+        assert_eq!(too_long.len(), 1025);
+        let r = app.grant(DEMO.0, DEMO.1, Some(&too_long)).await;
+        assert_oauth_error(r, 400, "invalid_scope").await;
+    }
 }
 
-#[tokio::test]
-async fn licences_set_to_zero_while_a_seat_is_held_refuses_without_retry_after() {
-    let app = spawn_app().await;
-    let t = app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
-    ok(&app, &["licences", "set", "0"]);
-    assert_eq!(
-        app.seats_held(),
-        1,
-        "a held seat is kept when the pool shrinks"
-    );
-    assert_eq!(licensed_grant_refused(&app).await, None);
-    assert_eq!(
-        app.grant_ok(DEMO.0, DEMO.1, Some("view")).await["scope"],
-        "view"
-    );
-    refresh_ok(&app, DEMO, &s(&t["refresh_token"])).await;
+crate::on_both_engines! {
+    async fn licences_set_to_zero_while_a_seat_is_held_refuses_without_retry_after(app) {
+        let t = app.grant_ok(DEMO.0, DEMO.1, Some("all")).await;
+        ok(&app, &["licences", "set", "0"]);
+        assert_eq!(
+            app.seats_held(),
+            1,
+            "a held seat is kept when the pool shrinks"
+        );
+        assert_eq!(licensed_grant_refused(&app).await, None);
+        assert_eq!(
+            app.grant_ok(DEMO.0, DEMO.1, Some("view")).await["scope"],
+            "view"
+        );
+        refresh_ok(&app, DEMO, &s(&t["refresh_token"])).await;
+    }
 }
 
 /// A licensed grant whose group is rolled back (another job in it failed) runs

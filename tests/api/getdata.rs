@@ -411,17 +411,17 @@ async fn each_page_continues_where_the_previous_one_stopped() {
     }
 }
 
-#[tokio::test]
-async fn a_page_far_past_the_end_has_no_rows() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    for path in both_routes("low-stock", "qp1=5&pageno=1000&pagesize=500") {
-        let doc = answer(&app, &path, &t).await;
-        assert_eq!(rows(&doc), Vec::<Value>::new(), "{path}");
-        assert_eq!(
-            (doc["pageno"].clone(), doc["pagesize"].clone()),
-            (json!(1000), json!(500))
-        );
+crate::on_both_engines! {
+    async fn a_page_far_past_the_end_has_no_rows(app) {
+        let t = view_token(&app).await;
+        for path in both_routes("low-stock", "qp1=5&pageno=1000&pagesize=500") {
+            let doc = answer(&app, &path, &t).await;
+            assert_eq!(rows(&doc), Vec::<Value>::new(), "{path}");
+            assert_eq!(
+                (doc["pageno"].clone(), doc["pagesize"].clone()),
+                (json!(1000), json!(500))
+            );
+        }
     }
 }
 
@@ -479,168 +479,168 @@ async fn an_expression_column_has_an_empty_type() {
 
 // ---- every error row of §7 ----
 
-#[tokio::test]
-async fn an_unknown_query_is_404_problem_on_both_routes() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    for path in both_routes("no-such-query", "qp1=5")
-        .into_iter()
-        .chain(both_routes("no-such-query", ""))
-    {
-        let body = assert_problem(app.get_with(&path, &t).await, 404).await;
-        assert!(body["detail"].is_string(), "{path}: {body}");
+crate::on_both_engines! {
+    async fn an_unknown_query_is_404_problem_on_both_routes(app) {
+        let t = view_token(&app).await;
+        for path in both_routes("no-such-query", "qp1=5")
+            .into_iter()
+            .chain(both_routes("no-such-query", ""))
+        {
+            let body = assert_problem(app.get_with(&path, &t).await, 404).await;
+            assert!(body["detail"].is_string(), "{path}: {body}");
+        }
     }
 }
 
-#[tokio::test]
-async fn a_missing_parameter_is_400_naming_it() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    for (name, query) in [
-        ("low-stock", ""),
-        ("low-stock", "pagesize=5"),
-        ("products-by-prefix", ""),
-    ] {
-        for path in both_routes(name, query) {
+crate::on_both_engines! {
+    async fn a_missing_parameter_is_400_naming_it(app) {
+        let t = view_token(&app).await;
+        for (name, query) in [
+            ("low-stock", ""),
+            ("low-stock", "pagesize=5"),
+            ("products-by-prefix", ""),
+        ] {
+            for path in both_routes(name, query) {
+                assert_names(app.get_with(&path, &t).await, "qp1", &path).await;
+            }
+        }
+        publish(
+            &app,
+            "two-params",
+            "SELECT sku FROM products WHERE stock BETWEEN ?1 AND ?2",
+            &[],
+        );
+        for path in both_routes("two-params", "qp1=1") {
+            assert_names(app.get_with(&path, &t).await, "qp2", &path).await;
+        }
+        for path in both_routes("two-params", "qp2=9") {
             assert_names(app.get_with(&path, &t).await, "qp1", &path).await;
         }
-    }
-    publish(
-        &app,
-        "two-params",
-        "SELECT sku FROM products WHERE stock BETWEEN ?1 AND ?2",
-        &[],
-    );
-    for path in both_routes("two-params", "qp1=1") {
-        assert_names(app.get_with(&path, &t).await, "qp2", &path).await;
-    }
-    for path in both_routes("two-params", "qp2=9") {
-        assert_names(app.get_with(&path, &t).await, "qp1", &path).await;
-    }
-    for path in both_routes("two-params", "qp1=1&qp2=100") {
-        answer(&app, &path, &t).await;
-    }
-}
-
-#[tokio::test]
-async fn an_extra_parameter_is_400_naming_it() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    for path in both_routes("low-stock", "qp1=5&qp2=1") {
-        assert_names(app.get_with(&path, &t).await, "qp2", &path).await;
-    }
-    for path in both_routes("products-by-prefix", "qp1=Hex&qp9=1") {
-        assert_names(app.get_with(&path, &t).await, "qp9", &path).await;
-    }
-    publish(&app, "no-params", "SELECT count(*) AS n FROM products", &[]);
-    for path in both_routes("no-params", "qp1=1") {
-        assert_names(app.get_with(&path, &t).await, "qp1", &path).await;
-    }
-    for path in both_routes("no-params", "") {
-        answer(&app, &path, &t).await;
-    }
-}
-
-#[tokio::test]
-async fn qp10_is_400_naming_it() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    for path in both_routes("low-stock", "qp1=5&qp10=1") {
-        assert_names(app.get_with(&path, &t).await, "qp10", &path).await;
-    }
-}
-
-#[tokio::test]
-async fn a_bad_pagesize_is_400_naming_it() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    for bad in ["0", "501", "abc", "-1", "1.5", ""] {
-        for path in both_routes("low-stock", &format!("qp1=5&pagesize={bad}")) {
-            assert_names(app.get_with(&path, &t).await, "pagesize", &path).await;
+        for path in both_routes("two-params", "qp1=1&qp2=100") {
+            answer(&app, &path, &t).await;
         }
     }
 }
 
-#[tokio::test]
-async fn a_bad_pageno_is_400_naming_it() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    for bad in ["0", "abc", "-1", "1.5", ""] {
-        for path in both_routes("low-stock", &format!("qp1=5&pageno={bad}")) {
-            assert_names(app.get_with(&path, &t).await, "pageno", &path).await;
+crate::on_both_engines! {
+    async fn an_extra_parameter_is_400_naming_it(app) {
+        let t = view_token(&app).await;
+        for path in both_routes("low-stock", "qp1=5&qp2=1") {
+            assert_names(app.get_with(&path, &t).await, "qp2", &path).await;
+        }
+        for path in both_routes("products-by-prefix", "qp1=Hex&qp9=1") {
+            assert_names(app.get_with(&path, &t).await, "qp9", &path).await;
+        }
+        publish(&app, "no-params", "SELECT count(*) AS n FROM products", &[]);
+        for path in both_routes("no-params", "qp1=1") {
+            assert_names(app.get_with(&path, &t).await, "qp1", &path).await;
+        }
+        for path in both_routes("no-params", "") {
+            answer(&app, &path, &t).await;
         }
     }
 }
 
-#[tokio::test]
-async fn the_getdata_route_without_queryname_is_400_naming_it() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    for path in [
-        GETDATA.to_owned(),
-        format!("{GETDATA}?qp1=5"),
-        format!("{GETDATA}?pageno=1&pagesize=10"),
-    ] {
-        assert_names(app.get_with(&path, &t).await, "queryname", &path).await;
-    }
-}
-
-#[tokio::test]
-async fn a_query_needing_all_is_403_for_a_view_token_and_names_its_scope() {
-    let app = spawn_app().await;
-    publish(
-        &app,
-        "prices",
-        "SELECT sku, price_cents FROM products ORDER BY sku",
-        &["--scope", "all", "--description", "Full price list"],
-    );
-    let challenge = "Bearer realm=\"tollgate\", error=\"insufficient_scope\", scope=\"all\"";
-    let viewer = view_token(&app).await;
-    let demo_view = s(&app.grant_ok("demo", "demo-secret", Some("view")).await["access_token"]);
-    for t in [&viewer, &demo_view] {
-        for path in both_routes("prices", "") {
-            let r = app.get_with(&path, t).await;
-            assert_eq!(r.status(), 403, "{path}");
-            assert_eq!(header(&r, "www-authenticate"), challenge, "{path}");
+crate::on_both_engines! {
+    async fn qp10_is_400_naming_it(app) {
+        let t = view_token(&app).await;
+        for path in both_routes("low-stock", "qp1=5&qp10=1") {
+            assert_names(app.get_with(&path, &t).await, "qp10", &path).await;
         }
     }
-    let all = all_token(&app).await;
-    for path in both_routes("prices", "pagesize=2") {
-        assert_eq!(rows(&answer(&app, &path, &all).await).len(), 2);
+}
+
+crate::on_both_engines! {
+    async fn a_bad_pagesize_is_400_naming_it(app) {
+        let t = view_token(&app).await;
+        for bad in ["0", "501", "abc", "-1", "1.5", ""] {
+            for path in both_routes("low-stock", &format!("qp1=5&pagesize={bad}")) {
+                assert_names(app.get_with(&path, &t).await, "pagesize", &path).await;
+            }
+        }
     }
 }
 
-#[tokio::test]
-async fn a_token_holding_all_passes_any_query() {
-    let app = spawn_app().await;
-    ok(
-        &app,
-        &["scope", "add", "reports", "--description", "Reports"],
-    );
-    publish(
-        &app,
-        "report",
-        "SELECT count(*) AS n, sum(stock) AS units FROM products",
-        &["--scope", "reports"],
-    );
-    let viewer = view_token(&app).await;
-    for path in both_routes("report", "") {
-        let r = app.get_with(&path, &viewer).await;
-        assert_eq!(r.status(), 403, "{path}");
-        assert_eq!(
-            header(&r, "www-authenticate"),
-            "Bearer realm=\"tollgate\", error=\"insufficient_scope\", scope=\"reports\"",
-            "{path}"
+crate::on_both_engines! {
+    async fn a_bad_pageno_is_400_naming_it(app) {
+        let t = view_token(&app).await;
+        for bad in ["0", "abc", "-1", "1.5", ""] {
+            for path in both_routes("low-stock", &format!("qp1=5&pageno={bad}")) {
+                assert_names(app.get_with(&path, &t).await, "pageno", &path).await;
+            }
+        }
+    }
+}
+
+crate::on_both_engines! {
+    async fn the_getdata_route_without_queryname_is_400_naming_it(app) {
+        let t = view_token(&app).await;
+        for path in [
+            GETDATA.to_owned(),
+            format!("{GETDATA}?qp1=5"),
+            format!("{GETDATA}?pageno=1&pagesize=10"),
+        ] {
+            assert_names(app.get_with(&path, &t).await, "queryname", &path).await;
+        }
+    }
+}
+
+crate::on_both_engines! {
+    async fn a_query_needing_all_is_403_for_a_view_token_and_names_its_scope(app) {
+        publish(
+            &app,
+            "prices",
+            "SELECT sku, price_cents FROM products ORDER BY sku",
+            &["--scope", "all", "--description", "Full price list"],
         );
+        let challenge = "Bearer realm=\"tollgate\", error=\"insufficient_scope\", scope=\"all\"";
+        let viewer = view_token(&app).await;
+        let demo_view = s(&app.grant_ok("demo", "demo-secret", Some("view")).await["access_token"]);
+        for t in [&viewer, &demo_view] {
+            for path in both_routes("prices", "") {
+                let r = app.get_with(&path, t).await;
+                assert_eq!(r.status(), 403, "{path}");
+                assert_eq!(header(&r, "www-authenticate"), challenge, "{path}");
+            }
+        }
+        let all = all_token(&app).await;
+        for path in both_routes("prices", "pagesize=2") {
+            assert_eq!(rows(&answer(&app, &path, &all).await).len(), 2);
+        }
     }
-    let all = all_token(&app).await;
-    for (name, query) in [
-        ("report", ""),
-        ("low-stock", "qp1=5"),
-        ("products-by-prefix", "qp1=Hex"),
-    ] {
-        for path in both_routes(name, query) {
-            answer(&app, &path, &all).await;
+}
+
+crate::on_both_engines! {
+    async fn a_token_holding_all_passes_any_query(app) {
+        ok(
+            &app,
+            &["scope", "add", "reports", "--description", "Reports"],
+        );
+        publish(
+            &app,
+            "report",
+            "SELECT count(*) AS n, sum(stock) AS units FROM products",
+            &["--scope", "reports"],
+        );
+        let viewer = view_token(&app).await;
+        for path in both_routes("report", "") {
+            let r = app.get_with(&path, &viewer).await;
+            assert_eq!(r.status(), 403, "{path}");
+            assert_eq!(
+                header(&r, "www-authenticate"),
+                "Bearer realm=\"tollgate\", error=\"insufficient_scope\", scope=\"reports\"",
+                "{path}"
+            );
+        }
+        let all = all_token(&app).await;
+        for (name, query) in [
+            ("report", ""),
+            ("low-stock", "qp1=5"),
+            ("products-by-prefix", "qp1=Hex"),
+        ] {
+            for path in both_routes(name, query) {
+                answer(&app, &path, &all).await;
+            }
         }
     }
 }
@@ -672,62 +672,62 @@ async fn a_query_past_the_time_limit_is_interrupted_with_503_and_retry_after() {
 
 // ---- Bearer rules of §4 on these routes ----
 
-#[tokio::test]
-async fn getdata_without_a_token_is_401_with_a_plain_challenge() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let paths = both_routes("low-stock", "qp1=5")
-        .into_iter()
-        .chain(both_routes("no-such-query", ""))
-        // A token in the query string is ignored: still no token.
-        .chain(both_routes("low-stock", &format!("qp1=5&access_token={t}")))
-        .chain([GETDATA.to_owned()]);
-    for path in paths {
-        let r = send(&app, &path, None).await;
-        assert_eq!(r.status(), 401, "{path}");
-        assert_eq!(header(&r, "www-authenticate"), PLAIN_CHALLENGE, "{path}");
-    }
-}
-
-#[tokio::test]
-async fn getdata_with_an_unknown_or_expired_token_is_401_invalid_token() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    for path in both_routes("low-stock", "qp1=5") {
-        let r = app.get_with(&path, "not-a-real-token").await;
-        assert_eq!(r.status(), 401, "{path}");
-        let h = header(&r, "www-authenticate");
-        assert!(h.starts_with(INVALID_TOKEN_PREFIX), "{path}: {h}");
-    }
-    app.clock.advance(app.settings.access_ttl + 1);
-    for path in both_routes("low-stock", "qp1=5") {
-        let r = app.get_with(&path, &t).await;
-        assert_eq!(r.status(), 401, "{path}: expired token");
-        let h = header(&r, "www-authenticate");
-        assert!(h.starts_with(INVALID_TOKEN_PREFIX), "{path}: {h}");
-    }
-}
-
-#[tokio::test]
-async fn getdata_with_a_malformed_authorization_header_is_400_invalid_request() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    for auth in [
-        "Bearer".to_owned(),
-        "Bearer ".to_owned(),
-        format!("Bearer {t} extra"),
-        "Bearer a,b".to_owned(),
-    ] {
-        for path in both_routes("low-stock", "qp1=5") {
-            let r = send(&app, &path, Some(&auth)).await;
-            assert_eq!(r.status(), 400, "{path} with {auth:?}");
-            assert_eq!(header(&r, "www-authenticate"), INVALID_REQUEST, "{path}");
+crate::on_both_engines! {
+    async fn getdata_without_a_token_is_401_with_a_plain_challenge(app) {
+        let t = view_token(&app).await;
+        let paths = both_routes("low-stock", "qp1=5")
+            .into_iter()
+            .chain(both_routes("no-such-query", ""))
+            // A token in the query string is ignored: still no token.
+            .chain(both_routes("low-stock", &format!("qp1=5&access_token={t}")))
+            .chain([GETDATA.to_owned()]);
+        for path in paths {
+            let r = send(&app, &path, None).await;
+            assert_eq!(r.status(), 401, "{path}");
+            assert_eq!(header(&r, "www-authenticate"), PLAIN_CHALLENGE, "{path}");
         }
     }
-    // The scheme name is case-insensitive.
-    for path in both_routes("low-stock", "qp1=5") {
-        let r = send(&app, &path, Some(&format!("bEaReR {t}"))).await;
-        assert_eq!(r.status(), 200, "{path}");
+}
+
+crate::on_both_engines! {
+    async fn getdata_with_an_unknown_or_expired_token_is_401_invalid_token(app) {
+        let t = view_token(&app).await;
+        for path in both_routes("low-stock", "qp1=5") {
+            let r = app.get_with(&path, "not-a-real-token").await;
+            assert_eq!(r.status(), 401, "{path}");
+            let h = header(&r, "www-authenticate");
+            assert!(h.starts_with(INVALID_TOKEN_PREFIX), "{path}: {h}");
+        }
+        app.clock.advance(app.settings.access_ttl + 1);
+        for path in both_routes("low-stock", "qp1=5") {
+            let r = app.get_with(&path, &t).await;
+            assert_eq!(r.status(), 401, "{path}: expired token");
+            let h = header(&r, "www-authenticate");
+            assert!(h.starts_with(INVALID_TOKEN_PREFIX), "{path}: {h}");
+        }
+    }
+}
+
+crate::on_both_engines! {
+    async fn getdata_with_a_malformed_authorization_header_is_400_invalid_request(app) {
+        let t = view_token(&app).await;
+        for auth in [
+            "Bearer".to_owned(),
+            "Bearer ".to_owned(),
+            format!("Bearer {t} extra"),
+            "Bearer a,b".to_owned(),
+        ] {
+            for path in both_routes("low-stock", "qp1=5") {
+                let r = send(&app, &path, Some(&auth)).await;
+                assert_eq!(r.status(), 400, "{path} with {auth:?}");
+                assert_eq!(header(&r, "www-authenticate"), INVALID_REQUEST, "{path}");
+            }
+        }
+        // The scheme name is case-insensitive.
+        for path in both_routes("low-stock", "qp1=5") {
+            let r = send(&app, &path, Some(&format!("bEaReR {t}"))).await;
+            assert_eq!(r.status(), 200, "{path}");
+        }
     }
 }
 
@@ -1092,25 +1092,25 @@ async fn data_db_publishes_a_business_database_read_only_and_never_changes_its_b
     );
 }
 
-#[tokio::test]
-async fn a_data_query_is_refused_at_add_without_data_db() {
-    let app = spawn_app().await;
-    let before = query_names(&app);
-    let err = fails(
-        &app,
-        &[
-            "query",
-            "add",
-            "orders",
-            "--sql",
-            "SELECT id FROM data.orders",
-        ],
-    );
-    assert!(
-        err.contains("data.orders") || err.contains("orders"),
-        "{err}"
-    );
-    assert_eq!(query_names(&app), before);
+crate::on_both_engines! {
+    async fn a_data_query_is_refused_at_add_without_data_db(app) {
+        let before = query_names(&app);
+        let err = fails(
+            &app,
+            &[
+                "query",
+                "add",
+                "orders",
+                "--sql",
+                "SELECT id FROM data.orders",
+            ],
+        );
+        assert!(
+            err.contains("data.orders") || err.contains("orders"),
+            "{err}"
+        );
+        assert_eq!(query_names(&app), before);
+    }
 }
 
 /// Runs `tollgate serve` on the app's database, which must exit by itself within
@@ -1160,100 +1160,100 @@ async fn serve_with_a_corrupt_data_db_fails_at_start_naming_the_file() {
 
 // ---- the commands ----
 
-#[tokio::test]
-async fn query_run_json_prints_the_same_document_as_the_http_answer() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let http = answer(&app, &both_routes("low-stock", "qp1=5")[0], &t).await;
-    let run = cli_json(&app, &["query", "run", "low-stock", "5", "--json"]);
-    assert_eq!(run, http);
-    let http = answer(
-        &app,
-        &both_routes("products-by-prefix", "qp1=Hex&pageno=2&pagesize=4")[1],
-        &t,
-    )
-    .await;
-    let run = cli_json(
-        &app,
-        &[
-            "query",
-            "run",
-            "products-by-prefix",
-            "Hex",
-            "--json",
-            "--pageno",
-            "2",
-            "--pagesize",
-            "4",
-        ],
-    );
-    assert_eq!(run, http);
-    // Without --json: a table with the column names and the rows.
-    let table = ok(&app, &["query", "run", "low-stock", "5"]);
-    assert!(
-        table.contains("sku") && table.contains("WD-LUBE-400"),
-        "{table}"
-    );
-    // The wrong number of parameters is refused.
-    fails(&app, &["query", "run", "low-stock"]);
-    fails(&app, &["query", "run", "low-stock", "5", "6"]);
+crate::on_both_engines! {
+    async fn query_run_json_prints_the_same_document_as_the_http_answer(app) {
+        let t = view_token(&app).await;
+        let http = answer(&app, &both_routes("low-stock", "qp1=5")[0], &t).await;
+        let run = cli_json(&app, &["query", "run", "low-stock", "5", "--json"]);
+        assert_eq!(run, http);
+        let http = answer(
+            &app,
+            &both_routes("products-by-prefix", "qp1=Hex&pageno=2&pagesize=4")[1],
+            &t,
+        )
+        .await;
+        let run = cli_json(
+            &app,
+            &[
+                "query",
+                "run",
+                "products-by-prefix",
+                "Hex",
+                "--json",
+                "--pageno",
+                "2",
+                "--pagesize",
+                "4",
+            ],
+        );
+        assert_eq!(run, http);
+        // Without --json: a table with the column names and the rows.
+        let table = ok(&app, &["query", "run", "low-stock", "5"]);
+        assert!(
+            table.contains("sku") && table.contains("WD-LUBE-400"),
+            "{table}"
+        );
+        // The wrong number of parameters is refused.
+        fails(&app, &["query", "run", "low-stock"]);
+        fails(&app, &["query", "run", "low-stock", "5", "6"]);
+    }
 }
 
-#[tokio::test]
-async fn query_list_json_shows_each_query_with_its_sql_scope_and_description() {
-    let app = spawn_app().await;
-    let listed = cli_json(&app, &["query", "list", "--json"]);
-    let demo = listed.as_array().unwrap();
-    let low = demo
-        .iter()
-        .find(|q| q["name"] == "low-stock")
-        .expect("low-stock");
-    assert_eq!(low["sql"], LOW_STOCK_SQL);
-    assert_eq!(low["scope"], "view");
-    assert!(low["description"].is_string());
-    assert!(demo.iter().any(|q| q["name"] == "products-by-prefix"));
-    publish(
-        &app,
-        "prices",
-        "SELECT sku, price_cents FROM products",
-        &["--scope", "all", "--description", "Full price list"],
-    );
-    let listed = cli_json(&app, &["query", "list", "--json"]);
-    let prices = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["name"] == "prices")
-        .expect("prices listed")
-        .clone();
-    assert_eq!(prices["scope"], "all");
-    assert_eq!(prices["description"], "Full price list");
-    assert_eq!(prices["sql"], "SELECT sku, price_cents FROM products");
-    let text = ok(&app, &["query", "list"]);
-    assert!(
-        text.contains("prices") && text.contains("low-stock"),
-        "{text}"
-    );
-    // A taken name is refused, and the first query stays as it was.
-    fails(&app, &["query", "add", "prices", "--sql", "SELECT 1"]);
-    assert_eq!(cli_json(&app, &["query", "list", "--json"]), listed);
+crate::on_both_engines! {
+    async fn query_list_json_shows_each_query_with_its_sql_scope_and_description(app) {
+        let listed = cli_json(&app, &["query", "list", "--json"]);
+        let demo = listed.as_array().unwrap();
+        let low = demo
+            .iter()
+            .find(|q| q["name"] == "low-stock")
+            .expect("low-stock");
+        assert_eq!(low["sql"], LOW_STOCK_SQL);
+        assert_eq!(low["scope"], "view");
+        assert!(low["description"].is_string());
+        assert!(demo.iter().any(|q| q["name"] == "products-by-prefix"));
+        publish(
+            &app,
+            "prices",
+            "SELECT sku, price_cents FROM products",
+            &["--scope", "all", "--description", "Full price list"],
+        );
+        let listed = cli_json(&app, &["query", "list", "--json"]);
+        let prices = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["name"] == "prices")
+            .expect("prices listed")
+            .clone();
+        assert_eq!(prices["scope"], "all");
+        assert_eq!(prices["description"], "Full price list");
+        assert_eq!(prices["sql"], "SELECT sku, price_cents FROM products");
+        let text = ok(&app, &["query", "list"]);
+        assert!(
+            text.contains("prices") && text.contains("low-stock"),
+            "{text}"
+        );
+        // A taken name is refused, and the first query stays as it was.
+        fails(&app, &["query", "add", "prices", "--sql", "SELECT 1"]);
+        assert_eq!(cli_json(&app, &["query", "list", "--json"]), listed);
+    }
 }
 
-#[tokio::test]
-async fn query_remove_makes_the_query_404_over_http() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    for path in both_routes("low-stock", "qp1=5") {
-        answer(&app, &path, &t).await;
+crate::on_both_engines! {
+    async fn query_remove_makes_the_query_404_over_http(app) {
+        let t = view_token(&app).await;
+        for path in both_routes("low-stock", "qp1=5") {
+            answer(&app, &path, &t).await;
+        }
+        ok(&app, &["query", "remove", "low-stock"]);
+        for path in both_routes("low-stock", "qp1=5") {
+            assert_problem(app.get_with(&path, &t).await, 404).await;
+        }
+        assert!(!query_names(&app).contains(&"low-stock".to_owned()));
+        assert!(query_names(&app).contains(&"products-by-prefix".to_owned()));
+        fails(&app, &["query", "remove", "low-stock"]);
+        fails(&app, &["query", "run", "low-stock", "5"]);
     }
-    ok(&app, &["query", "remove", "low-stock"]);
-    for path in both_routes("low-stock", "qp1=5") {
-        assert_problem(app.get_with(&path, &t).await, 404).await;
-    }
-    assert!(!query_names(&app).contains(&"low-stock".to_owned()));
-    assert!(query_names(&app).contains(&"products-by-prefix".to_owned()));
-    fails(&app, &["query", "remove", "low-stock"]);
-    fails(&app, &["query", "run", "low-stock", "5"]);
 }
 
 #[tokio::test]
@@ -1397,27 +1397,27 @@ async fn a_saved_query_the_sandbox_refuses_is_409_with_the_reason() {
     }
 }
 
-#[tokio::test]
-async fn query_run_uses_the_time_limit_it_is_given() {
-    let app = spawn_app().await;
-    publish(&app, "forever", FOREVER, &[]);
-    let started = Instant::now();
-    let out = tollgate(
-        &app,
-        &["query", "run", "forever", "--query-time-limit-ms", "200"],
-        None,
-    );
-    let took = started.elapsed();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("time limit"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        took < Duration::from_millis(1500),
-        "took {took:?}: not the 200 ms asked"
-    );
+crate::on_both_engines! {
+    async fn query_run_uses_the_time_limit_it_is_given(app) {
+        publish(&app, "forever", FOREVER, &[]);
+        let started = Instant::now();
+        let out = tollgate(
+            &app,
+            &["query", "run", "forever", "--query-time-limit-ms", "200"],
+            None,
+        );
+        let took = started.elapsed();
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("time limit"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            took < Duration::from_millis(1500),
+            "took {took:?}: not the 200 ms asked"
+        );
+    }
 }
 
 #[tokio::test]

@@ -303,7 +303,8 @@ pub fn cli_json(app: &TestApp, args: &[&str]) -> Value {
 /// The body sees the demo server as `app`.
 #[macro_export]
 macro_rules! on_both_engines {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {$(
+    ($($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block)*) => {$(
+        $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
             use super::*;

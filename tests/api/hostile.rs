@@ -287,21 +287,21 @@ fn an_empty_database_file_is_made_a_tollgate_database() {
     );
 }
 
-#[tokio::test]
-async fn a_secret_with_a_control_character_is_refused() {
-    let app = spawn_app().await;
-    for secret in ["demo-secret\0", "demo-secret\n", "\tdemo-secret"] {
-        let r = app.grant("demo", secret, Some("view")).await;
+crate::on_both_engines! {
+    async fn a_secret_with_a_control_character_is_refused(app) {
+        for secret in ["demo-secret\0", "demo-secret\n", "\tdemo-secret"] {
+            let r = app.grant("demo", secret, Some("view")).await;
+            assert_oauth_error(r, 401, "invalid_client").await;
+        }
+        let r = app
+            .post_token(
+                "grant_type=client_credentials&scope=view&client_id=demo&client_secret=demo-secret%00",
+                None,
+            )
+            .await;
         assert_oauth_error(r, 401, "invalid_client").await;
+        app.grant_ok("demo", "demo-secret", Some("view")).await;
     }
-    let r = app
-        .post_token(
-            "grant_type=client_credentials&scope=view&client_id=demo&client_secret=demo-secret%00",
-            None,
-        )
-        .await;
-    assert_oauth_error(r, 401, "invalid_client").await;
-    app.grant_ok("demo", "demo-secret", Some("view")).await;
 }
 
 #[tokio::test]
@@ -417,40 +417,40 @@ async fn a_failed_sign_in_is_audited_with_the_client_it_named_and_why() {
     }
 }
 
-#[tokio::test]
-async fn a_secret_given_on_stdin_is_not_echoed_and_control_characters_are_refused() {
-    let app = spawn_app().await;
-    for args in [
-        &["user", "reset-secret", "demo", "--secret-stdin"][..],
-        &["user", "add", "svc", "--secret-stdin"][..],
-    ] {
-        let out = tollgate(&app, args, Some("chosen-secret-1\n"));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{args:?}");
-        assert!(
-            !stdout.contains("chosen-secret-1"),
-            "{args:?} echoed: {stdout}"
-        );
-        let mut json_args = args.to_vec();
-        json_args.push("--json");
-        if args[1] == "add" {
-            json_args[2] = "svc2";
+crate::on_both_engines! {
+    async fn a_secret_given_on_stdin_is_not_echoed_and_control_characters_are_refused(app) {
+        for args in [
+            &["user", "reset-secret", "demo", "--secret-stdin"][..],
+            &["user", "add", "svc", "--secret-stdin"][..],
+        ] {
+            let out = tollgate(&app, args, Some("chosen-secret-1\n"));
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{args:?}");
+            assert!(
+                !stdout.contains("chosen-secret-1"),
+                "{args:?} echoed: {stdout}"
+            );
+            let mut json_args = args.to_vec();
+            json_args.push("--json");
+            if args[1] == "add" {
+                json_args[2] = "svc2";
+            }
+            let out = tollgate(&app, &json_args, Some("chosen-secret-1\n"));
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert!(v.get("client_secret").is_none(), "{v}");
         }
-        let out = tollgate(&app, &json_args, Some("chosen-secret-1\n"));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert!(v.get("client_secret").is_none(), "{v}");
-    }
-    app.grant_ok("demo", "chosen-secret-1", Some("view")).await;
-    // Made by tollgate: shown once, as before.
-    let made = cli_json(&app, &["user", "reset-secret", "demo", "--json"]);
-    assert!(made["client_secret"].is_string());
-    for bad in ["with\0nul\n", "tab\there\n"] {
-        let out = tollgate(
-            &app,
-            &["user", "reset-secret", "demo", "--secret-stdin"],
-            Some(bad),
-        );
-        assert!(!out.status.success());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("control characters"));
+        app.grant_ok("demo", "chosen-secret-1", Some("view")).await;
+        // Made by tollgate: shown once, as before.
+        let made = cli_json(&app, &["user", "reset-secret", "demo", "--json"]);
+        assert!(made["client_secret"].is_string());
+        for bad in ["with\0nul\n", "tab\there\n"] {
+            let out = tollgate(
+                &app,
+                &["user", "reset-secret", "demo", "--secret-stdin"],
+                Some(bad),
+            );
+            assert!(!out.status.success());
+            assert!(String::from_utf8_lossy(&out.stderr).contains("control characters"));
+        }
     }
 }

@@ -155,169 +155,169 @@ async fn me(app: &TestApp, t: &BasicTokenResponse) -> reqwest::Response {
     app.me(t.access_token().secret()).await
 }
 
-#[tokio::test]
-async fn client_credentials_with_basic_auth() {
-    let app = spawn_app().await;
-    let wire = Wire::new();
-    let t = grant_ok(&demo(&app), &wire, None).await;
-    let sent = wire.last();
-    assert!(sent.basic, "the crate used HTTP Basic: {sent:?}");
-    assert!(!sent.body.contains("client_secret"), "{sent:?}");
-    assert_eq!(*t.token_type(), BasicTokenType::Bearer);
-    assert_eq!(t.expires_in(), Some(Duration::from_secs(300)));
-    assert_eq!(scopes(&t), ["all", "view"]);
-    let r = me(&app, &t).await;
-    assert_eq!(r.status(), 200);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["client_id"], "demo");
-    assert_eq!(body["seat"], true);
-}
-
-#[tokio::test]
-async fn client_credentials_with_credentials_in_the_body() {
-    let app = spawn_app().await;
-    let wire = Wire::new();
-    let client = oauth2_client(&app, "viewer", "viewer-secret", AuthType::RequestBody);
-    let t = grant_ok(&client, &wire, None).await;
-    let sent = wire.last();
-    assert!(!sent.basic, "no Authorization header: {sent:?}");
-    assert!(
-        sent.body.contains("client_id=viewer") && sent.body.contains("client_secret=viewer-secret"),
-        "{sent:?}"
-    );
-    assert_eq!(scopes(&t), ["view"]);
-    let body: Value = me(&app, &t).await.json().await.unwrap();
-    assert_eq!(body["client_id"], "viewer");
-}
-
-#[tokio::test]
-async fn view_scope_is_granted_as_asked_with_a_refresh_token() {
-    let app = spawn_app().await;
-    let wire = Wire::new();
-    let t = grant_ok(&demo(&app), &wire, Some("view")).await;
-    assert!(wire.last().body.contains("scope=view"));
-    assert_eq!(scopes(&t), ["view"]);
-    assert!(
-        t.refresh_token().is_some(),
-        "every grant has a refresh token"
-    );
-    let body: Value = me(&app, &t).await.json().await.unwrap();
-    assert_eq!(body["scope"], "view");
-    assert_eq!(body["seat"], false, "a view grant holds no seat");
-}
-
-#[tokio::test]
-async fn refresh_through_the_crate_rotates_both_tokens() {
-    let app = spawn_app().await;
-    let wire = Wire::new();
-    let client = demo(&app);
-    let first = grant_ok(&client, &wire, Some("all")).await;
-    let session: Value = me(&app, &first).await.json().await.unwrap();
-
-    let second = client
-        .exchange_refresh_token(refresh_of(&first))
-        .request_async(&wire)
-        .await
-        .unwrap_or_else(|e| panic!("refresh failed: {}", describe(&e)));
-    let sent = wire.last();
-    assert!(sent.basic, "{sent:?}");
-    assert!(sent.body.contains("grant_type=refresh_token"), "{sent:?}");
-    assert_eq!(scopes(&second), ["all"]);
-    assert_ne!(
-        second.access_token().secret(),
-        first.access_token().secret()
-    );
-    assert_ne!(
-        refresh_of(&second).secret(),
-        refresh_of(&first).secret(),
-        "the refresh token rotates"
-    );
-    let after: Value = me(&app, &second).await.json().await.unwrap();
-    assert_eq!(after["session_id"], session["session_id"], "same session");
-    assert_eq!(app.seats_held(), 1, "refreshing keeps the one seat");
-
-    // The old refresh token is dead: presenting it again is reuse.
-    let reused = client
-        .exchange_refresh_token(refresh_of(&first))
-        .request_async(&wire)
-        .await
-        .expect_err("an exchanged refresh token is dead");
-    assert_eq!(server_error(reused), BasicErrorResponseType::InvalidGrant);
-}
-
-#[tokio::test]
-async fn revoking_the_refresh_token_through_the_crate_frees_the_seat() {
-    let app = spawn_app().await;
-    let wire = Wire::new();
-    let client = demo(&app);
-    let first = grant_ok(&client, &wire, Some("all")).await;
-    grant_ok(&client, &wire, Some("all")).await;
-    let refused = grant(&client, &wire, Some("all"))
-        .await
-        .expect_err("both seats are held");
-    assert_eq!(
-        server_error(refused),
-        BasicErrorResponseType::Extension("licence_unavailable".into())
-    );
-    assert_eq!(me(&app, &first).await.status(), 200);
-
-    client
-        .revoke_token(StandardRevocableToken::RefreshToken(
-            refresh_of(&first).clone(),
-        ))
-        .expect("revocation request")
-        .request_async(&wire)
-        .await
-        .unwrap_or_else(|e| panic!("revocation failed: {e:?}"));
-    let sent = wire.last();
-    assert!(sent.uri.ends_with("/revoke"), "{sent:?}");
-    assert!(sent.basic, "{sent:?}");
-    assert!(
-        sent.body.contains("token_type_hint=refresh_token"),
-        "{sent:?}"
-    );
-
-    assert_eq!(
-        me(&app, &first).await.status(),
-        401,
-        "the session's access token died with it"
-    );
-    assert_eq!(app.seats_held(), 1);
-    let third = grant_ok(&client, &wire, Some("all")).await;
-    assert_eq!(scopes(&third), ["all"]);
-}
-
-#[tokio::test]
-async fn wrong_secret_is_invalid_client() {
-    let app = spawn_app().await;
-    let wire = Wire::new();
-    for auth in [AuthType::BasicAuth, AuthType::RequestBody] {
-        let client = oauth2_client(&app, "demo", "not-the-secret", auth);
-        let e = grant(&client, &wire, Some("view"))
-            .await
-            .expect_err("refused");
-        assert_eq!(server_error(e), BasicErrorResponseType::InvalidClient);
+crate::on_both_engines! {
+    async fn client_credentials_with_basic_auth(app) {
+        let wire = Wire::new();
+        let t = grant_ok(&demo(&app), &wire, None).await;
+        let sent = wire.last();
+        assert!(sent.basic, "the crate used HTTP Basic: {sent:?}");
+        assert!(!sent.body.contains("client_secret"), "{sent:?}");
+        assert_eq!(*t.token_type(), BasicTokenType::Bearer);
+        assert_eq!(t.expires_in(), Some(Duration::from_secs(300)));
+        assert_eq!(scopes(&t), ["all", "view"]);
+        let r = me(&app, &t).await;
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["client_id"], "demo");
+        assert_eq!(body["seat"], true);
     }
 }
 
-#[tokio::test]
-async fn a_scope_nobody_has_is_invalid_scope() {
-    let app = spawn_app().await;
-    let wire = Wire::new();
-    let e = grant(&demo(&app), &wire, Some("admin"))
-        .await
-        .expect_err("refused");
-    assert_eq!(server_error(e), BasicErrorResponseType::InvalidScope);
+crate::on_both_engines! {
+    async fn client_credentials_with_credentials_in_the_body(app) {
+        let wire = Wire::new();
+        let client = oauth2_client(&app, "viewer", "viewer-secret", AuthType::RequestBody);
+        let t = grant_ok(&client, &wire, None).await;
+        let sent = wire.last();
+        assert!(!sent.basic, "no Authorization header: {sent:?}");
+        assert!(
+            sent.body.contains("client_id=viewer") && sent.body.contains("client_secret=viewer-secret"),
+            "{sent:?}"
+        );
+        assert_eq!(scopes(&t), ["view"]);
+        let body: Value = me(&app, &t).await.json().await.unwrap();
+        assert_eq!(body["client_id"], "viewer");
+    }
 }
 
-#[tokio::test]
-async fn a_bogus_refresh_token_is_invalid_grant() {
-    let app = spawn_app().await;
-    let wire = Wire::new();
-    let e = demo(&app)
-        .exchange_refresh_token(&RefreshToken::new("bogus".into()))
-        .request_async(&wire)
-        .await
-        .expect_err("refused");
-    assert_eq!(server_error(e), BasicErrorResponseType::InvalidGrant);
+crate::on_both_engines! {
+    async fn view_scope_is_granted_as_asked_with_a_refresh_token(app) {
+        let wire = Wire::new();
+        let t = grant_ok(&demo(&app), &wire, Some("view")).await;
+        assert!(wire.last().body.contains("scope=view"));
+        assert_eq!(scopes(&t), ["view"]);
+        assert!(
+            t.refresh_token().is_some(),
+            "every grant has a refresh token"
+        );
+        let body: Value = me(&app, &t).await.json().await.unwrap();
+        assert_eq!(body["scope"], "view");
+        assert_eq!(body["seat"], false, "a view grant holds no seat");
+    }
+}
+
+crate::on_both_engines! {
+    async fn refresh_through_the_crate_rotates_both_tokens(app) {
+        let wire = Wire::new();
+        let client = demo(&app);
+        let first = grant_ok(&client, &wire, Some("all")).await;
+        let session: Value = me(&app, &first).await.json().await.unwrap();
+
+        let second = client
+            .exchange_refresh_token(refresh_of(&first))
+            .request_async(&wire)
+            .await
+            .unwrap_or_else(|e| panic!("refresh failed: {}", describe(&e)));
+        let sent = wire.last();
+        assert!(sent.basic, "{sent:?}");
+        assert!(sent.body.contains("grant_type=refresh_token"), "{sent:?}");
+        assert_eq!(scopes(&second), ["all"]);
+        assert_ne!(
+            second.access_token().secret(),
+            first.access_token().secret()
+        );
+        assert_ne!(
+            refresh_of(&second).secret(),
+            refresh_of(&first).secret(),
+            "the refresh token rotates"
+        );
+        let after: Value = me(&app, &second).await.json().await.unwrap();
+        assert_eq!(after["session_id"], session["session_id"], "same session");
+        assert_eq!(app.seats_held(), 1, "refreshing keeps the one seat");
+
+        // The old refresh token is dead: presenting it again is reuse.
+        let reused = client
+            .exchange_refresh_token(refresh_of(&first))
+            .request_async(&wire)
+            .await
+            .expect_err("an exchanged refresh token is dead");
+        assert_eq!(server_error(reused), BasicErrorResponseType::InvalidGrant);
+    }
+}
+
+crate::on_both_engines! {
+    async fn revoking_the_refresh_token_through_the_crate_frees_the_seat(app) {
+        let wire = Wire::new();
+        let client = demo(&app);
+        let first = grant_ok(&client, &wire, Some("all")).await;
+        grant_ok(&client, &wire, Some("all")).await;
+        let refused = grant(&client, &wire, Some("all"))
+            .await
+            .expect_err("both seats are held");
+        assert_eq!(
+            server_error(refused),
+            BasicErrorResponseType::Extension("licence_unavailable".into())
+        );
+        assert_eq!(me(&app, &first).await.status(), 200);
+
+        client
+            .revoke_token(StandardRevocableToken::RefreshToken(
+                refresh_of(&first).clone(),
+            ))
+            .expect("revocation request")
+            .request_async(&wire)
+            .await
+            .unwrap_or_else(|e| panic!("revocation failed: {e:?}"));
+        let sent = wire.last();
+        assert!(sent.uri.ends_with("/revoke"), "{sent:?}");
+        assert!(sent.basic, "{sent:?}");
+        assert!(
+            sent.body.contains("token_type_hint=refresh_token"),
+            "{sent:?}"
+        );
+
+        assert_eq!(
+            me(&app, &first).await.status(),
+            401,
+            "the session's access token died with it"
+        );
+        assert_eq!(app.seats_held(), 1);
+        let third = grant_ok(&client, &wire, Some("all")).await;
+        assert_eq!(scopes(&third), ["all"]);
+    }
+}
+
+crate::on_both_engines! {
+    async fn wrong_secret_is_invalid_client(app) {
+        let wire = Wire::new();
+        for auth in [AuthType::BasicAuth, AuthType::RequestBody] {
+            let client = oauth2_client(&app, "demo", "not-the-secret", auth);
+            let e = grant(&client, &wire, Some("view"))
+                .await
+                .expect_err("refused");
+            assert_eq!(server_error(e), BasicErrorResponseType::InvalidClient);
+        }
+    }
+}
+
+crate::on_both_engines! {
+    async fn a_scope_nobody_has_is_invalid_scope(app) {
+        let wire = Wire::new();
+        let e = grant(&demo(&app), &wire, Some("admin"))
+            .await
+            .expect_err("refused");
+        assert_eq!(server_error(e), BasicErrorResponseType::InvalidScope);
+    }
+}
+
+crate::on_both_engines! {
+    async fn a_bogus_refresh_token_is_invalid_grant(app) {
+        let wire = Wire::new();
+        let e = demo(&app)
+            .exchange_refresh_token(&RefreshToken::new("bogus".into()))
+            .request_async(&wire)
+            .await
+            .expect_err("refused");
+        assert_eq!(server_error(e), BasicErrorResponseType::InvalidGrant);
+    }
 }

@@ -200,53 +200,53 @@ fn rfc3339_helper_parses_what_it_should() {
 
 // ---- authentication (RFC 6750) ----
 
-#[tokio::test]
-async fn request_without_token_gets_plain_bearer_challenge() {
-    let app = spawn_app().await;
-    let r = send(&app, Method::GET, PRODUCTS, None, None).await;
-    assert_eq!(r.status(), 401);
-    assert_eq!(www_authenticate(&r), PLAIN_CHALLENGE);
+crate::on_both_engines! {
+    async fn request_without_token_gets_plain_bearer_challenge(app) {
+        let r = send(&app, Method::GET, PRODUCTS, None, None).await;
+        assert_eq!(r.status(), 401);
+        assert_eq!(www_authenticate(&r), PLAIN_CHALLENGE);
+    }
 }
 
-#[tokio::test]
-async fn write_without_token_gets_plain_bearer_challenge() {
-    let app = spawn_app().await;
-    let r = send(&app, Method::DELETE, &sku_path("NUT-M6"), None, None).await;
-    assert_eq!(r.status(), 401);
-    assert_eq!(www_authenticate(&r), PLAIN_CHALLENGE);
-    assert_eq!(
-        app.get_with(&sku_path("NUT-M6"), &view_token(&app).await)
-            .await
-            .status(),
-        200
-    );
+crate::on_both_engines! {
+    async fn write_without_token_gets_plain_bearer_challenge(app) {
+        let r = send(&app, Method::DELETE, &sku_path("NUT-M6"), None, None).await;
+        assert_eq!(r.status(), 401);
+        assert_eq!(www_authenticate(&r), PLAIN_CHALLENGE);
+        assert_eq!(
+            app.get_with(&sku_path("NUT-M6"), &view_token(&app).await)
+                .await
+                .status(),
+            200
+        );
+    }
 }
 
-#[tokio::test]
-async fn me_without_token_gets_plain_bearer_challenge() {
-    let app = spawn_app().await;
-    let r = send(&app, Method::GET, "/api/v1/me", None, None).await;
-    assert_eq!(r.status(), 401);
-    assert_eq!(www_authenticate(&r), PLAIN_CHALLENGE);
+crate::on_both_engines! {
+    async fn me_without_token_gets_plain_bearer_challenge(app) {
+        let r = send(&app, Method::GET, "/api/v1/me", None, None).await;
+        assert_eq!(r.status(), 401);
+        assert_eq!(www_authenticate(&r), PLAIN_CHALLENGE);
+    }
 }
 
-#[tokio::test]
-async fn access_token_in_query_string_is_ignored() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let path = format!("{PRODUCTS}?access_token={t}");
-    let r = send(&app, Method::GET, &path, None, None).await;
-    assert_eq!(r.status(), 401);
-    assert_eq!(www_authenticate(&r), PLAIN_CHALLENGE);
+crate::on_both_engines! {
+    async fn access_token_in_query_string_is_ignored(app) {
+        let t = view_token(&app).await;
+        let path = format!("{PRODUCTS}?access_token={t}");
+        let r = send(&app, Method::GET, &path, None, None).await;
+        assert_eq!(r.status(), 401);
+        assert_eq!(www_authenticate(&r), PLAIN_CHALLENGE);
+    }
 }
 
-#[tokio::test]
-async fn unknown_token_is_invalid_token() {
-    let app = spawn_app().await;
-    let r = app
-        .get_with(PRODUCTS, "bm90LWEtcmVhbC10b2tlbi1hdC1hbGwtMDEyMzQ1Njc4OQ")
-        .await;
-    assert_invalid_token(&r);
+crate::on_both_engines! {
+    async fn unknown_token_is_invalid_token(app) {
+        let r = app
+            .get_with(PRODUCTS, "bm90LWEtcmVhbC10b2tlbi1hdC1hbGwtMDEyMzQ1Njc4OQ")
+            .await;
+        assert_invalid_token(&r);
+    }
 }
 
 crate::on_both_engines! {
@@ -273,81 +273,81 @@ async fn token_of_revoked_session_is_invalid_token() {
     assert_invalid_token(&app.get_with(PRODUCTS, &t).await);
 }
 
-#[tokio::test]
-async fn view_token_cannot_create_a_product() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let r = call(&app, Method::POST, PRODUCTS, &t, Some(&widget("WIDGET-1"))).await;
-    assert_eq!(r.status(), 403);
-    assert_eq!(www_authenticate(&r), INSUFFICIENT_SCOPE);
-    assert_eq!(app.get_with(&sku_path("WIDGET-1"), &t).await.status(), 404);
+crate::on_both_engines! {
+    async fn view_token_cannot_create_a_product(app) {
+        let t = view_token(&app).await;
+        let r = call(&app, Method::POST, PRODUCTS, &t, Some(&widget("WIDGET-1"))).await;
+        assert_eq!(r.status(), 403);
+        assert_eq!(www_authenticate(&r), INSUFFICIENT_SCOPE);
+        assert_eq!(app.get_with(&sku_path("WIDGET-1"), &t).await.status(), 404);
+    }
 }
 
-#[tokio::test]
-async fn view_token_cannot_replace_a_product() {
-    let app = spawn_app().await;
-    let t = token(&app, "demo", "demo-secret", Some("view")).await;
-    let r = call(
-        &app,
-        Method::PUT,
-        &sku_path("NUT-M6"),
-        &t,
-        Some(&widget("NUT-M6")),
-    )
-    .await;
-    assert_eq!(r.status(), 403);
-    assert_eq!(www_authenticate(&r), INSUFFICIENT_SCOPE);
-    let p: Value = app
-        .get_with(&sku_path("NUT-M6"), &t)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(p["name"], "Hex nut M6");
+crate::on_both_engines! {
+    async fn view_token_cannot_replace_a_product(app) {
+        let t = token(&app, "demo", "demo-secret", Some("view")).await;
+        let r = call(
+            &app,
+            Method::PUT,
+            &sku_path("NUT-M6"),
+            &t,
+            Some(&widget("NUT-M6")),
+        )
+        .await;
+        assert_eq!(r.status(), 403);
+        assert_eq!(www_authenticate(&r), INSUFFICIENT_SCOPE);
+        let p: Value = app
+            .get_with(&sku_path("NUT-M6"), &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(p["name"], "Hex nut M6");
+    }
 }
 
-#[tokio::test]
-async fn view_token_cannot_delete_a_product() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let r = call(&app, Method::DELETE, &sku_path("NUT-M6"), &t, None).await;
-    assert_eq!(r.status(), 403);
-    assert_eq!(www_authenticate(&r), INSUFFICIENT_SCOPE);
-    assert_eq!(app.get_with(&sku_path("NUT-M6"), &t).await.status(), 200);
+crate::on_both_engines! {
+    async fn view_token_cannot_delete_a_product(app) {
+        let t = view_token(&app).await;
+        let r = call(&app, Method::DELETE, &sku_path("NUT-M6"), &t, None).await;
+        assert_eq!(r.status(), 403);
+        assert_eq!(www_authenticate(&r), INSUFFICIENT_SCOPE);
+        assert_eq!(app.get_with(&sku_path("NUT-M6"), &t).await.status(), 200);
+    }
 }
 
-#[tokio::test]
-async fn bearer_without_token_is_invalid_request() {
-    let app = spawn_app().await;
-    let r = send(&app, Method::GET, PRODUCTS, Some("Bearer"), None).await;
-    assert_eq!(r.status(), 400);
-    assert_eq!(www_authenticate(&r), INVALID_REQUEST);
+crate::on_both_engines! {
+    async fn bearer_without_token_is_invalid_request(app) {
+        let r = send(&app, Method::GET, PRODUCTS, Some("Bearer"), None).await;
+        assert_eq!(r.status(), 400);
+        assert_eq!(www_authenticate(&r), INVALID_REQUEST);
+    }
 }
 
-#[tokio::test]
-async fn bearer_token_with_space_is_invalid_request() {
-    let app = spawn_app().await;
-    let r = send(&app, Method::GET, PRODUCTS, Some("Bearer a b"), None).await;
-    assert_eq!(r.status(), 400);
-    assert_eq!(www_authenticate(&r), INVALID_REQUEST);
+crate::on_both_engines! {
+    async fn bearer_token_with_space_is_invalid_request(app) {
+        let r = send(&app, Method::GET, PRODUCTS, Some("Bearer a b"), None).await;
+        assert_eq!(r.status(), 400);
+        assert_eq!(www_authenticate(&r), INVALID_REQUEST);
+    }
 }
 
-#[tokio::test]
-async fn bearer_token_outside_b64token_is_invalid_request() {
-    let app = spawn_app().await;
-    let r = send(&app, Method::GET, PRODUCTS, Some("Bearer a,b"), None).await;
-    assert_eq!(r.status(), 400);
-    assert_eq!(www_authenticate(&r), INVALID_REQUEST);
+crate::on_both_engines! {
+    async fn bearer_token_outside_b64token_is_invalid_request(app) {
+        let r = send(&app, Method::GET, PRODUCTS, Some("Bearer a,b"), None).await;
+        assert_eq!(r.status(), 400);
+        assert_eq!(www_authenticate(&r), INVALID_REQUEST);
+    }
 }
 
-#[tokio::test]
-async fn bearer_scheme_name_is_case_insensitive() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    for scheme in ["bearer", "BEARER", "bEaReR"] {
-        let auth = format!("{scheme} {t}");
-        let r = send(&app, Method::GET, PRODUCTS, Some(&auth), None).await;
-        assert_eq!(r.status(), 200, "scheme {scheme}");
+crate::on_both_engines! {
+    async fn bearer_scheme_name_is_case_insensitive(app) {
+        let t = view_token(&app).await;
+        for scheme in ["bearer", "BEARER", "bEaReR"] {
+            let auth = format!("{scheme} {t}");
+            let r = send(&app, Method::GET, PRODUCTS, Some(&auth), None).await;
+            assert_eq!(r.status(), 200, "scheme {scheme}");
+        }
     }
 }
 
@@ -369,37 +369,37 @@ async fn list_defaults_to_first_50_ordered_by_sku() {
     assert_eq!(got, sorted);
 }
 
-#[tokio::test]
-async fn list_items_are_whole_products() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let body = list(&app, &t, "?limit=1").await;
-    let p = &body["items"][0];
-    let keys: Vec<&str> = p.as_object().unwrap().keys().map(String::as_str).collect();
-    for k in [
-        "sku",
-        "name",
-        "description",
-        "price_cents",
-        "stock",
-        "updated_at",
-    ] {
-        assert!(keys.contains(&k), "{k} missing from {p}");
+crate::on_both_engines! {
+    async fn list_items_are_whole_products(app) {
+        let t = view_token(&app).await;
+        let body = list(&app, &t, "?limit=1").await;
+        let p = &body["items"][0];
+        let keys: Vec<&str> = p.as_object().unwrap().keys().map(String::as_str).collect();
+        for k in [
+            "sku",
+            "name",
+            "description",
+            "price_cents",
+            "stock",
+            "updated_at",
+        ] {
+            assert!(keys.contains(&k), "{k} missing from {p}");
+        }
+        assert_eq!(keys.len(), 6, "{p}");
+        assert!(rfc3339_secs(&s(&p["updated_at"])).is_some(), "{p}");
     }
-    assert_eq!(keys.len(), 6, "{p}");
-    assert!(rfc3339_secs(&s(&p["updated_at"])).is_some(), "{p}");
 }
 
-#[tokio::test]
-async fn list_pages_with_limit_and_offset() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let all = skus(&list(&app, &t, "?limit=500").await);
-    let page = list(&app, &t, "?limit=5&offset=3").await;
-    assert_eq!(page["limit"], 5);
-    assert_eq!(page["offset"], 3);
-    assert_eq!(page["total"], all.len());
-    assert_eq!(skus(&page), all[3..8]);
+crate::on_both_engines! {
+    async fn list_pages_with_limit_and_offset(app) {
+        let t = view_token(&app).await;
+        let all = skus(&list(&app, &t, "?limit=500").await);
+        let page = list(&app, &t, "?limit=5&offset=3").await;
+        assert_eq!(page["limit"], 5);
+        assert_eq!(page["offset"], 3);
+        assert_eq!(page["total"], all.len());
+        assert_eq!(skus(&page), all[3..8]);
+    }
 }
 
 #[tokio::test]
@@ -421,232 +421,232 @@ async fn list_accepts_limit_bounds_1_and_500() {
     assert_eq!(skus(&big).len() as i64, product_count(&app));
 }
 
-#[tokio::test]
-async fn list_q_matches_sku_case_insensitively() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let all = list(&app, &t, "?limit=500").await;
-    let expected: Vec<String> = all["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| {
-            s(&p["sku"]).to_lowercase().contains("nut")
-                || s(&p["name"]).to_lowercase().contains("nut")
-        })
-        .map(|p| s(&p["sku"]))
-        .collect();
-    assert!(expected.contains(&"NUT-M6".to_owned()));
-    for q in ["nut", "NUT", "nUt"] {
-        let body = list(&app, &t, &format!("?q={q}")).await;
-        assert_eq!(skus(&body), expected, "q={q}");
-        assert_eq!(body["total"], expected.len(), "q={q}");
+crate::on_both_engines! {
+    async fn list_q_matches_sku_case_insensitively(app) {
+        let t = view_token(&app).await;
+        let all = list(&app, &t, "?limit=500").await;
+        let expected: Vec<String> = all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| {
+                s(&p["sku"]).to_lowercase().contains("nut")
+                    || s(&p["name"]).to_lowercase().contains("nut")
+            })
+            .map(|p| s(&p["sku"]))
+            .collect();
+        assert!(expected.contains(&"NUT-M6".to_owned()));
+        for q in ["nut", "NUT", "nUt"] {
+            let body = list(&app, &t, &format!("?q={q}")).await;
+            assert_eq!(skus(&body), expected, "q={q}");
+            assert_eq!(body["total"], expected.len(), "q={q}");
+        }
     }
 }
 
-#[tokio::test]
-async fn list_q_matches_name_case_insensitively() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    // "Wood screw 4 x 40" / "Wood screw 5 x 60": the name matches, the sku does not.
-    let body = list(&app, &t, "?q=wOOD+sCREW").await;
-    assert_eq!(skus(&body), ["SCREW-WD-4x40", "SCREW-WD-5x60"]);
-    assert_eq!(body["total"], 2);
+crate::on_both_engines! {
+    async fn list_q_matches_name_case_insensitively(app) {
+        let t = view_token(&app).await;
+        // "Wood screw 4 x 40" / "Wood screw 5 x 60": the name matches, the sku does not.
+        let body = list(&app, &t, "?q=wOOD+sCREW").await;
+        assert_eq!(skus(&body), ["SCREW-WD-4x40", "SCREW-WD-5x60"]);
+        assert_eq!(body["total"], 2);
+    }
 }
 
-#[tokio::test]
-async fn list_rejects_limit_zero() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let r = app.get_with(&format!("{PRODUCTS}?limit=0"), &t).await;
-    assert_bad_request_naming(r, "limit").await;
+crate::on_both_engines! {
+    async fn list_rejects_limit_zero(app) {
+        let t = view_token(&app).await;
+        let r = app.get_with(&format!("{PRODUCTS}?limit=0"), &t).await;
+        assert_bad_request_naming(r, "limit").await;
+    }
 }
 
-#[tokio::test]
-async fn list_rejects_limit_over_500() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let r = app.get_with(&format!("{PRODUCTS}?limit=501"), &t).await;
-    assert_bad_request_naming(r, "limit").await;
+crate::on_both_engines! {
+    async fn list_rejects_limit_over_500(app) {
+        let t = view_token(&app).await;
+        let r = app.get_with(&format!("{PRODUCTS}?limit=501"), &t).await;
+        assert_bad_request_naming(r, "limit").await;
+    }
 }
 
-#[tokio::test]
-async fn list_rejects_non_numeric_limit() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let r = app.get_with(&format!("{PRODUCTS}?limit=abc"), &t).await;
-    assert_bad_request_naming(r, "limit").await;
+crate::on_both_engines! {
+    async fn list_rejects_non_numeric_limit(app) {
+        let t = view_token(&app).await;
+        let r = app.get_with(&format!("{PRODUCTS}?limit=abc"), &t).await;
+        assert_bad_request_naming(r, "limit").await;
+    }
 }
 
-#[tokio::test]
-async fn list_rejects_negative_offset() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let r = app.get_with(&format!("{PRODUCTS}?offset=-1"), &t).await;
-    assert_bad_request_naming(r, "offset").await;
+crate::on_both_engines! {
+    async fn list_rejects_negative_offset(app) {
+        let t = view_token(&app).await;
+        let r = app.get_with(&format!("{PRODUCTS}?offset=-1"), &t).await;
+        assert_bad_request_naming(r, "offset").await;
+    }
 }
 
-#[tokio::test]
-async fn list_rejects_non_numeric_offset() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let r = app.get_with(&format!("{PRODUCTS}?offset=abc"), &t).await;
-    assert_bad_request_naming(r, "offset").await;
+crate::on_both_engines! {
+    async fn list_rejects_non_numeric_offset(app) {
+        let t = view_token(&app).await;
+        let r = app.get_with(&format!("{PRODUCTS}?offset=abc"), &t).await;
+        assert_bad_request_naming(r, "offset").await;
+    }
 }
 
 // ---- one product ----
 
-#[tokio::test]
-async fn get_returns_one_product() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let r = app.get_with(&sku_path("NUT-M6"), &t).await;
-    assert_eq!(r.status(), 200);
-    let p: Value = r.json().await.unwrap();
-    assert_eq!(p["sku"], "NUT-M6");
-    assert_eq!(p["name"], "Hex nut M6");
-    assert_eq!(p["price_cents"], 4);
-    assert_eq!(p["stock"], 9000);
-    assert!(p["description"].is_string());
-    assert!(rfc3339_secs(&s(&p["updated_at"])).is_some(), "{p}");
+crate::on_both_engines! {
+    async fn get_returns_one_product(app) {
+        let t = view_token(&app).await;
+        let r = app.get_with(&sku_path("NUT-M6"), &t).await;
+        assert_eq!(r.status(), 200);
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["sku"], "NUT-M6");
+        assert_eq!(p["name"], "Hex nut M6");
+        assert_eq!(p["price_cents"], 4);
+        assert_eq!(p["stock"], 9000);
+        assert!(p["description"].is_string());
+        assert!(rfc3339_secs(&s(&p["updated_at"])).is_some(), "{p}");
+    }
 }
 
-#[tokio::test]
-async fn full_token_can_read_a_product() {
-    let app = spawn_app().await;
-    // `all` alone, without `view`: full access includes reading.
-    let t = token(&app, "demo", "demo-secret", Some("all")).await;
-    let r = app.get_with(&sku_path("BOLT-M6-20"), &t).await;
-    assert_eq!(r.status(), 200);
-    let p: Value = r.json().await.unwrap();
-    assert_eq!(p["sku"], "BOLT-M6-20");
-    assert!(!s(&p["name"]).is_empty(), "{p}");
+crate::on_both_engines! {
+    async fn full_token_can_read_a_product(app) {
+        // `all` alone, without `view`: full access includes reading.
+        let t = token(&app, "demo", "demo-secret", Some("all")).await;
+        let r = app.get_with(&sku_path("BOLT-M6-20"), &t).await;
+        assert_eq!(r.status(), 200);
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["sku"], "BOLT-M6-20");
+        assert!(!s(&p["name"]).is_empty(), "{p}");
+    }
 }
 
-#[tokio::test]
-async fn get_unknown_sku_is_404_problem() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let r = app.get_with(&sku_path("NO-SUCH-SKU"), &t).await;
-    assert_problem(r, 404).await;
+crate::on_both_engines! {
+    async fn get_unknown_sku_is_404_problem(app) {
+        let t = view_token(&app).await;
+        let r = app.get_with(&sku_path("NO-SUCH-SKU"), &t).await;
+        assert_problem(r, 404).await;
+    }
 }
 
 // ---- writes ----
 
-#[tokio::test]
-async fn post_creates_a_product_with_location() {
-    let app = spawn_app().await;
-    let t = full_token(&app).await;
-    let r = call(&app, Method::POST, PRODUCTS, &t, Some(&widget("WIDGET-1"))).await;
-    assert_eq!(r.status(), 201);
-    let loc = r.headers()["location"].to_str().unwrap().to_owned();
-    assert!(loc.ends_with("/api/v1/products/WIDGET-1"), "{loc}");
-    let p: Value = r.json().await.unwrap();
-    let mut expected = widget("WIDGET-1");
-    expected["updated_at"] = p["updated_at"].clone();
-    assert_eq!(p, expected);
-    assert_updated_at(&p, app.clock_now());
-    let again: Value = app
-        .get_with(&sku_path("WIDGET-1"), &t)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(again, p);
+crate::on_both_engines! {
+    async fn post_creates_a_product_with_location(app) {
+        let t = full_token(&app).await;
+        let r = call(&app, Method::POST, PRODUCTS, &t, Some(&widget("WIDGET-1"))).await;
+        assert_eq!(r.status(), 201);
+        let loc = r.headers()["location"].to_str().unwrap().to_owned();
+        assert!(loc.ends_with("/api/v1/products/WIDGET-1"), "{loc}");
+        let p: Value = r.json().await.unwrap();
+        let mut expected = widget("WIDGET-1");
+        expected["updated_at"] = p["updated_at"].clone();
+        assert_eq!(p, expected);
+        assert_updated_at(&p, app.clock_now());
+        let again: Value = app
+            .get_with(&sku_path("WIDGET-1"), &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(again, p);
+    }
 }
 
-#[tokio::test]
-async fn post_of_existing_sku_is_conflict() {
-    let app = spawn_app().await;
-    let t = full_token(&app).await;
-    let r = call(&app, Method::POST, PRODUCTS, &t, Some(&widget("NUT-M6"))).await;
-    assert_eq!(r.status(), 409);
-    let p: Value = app
-        .get_with(&sku_path("NUT-M6"), &t)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(p["name"], "Hex nut M6");
+crate::on_both_engines! {
+    async fn post_of_existing_sku_is_conflict(app) {
+        let t = full_token(&app).await;
+        let r = call(&app, Method::POST, PRODUCTS, &t, Some(&widget("NUT-M6"))).await;
+        assert_eq!(r.status(), 409);
+        let p: Value = app
+            .get_with(&sku_path("NUT-M6"), &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(p["name"], "Hex nut M6");
+    }
 }
 
-#[tokio::test]
-async fn post_without_description_stores_empty_description() {
-    let app = spawn_app().await;
-    let t = full_token(&app).await;
-    let body = json!({"sku": "WIDGET-2", "name": "Widget", "price_cents": 0, "stock": 0});
-    let r = call(&app, Method::POST, PRODUCTS, &t, Some(&body)).await;
-    assert_eq!(r.status(), 201);
-    let p: Value = r.json().await.unwrap();
-    assert_eq!(p["description"], "");
+crate::on_both_engines! {
+    async fn post_without_description_stores_empty_description(app) {
+        let t = full_token(&app).await;
+        let body = json!({"sku": "WIDGET-2", "name": "Widget", "price_cents": 0, "stock": 0});
+        let r = call(&app, Method::POST, PRODUCTS, &t, Some(&body)).await;
+        assert_eq!(r.status(), 201);
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["description"], "");
+    }
 }
 
-#[tokio::test]
-async fn put_creates_then_replaces() {
-    let app = spawn_app().await;
-    let t = full_token(&app).await;
-    let path = sku_path("WIDGET-3");
-    let r = call(&app, Method::PUT, &path, &t, Some(&widget("WIDGET-3"))).await;
-    assert_eq!(r.status(), 201);
-    let mut changed = widget("WIDGET-3");
-    changed["stock"] = json!(99);
-    let r = call(&app, Method::PUT, &path, &t, Some(&changed)).await;
-    assert_eq!(r.status(), 200);
-    let p: Value = r.json().await.unwrap();
-    assert_eq!(p["stock"], 99);
-    assert_eq!(p["name"], "Widget");
+crate::on_both_engines! {
+    async fn put_creates_then_replaces(app) {
+        let t = full_token(&app).await;
+        let path = sku_path("WIDGET-3");
+        let r = call(&app, Method::PUT, &path, &t, Some(&widget("WIDGET-3"))).await;
+        assert_eq!(r.status(), 201);
+        let mut changed = widget("WIDGET-3");
+        changed["stock"] = json!(99);
+        let r = call(&app, Method::PUT, &path, &t, Some(&changed)).await;
+        assert_eq!(r.status(), 200);
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["stock"], 99);
+        assert_eq!(p["name"], "Widget");
+    }
 }
 
-#[tokio::test]
-async fn put_replacement_is_visible_to_get() {
-    let app = spawn_app().await;
-    let t = full_token(&app).await;
-    app.clock.advance(60);
-    let body = json!({"sku": "NUT-M6", "name": "Hex nut M6, stainless",
-                      "description": "A2", "price_cents": 15, "stock": 3});
-    let r = call(&app, Method::PUT, &sku_path("NUT-M6"), &t, Some(&body)).await;
-    assert_eq!(r.status(), 200);
-    let p: Value = app
-        .get_with(&sku_path("NUT-M6"), &t)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(p["name"], "Hex nut M6, stainless");
-    assert_eq!(p["description"], "A2");
-    assert_eq!(p["price_cents"], 15);
-    assert_eq!(p["stock"], 3);
-    assert_updated_at(&p, app.clock_now());
+crate::on_both_engines! {
+    async fn put_replacement_is_visible_to_get(app) {
+        let t = full_token(&app).await;
+        app.clock.advance(60);
+        let body = json!({"sku": "NUT-M6", "name": "Hex nut M6, stainless",
+                          "description": "A2", "price_cents": 15, "stock": 3});
+        let r = call(&app, Method::PUT, &sku_path("NUT-M6"), &t, Some(&body)).await;
+        assert_eq!(r.status(), 200);
+        let p: Value = app
+            .get_with(&sku_path("NUT-M6"), &t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(p["name"], "Hex nut M6, stainless");
+        assert_eq!(p["description"], "A2");
+        assert_eq!(p["price_cents"], 15);
+        assert_eq!(p["stock"], 3);
+        assert_updated_at(&p, app.clock_now());
+    }
 }
 
-#[tokio::test]
-async fn put_with_body_sku_differing_from_url_is_rejected() {
-    let app = spawn_app().await;
-    let t = full_token(&app).await;
-    let r = call(
-        &app,
-        Method::PUT,
-        &sku_path("WIDGET-4"),
-        &t,
-        Some(&widget("WIDGET-5")),
-    )
-    .await;
-    assert_bad_request_naming(r, "sku").await;
-    assert_eq!(app.get_with(&sku_path("WIDGET-4"), &t).await.status(), 404);
-    assert_eq!(app.get_with(&sku_path("WIDGET-5"), &t).await.status(), 404);
+crate::on_both_engines! {
+    async fn put_with_body_sku_differing_from_url_is_rejected(app) {
+        let t = full_token(&app).await;
+        let r = call(
+            &app,
+            Method::PUT,
+            &sku_path("WIDGET-4"),
+            &t,
+            Some(&widget("WIDGET-5")),
+        )
+        .await;
+        assert_bad_request_naming(r, "sku").await;
+        assert_eq!(app.get_with(&sku_path("WIDGET-4"), &t).await.status(), 404);
+        assert_eq!(app.get_with(&sku_path("WIDGET-5"), &t).await.status(), 404);
+    }
 }
 
-#[tokio::test]
-async fn delete_removes_a_product() {
-    let app = spawn_app().await;
-    let t = full_token(&app).await;
-    let path = sku_path("NUT-M6");
-    assert_eq!(
-        call(&app, Method::DELETE, &path, &t, None).await.status(),
-        204
-    );
-    assert_problem(app.get_with(&path, &t).await, 404).await;
-    assert_problem(call(&app, Method::DELETE, &path, &t, None).await, 404).await;
+crate::on_both_engines! {
+    async fn delete_removes_a_product(app) {
+        let t = full_token(&app).await;
+        let path = sku_path("NUT-M6");
+        assert_eq!(
+            call(&app, Method::DELETE, &path, &t, None).await.status(),
+            204
+        );
+        assert_problem(app.get_with(&path, &t).await, 404).await;
+        assert_problem(call(&app, Method::DELETE, &path, &t, None).await, 404).await;
+    }
 }
 
 // ---- bad product input ----
@@ -712,61 +712,61 @@ async fn product_with_bad_sku_characters_is_rejected() {
     assert_post_rejected(widget("BAD SKU!"), "sku").await;
 }
 
-#[tokio::test]
-async fn malformed_json_body_is_rejected() {
-    let app = spawn_app().await;
-    let t = full_token(&app).await;
-    let r = app
-        .client
-        .post(app.url(PRODUCTS))
-        .bearer_auth(&t)
-        .header("Content-Type", "application/json")
-        .body(r#"{"sku": "WIDGET-7", "name": "#)
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, 400).await;
+crate::on_both_engines! {
+    async fn malformed_json_body_is_rejected(app) {
+        let t = full_token(&app).await;
+        let r = app
+            .client
+            .post(app.url(PRODUCTS))
+            .bearer_auth(&t)
+            .header("Content-Type", "application/json")
+            .body(r#"{"sku": "WIDGET-7", "name": "#)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, 400).await;
+    }
 }
 
 // ---- /me ----
 
-#[tokio::test]
-async fn me_describes_a_licensed_grant() {
-    let app = spawn_app().await;
-    app.clock.advance(1000);
-    let granted_at = app.clock_now();
-    let grant = app.grant_ok("demo", "demo-secret", Some("all")).await;
-    let r = app.me(&s(&grant["access_token"])).await;
-    assert_eq!(r.status(), 200);
-    let me: Value = r.json().await.unwrap();
-    assert_eq!(me["client_id"], "demo");
-    assert_eq!(me["scope"], grant["scope"]);
-    assert_eq!(me["expires_at"], granted_at + 300);
-    assert!(!me["session_id"].is_null(), "{me}");
-    assert_eq!(me["session_expires_at"], granted_at + 1200);
-    assert_eq!(me["seat"], true);
+crate::on_both_engines! {
+    async fn me_describes_a_licensed_grant(app) {
+        app.clock.advance(1000);
+        let granted_at = app.clock_now();
+        let grant = app.grant_ok("demo", "demo-secret", Some("all")).await;
+        let r = app.me(&s(&grant["access_token"])).await;
+        assert_eq!(r.status(), 200);
+        let me: Value = r.json().await.unwrap();
+        assert_eq!(me["client_id"], "demo");
+        assert_eq!(me["scope"], grant["scope"]);
+        assert_eq!(me["expires_at"], granted_at + 300);
+        assert!(!me["session_id"].is_null(), "{me}");
+        assert_eq!(me["session_expires_at"], granted_at + 1200);
+        assert_eq!(me["seat"], true);
+    }
 }
 
-#[tokio::test]
-async fn me_describes_a_view_grant_without_seat() {
-    let app = spawn_app().await;
-    app.clock.advance(1000);
-    let granted_at = app.clock_now();
-    let t = view_token(&app).await;
-    let me: Value = app.me(&t).await.json().await.unwrap();
-    assert_eq!(me["client_id"], "viewer");
-    assert_eq!(me["scope"], "view");
-    assert_eq!(me["expires_at"], granted_at + 300);
-    assert_eq!(me["session_expires_at"], granted_at + 1200);
-    assert_eq!(me["seat"], false);
+crate::on_both_engines! {
+    async fn me_describes_a_view_grant_without_seat(app) {
+        app.clock.advance(1000);
+        let granted_at = app.clock_now();
+        let t = view_token(&app).await;
+        let me: Value = app.me(&t).await.json().await.unwrap();
+        assert_eq!(me["client_id"], "viewer");
+        assert_eq!(me["scope"], "view");
+        assert_eq!(me["expires_at"], granted_at + 300);
+        assert_eq!(me["session_expires_at"], granted_at + 1200);
+        assert_eq!(me["seat"], false);
+    }
 }
 
-#[tokio::test]
-async fn me_for_demo_view_grant_holds_no_seat() {
-    let app = spawn_app().await;
-    let t = token(&app, "demo", "demo-secret", Some("view")).await;
-    let me: Value = app.me(&t).await.json().await.unwrap();
-    assert_eq!(me["client_id"], "demo");
-    assert_eq!(me["scope"], "view");
-    assert_eq!(me["seat"], false);
+crate::on_both_engines! {
+    async fn me_for_demo_view_grant_holds_no_seat(app) {
+        let t = token(&app, "demo", "demo-secret", Some("view")).await;
+        let me: Value = app.me(&t).await.json().await.unwrap();
+        assert_eq!(me["client_id"], "demo");
+        assert_eq!(me["scope"], "view");
+        assert_eq!(me["seat"], false);
+    }
 }

@@ -61,15 +61,15 @@ crate::on_both_engines! {
     }
 }
 
-#[tokio::test]
-async fn a_wrong_hint_does_not_stop_revocation() {
-    let app = spawn_app().await;
-    let t = app.grant_ok("demo", "demo-secret", None).await;
-    let r = app
-        .revoke(&s(&t["refresh_token"]), Some("access_token"), DEMO)
-        .await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(app.seats_held(), 0);
+crate::on_both_engines! {
+    async fn a_wrong_hint_does_not_stop_revocation(app) {
+        let t = app.grant_ok("demo", "demo-secret", None).await;
+        let r = app
+            .revoke(&s(&t["refresh_token"]), Some("access_token"), DEMO)
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(app.seats_held(), 0);
+    }
 }
 
 crate::on_both_engines! {
@@ -86,10 +86,10 @@ crate::on_both_engines! {
     }
 }
 
-#[tokio::test]
-async fn revoking_an_unknown_token_is_200() {
-    let app = spawn_app().await;
-    assert_eq!(app.revoke("no-such-token", None, DEMO).await.status(), 200);
+crate::on_both_engines! {
+    async fn revoking_an_unknown_token_is_200(app) {
+        assert_eq!(app.revoke("no-such-token", None, DEMO).await.status(), 200);
+    }
 }
 
 crate::on_both_engines! {
@@ -103,67 +103,67 @@ crate::on_both_engines! {
     }
 }
 
-#[tokio::test]
-async fn revocation_requires_client_authentication() {
-    let app = spawn_app().await;
-    let t = app.grant_ok("demo", "demo-secret", None).await;
-    let r = app
-        .post_form(
-            "/revoke",
-            &format!("token={}", s(&t["refresh_token"])),
-            None,
-        )
-        .await;
-    assert_eq!(r.headers()["www-authenticate"], "Basic realm=\"tollgate\"");
-    assert_oauth_error(r, 401, "invalid_client").await;
-    let r = app
-        .revoke(&s(&t["refresh_token"]), None, ("demo", "wrong"))
-        .await;
-    assert_oauth_error(r, 401, "invalid_client").await;
-    assert_eq!(app.seats_held(), 1);
-}
-
-#[tokio::test]
-async fn revocation_without_token_is_invalid_request() {
-    let app = spawn_app().await;
-    let r = app
-        .post_form("/revoke", "token_type_hint=refresh_token", Some(DEMO))
-        .await;
-    assert_oauth_error(r, 400, "invalid_request").await;
-}
-
-#[tokio::test]
-async fn revocation_takes_body_credentials_too() {
-    let app = spawn_app().await;
-    let t = app.grant_ok("demo", "demo-secret", None).await;
-    let body = format!(
-        "token={}&client_id=demo&client_secret=demo-secret",
-        s(&t["refresh_token"])
-    );
-    assert_eq!(app.post_form("/revoke", &body, None).await.status(), 200);
-    assert_eq!(app.seats_held(), 0);
-}
-
-#[tokio::test]
-async fn revoke_and_introspect_share_the_token_endpoint_request_rules() {
-    let app = spawn_app().await;
-    for path in ["/revoke", "/introspect"] {
-        let r = app.client.get(app.url(path)).send().await.unwrap();
-        assert_eq!(r.headers()["allow"], "POST");
-        assert_oauth_error(r, 405, "invalid_request").await;
-        let big = format!("token={}", "x".repeat(9000));
-        assert_oauth_error(
-            app.post_form(path, &big, Some(DEMO)).await,
-            413,
-            "invalid_request",
-        )
-        .await;
-        let dup = app.post_form(path, "token=a&token=b", Some(DEMO)).await;
-        assert_oauth_error(dup, 400, "invalid_request").await;
-        let both = app
-            .post_form(path, "token=a&client_secret=demo-secret", Some(DEMO))
+crate::on_both_engines! {
+    async fn revocation_requires_client_authentication(app) {
+        let t = app.grant_ok("demo", "demo-secret", None).await;
+        let r = app
+            .post_form(
+                "/revoke",
+                &format!("token={}", s(&t["refresh_token"])),
+                None,
+            )
             .await;
-        assert_oauth_error(both, 400, "invalid_request").await;
+        assert_eq!(r.headers()["www-authenticate"], "Basic realm=\"tollgate\"");
+        assert_oauth_error(r, 401, "invalid_client").await;
+        let r = app
+            .revoke(&s(&t["refresh_token"]), None, ("demo", "wrong"))
+            .await;
+        assert_oauth_error(r, 401, "invalid_client").await;
+        assert_eq!(app.seats_held(), 1);
+    }
+}
+
+crate::on_both_engines! {
+    async fn revocation_without_token_is_invalid_request(app) {
+        let r = app
+            .post_form("/revoke", "token_type_hint=refresh_token", Some(DEMO))
+            .await;
+        assert_oauth_error(r, 400, "invalid_request").await;
+    }
+}
+
+crate::on_both_engines! {
+    async fn revocation_takes_body_credentials_too(app) {
+        let t = app.grant_ok("demo", "demo-secret", None).await;
+        let body = format!(
+            "token={}&client_id=demo&client_secret=demo-secret",
+            s(&t["refresh_token"])
+        );
+        assert_eq!(app.post_form("/revoke", &body, None).await.status(), 200);
+        assert_eq!(app.seats_held(), 0);
+    }
+}
+
+crate::on_both_engines! {
+    async fn revoke_and_introspect_share_the_token_endpoint_request_rules(app) {
+        for path in ["/revoke", "/introspect"] {
+            let r = app.client.get(app.url(path)).send().await.unwrap();
+            assert_eq!(r.headers()["allow"], "POST");
+            assert_oauth_error(r, 405, "invalid_request").await;
+            let big = format!("token={}", "x".repeat(9000));
+            assert_oauth_error(
+                app.post_form(path, &big, Some(DEMO)).await,
+                413,
+                "invalid_request",
+            )
+            .await;
+            let dup = app.post_form(path, "token=a&token=b", Some(DEMO)).await;
+            assert_oauth_error(dup, 400, "invalid_request").await;
+            let both = app
+                .post_form(path, "token=a&client_secret=demo-secret", Some(DEMO))
+                .await;
+            assert_oauth_error(both, 400, "invalid_request").await;
+        }
     }
 }
 
@@ -213,33 +213,33 @@ crate::on_both_engines! {
     }
 }
 
-#[tokio::test]
-async fn metadata_lists_endpoints_methods_and_scopes() {
-    let app = spawn_app().await;
-    let r = app
-        .client
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let m: Value = r.json().await.unwrap();
-    let iss = s(&m["issuer"]);
-    assert_eq!(m["token_endpoint"], format!("{iss}/token"));
-    assert_eq!(m["revocation_endpoint"], format!("{iss}/revoke"));
-    assert_eq!(m["introspection_endpoint"], format!("{iss}/introspect"));
-    assert_eq!(
-        m["grant_types_supported"],
-        serde_json::json!(["client_credentials", "refresh_token"])
-    );
-    let methods = serde_json::json!(["client_secret_basic", "client_secret_post"]);
-    assert_eq!(m["token_endpoint_auth_methods_supported"], methods);
-    assert_eq!(m["revocation_endpoint_auth_methods_supported"], methods);
-    assert_eq!(m["introspection_endpoint_auth_methods_supported"], methods);
-    assert_eq!(
-        m["scopes_supported"],
-        serde_json::json!(["admin", "all", "view"])
-    );
+crate::on_both_engines! {
+    async fn metadata_lists_endpoints_methods_and_scopes(app) {
+        let r = app
+            .client
+            .get(app.url("/.well-known/oauth-authorization-server"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let m: Value = r.json().await.unwrap();
+        let iss = s(&m["issuer"]);
+        assert_eq!(m["token_endpoint"], format!("{iss}/token"));
+        assert_eq!(m["revocation_endpoint"], format!("{iss}/revoke"));
+        assert_eq!(m["introspection_endpoint"], format!("{iss}/introspect"));
+        assert_eq!(
+            m["grant_types_supported"],
+            serde_json::json!(["client_credentials", "refresh_token"])
+        );
+        let methods = serde_json::json!(["client_secret_basic", "client_secret_post"]);
+        assert_eq!(m["token_endpoint_auth_methods_supported"], methods);
+        assert_eq!(m["revocation_endpoint_auth_methods_supported"], methods);
+        assert_eq!(m["introspection_endpoint_auth_methods_supported"], methods);
+        assert_eq!(
+            m["scopes_supported"],
+            serde_json::json!(["admin", "all", "view"])
+        );
+    }
 }
 
 #[tokio::test]

@@ -28,19 +28,19 @@ async fn grant_from(
     rb.send().await.unwrap()
 }
 
-#[tokio::test]
-async fn six_wrong_secrets_from_one_address_get_slow_down() {
-    let app = spawn_app().await;
-    for _ in 0..5 {
-        assert_eq!(app.grant("demo", "wrong", None).await.status(), 401);
+crate::on_both_engines! {
+    async fn six_wrong_secrets_from_one_address_get_slow_down(app) {
+        for _ in 0..5 {
+            assert_eq!(app.grant("demo", "wrong", None).await.status(), 401);
+        }
+        let r = app.grant("demo", "wrong", None).await;
+        assert_eq!(r.headers()["retry-after"], "30");
+        assert_oauth_error(r, 429, "slow_down").await;
+        // While blocked, even the right secret waits: the block is on the pair, not the secret.
+        assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 429);
+        app.clock.advance(30);
+        assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 200);
     }
-    let r = app.grant("demo", "wrong", None).await;
-    assert_eq!(r.headers()["retry-after"], "30");
-    assert_oauth_error(r, 429, "slow_down").await;
-    // While blocked, even the right secret waits: the block is on the pair, not the secret.
-    assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 429);
-    app.clock.advance(30);
-    assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 200);
 }
 
 #[tokio::test]
@@ -63,26 +63,26 @@ async fn blocks_double_up_to_the_cap() {
     assert_eq!(blocks, vec![30, 60, 100, 100]);
 }
 
-#[tokio::test]
-async fn a_legitimate_client_from_another_address_is_not_locked_out() {
-    let app = spawn_app().await;
-    let attacker = client_from("127.0.0.2");
-    for _ in 0..6 {
-        grant_from(&app, &attacker, "demo", "wrong", None).await;
+crate::on_both_engines! {
+    async fn a_legitimate_client_from_another_address_is_not_locked_out(app) {
+        let attacker = client_from("127.0.0.2");
+        for _ in 0..6 {
+            grant_from(&app, &attacker, "demo", "wrong", None).await;
+        }
+        assert_eq!(
+            grant_from(&app, &attacker, "demo", "wrong", None)
+                .await
+                .status(),
+            429
+        );
+        let legit = client_from("127.0.0.3");
+        assert_eq!(
+            grant_from(&app, &legit, "demo", "demo-secret", None)
+                .await
+                .status(),
+            200
+        );
     }
-    assert_eq!(
-        grant_from(&app, &attacker, "demo", "wrong", None)
-            .await
-            .status(),
-        429
-    );
-    let legit = client_from("127.0.0.3");
-    assert_eq!(
-        grant_from(&app, &legit, "demo", "demo-secret", None)
-            .await
-            .status(),
-        200
-    );
 }
 
 #[tokio::test]
@@ -134,25 +134,25 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy() {
     assert_eq!(other.status(), 200);
 }
 
-#[tokio::test]
-async fn revoke_and_introspect_are_throttled_too() {
-    let app = spawn_app().await;
-    for path in ["/revoke", "/introspect"] {
-        let mut last = 0;
-        for _ in 0..6 {
-            let r = app
-                .client
-                .post(app.url(path))
-                .basic_auth("viewer", Some("wrong"))
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body("token=x")
-                .send()
-                .await
-                .unwrap();
-            last = r.status().as_u16();
+crate::on_both_engines! {
+    async fn revoke_and_introspect_are_throttled_too(app) {
+        for path in ["/revoke", "/introspect"] {
+            let mut last = 0;
+            for _ in 0..6 {
+                let r = app
+                    .client
+                    .post(app.url(path))
+                    .basic_auth("viewer", Some("wrong"))
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body("token=x")
+                    .send()
+                    .await
+                    .unwrap();
+                last = r.status().as_u16();
+            }
+            assert_eq!(last, 429, "{path}");
+            app.clock.advance(1000);
         }
-        assert_eq!(last, 429, "{path}");
-        app.clock.advance(1000);
     }
 }
 

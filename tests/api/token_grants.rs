@@ -31,18 +31,18 @@ crate::on_both_engines! {
     }
 }
 
-#[tokio::test]
-async fn credentials_in_the_body_work() {
-    let app = spawn_app().await;
-    let r = app
-        .post_token(
-            "grant_type=client_credentials&client_id=viewer&client_secret=viewer-secret",
-            None,
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    let t: Value = r.json().await.unwrap();
-    assert_eq!(t["scope"], "view");
+crate::on_both_engines! {
+    async fn credentials_in_the_body_work(app) {
+        let r = app
+            .post_token(
+                "grant_type=client_credentials&client_id=viewer&client_secret=viewer-secret",
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let t: Value = r.json().await.unwrap();
+        assert_eq!(t["scope"], "view");
+    }
 }
 
 crate::on_both_engines! {
@@ -58,26 +58,26 @@ crate::on_both_engines! {
     }
 }
 
-#[tokio::test]
-async fn all_does_not_imply_view() {
-    let app = spawn_app().await;
-    assert_eq!(
-        app.grant_ok("demo", "demo-secret", Some("all")).await["scope"],
-        "all"
-    );
+crate::on_both_engines! {
+    async fn all_does_not_imply_view(app) {
+        assert_eq!(
+            app.grant_ok("demo", "demo-secret", Some("all")).await["scope"],
+            "all"
+        );
+    }
 }
 
-#[tokio::test]
-async fn ipim_style_client_id_among_scopes_is_ignored() {
-    let app = spawn_app().await;
-    assert_eq!(
-        app.grant_ok("demo", "demo-secret", Some("demo view")).await["scope"],
-        "view"
-    );
-    assert_eq!(
-        app.grant_ok("demo", "demo-secret", Some("demo")).await["scope"],
-        "all view"
-    );
+crate::on_both_engines! {
+    async fn ipim_style_client_id_among_scopes_is_ignored(app) {
+        assert_eq!(
+            app.grant_ok("demo", "demo-secret", Some("demo view")).await["scope"],
+            "view"
+        );
+        assert_eq!(
+            app.grant_ok("demo", "demo-secret", Some("demo")).await["scope"],
+            "all view"
+        );
+    }
 }
 
 /// A user whose secret has characters that form-encoding changes.
@@ -237,15 +237,15 @@ crate::on_both_engines! {
     }
 }
 
-#[tokio::test]
-async fn refresh_with_credentials_in_the_body_works() {
-    let app = spawn_app().await;
-    let t = app.grant_ok("viewer", "viewer-secret", None).await;
-    let body = format!(
-        "grant_type=refresh_token&refresh_token={}&client_id=viewer&client_secret=viewer-secret",
-        s(&t["refresh_token"])
-    );
-    assert_eq!(app.post_token(&body, None).await.status(), 200);
+crate::on_both_engines! {
+    async fn refresh_with_credentials_in_the_body_works(app) {
+        let t = app.grant_ok("viewer", "viewer-secret", None).await;
+        let body = format!(
+            "grant_type=refresh_token&refresh_token={}&client_id=viewer&client_secret=viewer-secret",
+            s(&t["refresh_token"])
+        );
+        assert_eq!(app.post_token(&body, None).await.status(), 200);
+    }
 }
 
 #[tokio::test]

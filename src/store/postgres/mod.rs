@@ -210,7 +210,8 @@ impl PostgresStore {
         Ok(found.is_some())
     }
 
-    /// A database without tollgate's schema is refused: `tollgate init URL` makes it.
+    /// A database without tollgate's schema is refused (`tollgate init URL` makes
+    /// it), and so is one a newer tollgate has migrated.
     async fn check_schema(&self) -> Result<(), StoreError> {
         if !self.has_schema().await? {
             return Err(StoreError::Invalid(
@@ -218,7 +219,24 @@ impl PostgresStore {
                     .into(),
             ));
         }
-        Ok(())
+        let c = self.pool.get().await?;
+        let applied: Option<i32> = c
+            .query_one("SELECT max(version) FROM refinery_schema_history", &[])
+            .await?
+            .get(0);
+        let known = embedded::migrations::runner()
+            .get_migrations()
+            .iter()
+            .map(|m| m.version())
+            .max()
+            .unwrap_or(0);
+        match applied.filter(|v| i64::from(*v) > i64::from(known)) {
+            Some(v) => Err(StoreError::Invalid(format!(
+                "this database has schema version {v}, written by a newer tollgate; this binary \
+                 knows up to {known}: run the newer binary"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Adds the demo users, seats, products and queries (API.md §6).

@@ -206,8 +206,9 @@ mod tests {
             }
             max_wal = max_wal.max(std::fs::metadata(&wal).unwrap().len());
         }
-        // 120 MB went through the WAL (30,000 frames); restarted, it held a fraction.
-        let bound = 40 << 20;
+        // 120 MB went through the WAL (30,000 frames); restarted, it held a fraction
+        // (about 10 MB on a quiet machine; the bound leaves room for a busy one).
+        let bound = 80 << 20;
         assert!(
             max_wal < bound,
             "WAL reached {max_wal} bytes (bound {bound})"
