@@ -211,12 +211,27 @@ async function signIn(event) {
       expiresAt: Date.now() + (r.body.expires_in || 300) * 1000,
     };
     secretInput.value = '';
+    session.sessionId = await ownSessionId(session.access);
     enterApp();
   } catch (e) {
     showError('signin-error', `The server did not answer: ${e.message}`);
   } finally {
     secretInput.value = '';
     button.disabled = false;
+  }
+}
+
+/** The console's own session (GET api/v1/me), so that the page can mark it and end it on sign-out. */
+async function ownSessionId(access) {
+  try {
+    const resp = await fetch('../api/v1/me', {
+      headers: { Authorization: `Bearer ${access}` },
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+    return resp.ok ? String((await resp.json()).session_id) : null;
+  } catch {
+    return null;
   }
 }
 
@@ -253,6 +268,10 @@ function leaveApp() {
 }
 
 function signOut() {
+  // End the console's session on the server too (fire and forget: the page forgets the token anyway).
+  if (session && session.sessionId) {
+    api('DELETE', `sessions/${encodeURIComponent(session.sessionId)}`).catch(() => {});
+  }
   leaveApp();
   $('signin-client').focus();
 }
@@ -371,7 +390,8 @@ async function loadSessions() {
   const items = body.items || [];
   drawTable('sessions', items, (s) => el('tr', { 'data-session': s.id },
     el('td', { class: 'mono' }, String(s.id)),
-    el('td', {}, s.client_id),
+    el('td', {}, s.client_id,
+      session && String(s.id) === session.sessionId ? el('span', { class: 'rel' }, ' (this console)') : null),
     el('td', {}, s.scope),
     el('td', {}, s.seat ? el('span', { class: 'badge held' }, 'held') : '—'),
     timeCell(s.created_at, false),
@@ -385,7 +405,11 @@ async function loadSessions() {
 }
 
 async function revokeSession(id) {
-  if (!window.confirm(`Revoke session ${id}? Its tokens stop working at once.`)) return;
+  const own = session && String(id) === session.sessionId;
+  const question = own
+    ? `Session ${id} is this console's own: revoking it signs you out. Revoke it?`
+    : `Revoke session ${id}? Its tokens stop working at once.`;
+  if (!window.confirm(question)) return;
   showError('sessions-error', '');
   try {
     await api('DELETE', `sessions/${encodeURIComponent(id)}`);

@@ -260,12 +260,23 @@ try {
   await shot('10-mobile-users-390x844');
   await page.setViewportSize({ width: 1280, height: 800 });
 
-  step('signing out forgets the token');
+  step('signing out forgets the token and ends the console\'s session');
+  const ownSession = await page.evaluate(() => session.sessionId);
+  assert.match(ownSession, /^\d+$/);
+  await page.getByRole('button', { name: 'Sessions' }).click();
+  await page.locator(`#sessions-table tr[data-session="${ownSession}"]`, { hasText: 'this console' }).waitFor({ timeout: WAIT_MS });
   await page.click('#sign-out');
   await page.locator('#signin-form').waitFor({ state: 'visible' });
   assert.equal(await page.locator('#app').isVisible(), false);
   const html = await page.content();
   assert.ok(!html.includes(answer.access_token), 'no token left in the page');
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const live = await getJson('/admin/v1/sessions?limit=500', admin.access_token);
+    if (!live.body.items.some((x) => String(x.id) === ownSession)) break;
+    assert.ok(Date.now() < deadline, "the console's session ends when it signs out");
+    await new Promise((r) => setTimeout(r, 200));
+  }
 
   if (SHORT) {
     step('under a base path, and an expired admin token asks for the secret again');
