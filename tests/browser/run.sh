@@ -44,6 +44,11 @@ BIN=$(bash tests/cargo-bin.sh)
 while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^TOLLGATE_' || true)
 export TOLLGATE_PBKDF2_ITERATIONS=1000
 
+# up URL: the server answers 200 there (node only: CI's image need not have curl).
+up() {
+    node -e 'fetch(process.argv[1]).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$1" 2>/dev/null
+}
+
 TMP=$(mktemp -d)
 SERVER_PIDS=()
 cleanup() {
@@ -77,7 +82,7 @@ serve() {
     SERVER_PIDS+=("$pid")
     BASE="http://127.0.0.1:$port$base_path"
     for ((i = 0; ; i++)); do
-        if curl -fsS -o /dev/null "$BASE/healthz" 2>/dev/null; then break; fi
+        if up "$BASE/healthz"; then break; fi
         if ! kill -0 "$pid" 2>/dev/null; then
             echo "tollgate exited before answering $BASE/healthz; its log:" >&2
             cat "$TMP/$name.log" >&2
