@@ -194,14 +194,8 @@ impl From<SessionRow> for SessionOut {
 pub async fn get_sessions(auth: Authenticated, req: HttpRequest, state: State) -> Reply {
     let admin = admin!(auth, req, state);
     let (p, _) = paging(req.query_string(), &[])?;
-    let all: Vec<SessionOut> = admin
-        .sessions()
-        .await
-        .map_err(Problem::from)?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(page_of(all, &p))
+    let all = admin.sessions().await.map_err(Problem::from)?;
+    Ok(page_of(all.into_iter().map(SessionOut::from).collect(), &p))
 }
 
 pub async fn delete_session(
@@ -244,14 +238,8 @@ impl From<UserSummary> for UserOut {
 pub async fn get_users(auth: Authenticated, req: HttpRequest, state: State) -> Reply {
     let admin = admin!(auth, req, state);
     let (p, _) = paging(req.query_string(), &[])?;
-    let all: Vec<UserOut> = admin
-        .users()
-        .await
-        .map_err(Problem::from)?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(page_of(all, &p))
+    let all = admin.users().await.map_err(Problem::from)?;
+    Ok(page_of(all.into_iter().map(UserOut::from).collect(), &p))
 }
 
 #[derive(Deserialize)]

@@ -1805,3 +1805,51 @@ async fn postgres_migration_v8_without_the_role_says_what_a_superuser_must_run()
         "{err}"
     );
 }
+
+/// On PostgreSQL a query cannot switch from tollgate_getdata back to the session's
+/// role, not even through functions that run SQL text of their own: migration V10
+/// takes set_config from everybody but tollgate's user. And should a superuser give
+/// it back, GetData refuses to run at all, saying what to revoke.
+#[tokio::test]
+async fn on_postgres_a_query_cannot_switch_back_to_tollgates_role() {
+    let Some(app) = spawn_app_on(Engine::Postgres, "getdata::switch_back", |_| {}).await else {
+        return;
+    };
+    let pg = app.pg.clone().unwrap();
+    let escapes = [
+        "SELECT query_to_xml(concat('SELECT set_', 'config(''role'', ''postgres'', false)'), true, true, '')::text AS a, \
+         query_to_xml('SELECT nickname, \"PASSWORD\" FROM users', true, true, '')::text AS b",
+        "SELECT word FROM ts_stat(concat('SELECT to_tsvector(set_', 'config(''role'', ''postgres'', false))'))",
+    ];
+    let token = s(&app.grant_ok("viewer", "viewer-secret", None).await["access_token"]);
+    for (i, sql) in escapes.iter().enumerate() {
+        let name = format!("escape{i}");
+        // The text check cannot see set_config inside a string: it is saved...
+        ok(&app, &["query", "add", &name, "--sql", sql]);
+        // ...and refused when it runs, with the database's reason, and no row.
+        let r = app
+            .get_with(&format!("/api/v1/custom/{name}"), &token)
+            .await;
+        assert_eq!(r.status(), 409);
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains("permission denied for function set_config"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("pbkdf2") && !body.contains("viewer"),
+            "{body}"
+        );
+    }
+    // A published query still answers.
+    let r = app.get_with("/api/v1/custom/low-stock?qp1=5", &token).await;
+    assert_eq!(r.status(), 200);
+    pg.exec("GRANT EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) TO PUBLIC");
+    let r = app.get_with("/api/v1/custom/low-stock?qp1=5", &token).await;
+    assert_eq!(r.status(), 409);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("REVOKE EXECUTE ON FUNCTION pg_catalog.set_config"),
+        "{body}"
+    );
+}

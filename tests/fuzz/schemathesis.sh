@@ -101,23 +101,22 @@ sys.exit(0 if served == open(sys.argv[2], "rb").read() else 1)' "$BASE/openapi.j
     exit 1
 fi
 
-# A licensed token (all view) for the resource routes: it can read and write products.
-TOKEN=$(python3 -c 'import base64, json, sys, urllib.parse, urllib.request
+# access_token CLIENT SECRET SCOPE: a client-credentials grant's access token.
+access_token() {
+    python3 -c 'import base64, json, sys, urllib.parse, urllib.request
+base, client, secret, scope = sys.argv[1:]
 req = urllib.request.Request(
-    sys.argv[1] + "/token",
-    data=urllib.parse.urlencode({"grant_type": "client_credentials", "scope": "all view"}).encode(),
-    headers={"Authorization": "Basic " + base64.b64encode(b"demo:demo-secret").decode()},
+    base + "/token",
+    data=urllib.parse.urlencode({"grant_type": "client_credentials", "scope": scope}).encode(),
+    headers={"Authorization": "Basic " + base64.b64encode(f"{client}:{secret}".encode()).decode()},
 )
-print(json.load(urllib.request.urlopen(req, timeout=10))["access_token"])' "$BASE")
+print(json.load(urllib.request.urlopen(req, timeout=10))["access_token"])' "$BASE" "$@"
+}
+# A licensed token (all view) for the resource routes: it can read and write products.
+TOKEN=$(access_token demo demo-secret "all view")
 # An admin token (ops) for /admin/v1: its run comes last, since it may disable users,
 # end sessions and set the seats to 0.
-ADMIN_TOKEN=$(python3 -c 'import base64, json, sys, urllib.parse, urllib.request
-req = urllib.request.Request(
-    sys.argv[1] + "/token",
-    data=urllib.parse.urlencode({"grant_type": "client_credentials", "scope": "admin"}).encode(),
-    headers={"Authorization": "Basic " + base64.b64encode(b"ops:ops-secret").decode()},
-)
-print(json.load(urllib.request.urlopen(req, timeout=10))["access_token"])' "$BASE")
+ADMIN_TOKEN=$(access_token ops ops-secret admin)
 
 # Credentials per security scheme of the document: Basic for the OAuth endpoints,
 # Bearer for the resource routes. Values come from the environment, not this file.

@@ -245,7 +245,27 @@ pub async fn enter(tx: &Transaction<'_>, limit: Duration) -> Result<(), QueryErr
             db.message()
         )),
         None => QueryError::Store(e.into()),
-    })
+    })?;
+    // The role must not reach set_config (migration V10): through it a query could
+    // switch back to the session's own role.
+    let escapes: bool = tx
+        .query_one(
+            "SELECT has_function_privilege('pg_catalog.set_config(text, text, boolean)', 'EXECUTE')",
+            &[],
+        )
+        .await
+        .map_err(|e| QueryError::Store(e.into()))?
+        .get(0);
+    if escapes {
+        return Err(refused(format!(
+            "GetData queries run as PostgreSQL role {GETDATA_ROLE}, which may still call \
+             set_config (and so switch back to tollgate's own role): as a superuser, in this \
+             database: REVOKE EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) \
+             FROM PUBLIC; GRANT EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) \
+             TO <tollgate's user>"
+        )));
+    }
+    Ok(())
 }
 
 /// A query prepared in the sandbox: its statement (every parameter TEXT), its
