@@ -97,6 +97,7 @@ pub fn render(settings: &Settings, addr: SocketAddr, facts: &Facts) -> String {
         format!("  token endpoint   POST {base}/token"),
         format!("  metadata         {}", metadata_url(&base)),
         format!("  API description  {base}/openapi.json (and docs/API.md)"),
+        format!("  web console      {base}/console/ (an admin client signs in)"),
         format!(
             "  database         {}: {} API users, {} licence seats",
             crate::config::db_label(&settings.db),

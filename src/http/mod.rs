@@ -5,6 +5,7 @@ pub mod authentication;
 pub mod bearer;
 pub mod body;
 pub mod connections;
+mod console;
 pub mod errors;
 pub mod events;
 pub mod getdata;
@@ -59,6 +60,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, base_path: &str) {
         meta::get_metadata,
     ));
     home::routes(cfg, base_path);
+    console::routes(cfg, base_path);
     cfg.service(
         web::scope(base_path)
             .service(post_only("/token", token::post_token))

@@ -4,6 +4,7 @@ mod helpers;
 mod admin;
 mod admin_api;
 mod cli;
+mod console;
 mod crash;
 mod edges;
 mod faults;
