@@ -6,6 +6,8 @@
 //! process: every grant locks the licence row and re-reads its client's record in its
 //! own transaction, so a change made by another instance or by the CLI holds at the
 //! next request. Audit records wait in a queue and are written in batches.
+mod alone;
+mod batch;
 mod getdata;
 mod rows;
 mod surface;
@@ -114,6 +116,7 @@ pub struct PostgresStore {
     clock: SharedClock,
     audit: Arc<AuditQueue>,
     query_time_limit: Duration,
+    batch: Arc<batch::Batcher>,
 }
 
 /// Audit records per INSERT.
@@ -160,6 +163,7 @@ impl PostgresStore {
             clock,
             audit: Arc::new(AuditQueue::default()),
             query_time_limit: options.query_time_limit,
+            batch: Arc::default(),
         };
         if !options.create {
             store.check_schema().await?;
