@@ -13,9 +13,12 @@
 //! The rules of the one-grant path (surface.rs) hold: the licence row lock makes the
 //! count exact across instances; a stale client is answered None and nothing of it is
 //! written; a refresh token presented twice in one batch rotates once and then revokes
-//! its session. When a batch fails for a reason other than a lost connection or an
-//! exhausted pool, it is rolled back and each of its grants runs again alone, so one
-//! failing grant fails only itself.
+//! its session. When a batch fails because of what it wrote (a constraint, a
+//! trigger, a bug), it is rolled back and each of its grants runs again alone, so
+//! one failing grant fails only itself; when it fails because the database is
+//! absent or too slow (see [`StoreError::is_unavailable`]), every grant of it is
+//! refused as unavailable at once. A grant waits for its batch no longer than a
+//! request waits for a pooled connection.
 use super::rows::flag;
 use super::PostgresStore;
 use crate::crypto::TokenKey;
@@ -23,8 +26,10 @@ use crate::store::model::*;
 use crate::store::StoreError;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_postgres::types::ToSql;
 
 type R<T> = Result<T, StoreError>;
 
@@ -117,7 +122,7 @@ enum Decided {
 /// runtime of that grant, and again if that runtime has gone.
 #[derive(Default)]
 pub(super) struct Batcher {
-    jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    jobs: Mutex<Option<mpsc::UnboundedSender<(Instant, Job)>>>,
 }
 
 fn stopped() -> StoreError {
@@ -137,7 +142,7 @@ impl Batcher {
                 tx
             }
         };
-        sender.send(job).map_err(|_| stopped())
+        sender.send((Instant::now(), job)).map_err(|_| stopped())
     }
 }
 
@@ -146,19 +151,32 @@ pub(super) async fn answer<T>(rx: oneshot::Receiver<R<T>>) -> R<T> {
     rx.await.map_err(|_| stopped())?
 }
 
-async fn dispatch(pg: PostgresStore, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn dispatch(pg: PostgresStore, mut rx: mpsc::UnboundedReceiver<(Instant, Job)>) {
     let slots = Arc::new(Semaphore::new(CONCURRENT_BATCHES));
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
         let Some(first) = rx.recv().await else { return };
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
+        let mut next = Some(first);
+        while let Some((queued, job)) = next.take() {
+            // A grant waits for a batch as long as a request waits for a pooled
+            // connection, no longer: a slow database cannot pile up waiting grants.
+            if queued.elapsed() > pg.wait {
+                job.refuse(StoreError::Unavailable(format!(
+                    "no database connection within {} ms",
+                    pg.wait.as_millis()
+                )));
+            } else {
+                jobs.push(job);
             }
+            if jobs.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if jobs.is_empty() {
+            continue;
         }
         let pg = pg.clone();
         tokio::spawn(async move {
@@ -182,7 +200,9 @@ async fn run_batch(pg: &PostgresStore, jobs: Vec<Job>) {
                 job.answer(d);
             }
         }
-        Err(e) if no_connection(&e) => {
+        // Nothing to gain from running each alone: the database is absent or too
+        // slow (a statement timed out, a lock was lost to a deadlock).
+        Err(e) if no_connection(&e) || e.is_unavailable() => {
             let why = e.to_string();
             for job in jobs {
                 job.refuse(StoreError::Unavailable(why.clone()));
@@ -263,10 +283,60 @@ struct Seats {
     first_expiry: Option<i64>,
 }
 
-/// Runs `jobs` in one transaction; their outcomes, in order, once committed.
+/// The batch's statements, in the order a batch sends them.
+const READS: [&str; 6] = [
+    r#"SELECT id, "PASSWORD", apiuser, enabled FROM users WHERE id = ANY($1) ORDER BY id FOR SHARE"#,
+    r#"SELECT us.user_id, s.name, s.licensed FROM user_scopes us JOIN scopes s ON s.name = us.scope
+       WHERE us.user_id = ANY($1) ORDER BY us.user_id, s.name COLLATE "C""#,
+    "SELECT r.id, r.hash, r.session_id, r.used_at IS NOT NULL, s.user_id, s.scope, s.expires_at,
+            s.revoked_at IS NOT NULL, s.licensed
+     FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
+     WHERE r.id = ANY($1) ORDER BY r.id FOR UPDATE",
+    "SELECT nextval(pg_get_serial_sequence('sessions', 'id')),
+            nextval(pg_get_serial_sequence('access_tokens', 'id')),
+            nextval(pg_get_serial_sequence('refresh_tokens', 'id'))
+     FROM generate_series(1, $1::bigint)",
+    "SELECT seats FROM licence WHERE id = 1 FOR UPDATE",
+    "SELECT count(*), min(expires_at) FROM sessions
+     WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > $1",
+];
+const WRITES: [&str; 6] = [
+    "INSERT INTO sessions (id, user_id, scope, licensed, created_at, expires_at)
+     SELECT i, u, s, l, $5, e
+     FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::int[], $6::bigint[]) AS t(i, u, s, l, e)",
+    "INSERT INTO refresh_tokens (id, hash, session_id, issued_at)
+     SELECT i, h, s, $4 FROM UNNEST($1::bigint[], $2::bytea[], $3::bigint[]) AS t(i, h, s)",
+    "INSERT INTO access_tokens (id, hash, session_id, scope, issued_at, expires_at)
+     SELECT i, h, s, c, $5, e
+     FROM UNNEST($1::bigint[], $2::bytea[], $3::bigint[], $4::text[], $6::bigint[]) AS t(i, h, s, c, e)",
+    "UPDATE refresh_tokens SET used_at = $2 WHERE id = ANY($1)",
+    "UPDATE sessions s SET expires_at = t.e FROM UNNEST($1::bigint[], $2::bigint[]) AS t(i, e)
+     WHERE s.id = t.i",
+    "UPDATE sessions SET revoked_at = $2 WHERE id = ANY($1) AND revoked_at IS NULL",
+];
+
+/// Runs `jobs` in one transaction; their outcomes, in order, once committed. On a
+/// failure the transaction is rolled back (or the connection dropped) before the
+/// connection goes back to the pool.
 async fn commit_batch(pg: &PostgresStore, jobs: &[Job]) -> R<Vec<Decided>> {
-    let mut c = pg.pool.get().await?;
-    let tx = c.transaction().await?;
+    let c = pg.pool.get().await?;
+    let done = in_transaction(pg, &c, jobs).await;
+    if done.is_err() && c.batch_execute("ROLLBACK").await.is_err() {
+        drop(deadpool_postgres::Object::take(c));
+    }
+    done
+}
+
+/// Two round trips and the commit's: `BEGIN` and every read in one flight, every
+/// write and `COMMIT` in the next. Every statement is prepared before a flight is
+/// sent, so that each flight's statements are sent, and run, in their written order
+/// (the licence row locked before the seats are counted, `COMMIT` last). A write
+/// that fails aborts the transaction and is seen here; `COMMIT` then rolls back.
+async fn in_transaction(
+    pg: &PostgresStore,
+    c: &deadpool_postgres::Client,
+    jobs: &[Job],
+) -> R<Vec<Decided>> {
     let n = jobs.len() as i64;
     let mut client_ids: Vec<i64> = jobs.iter().map(|j| j.client().id).collect();
     client_ids.sort_unstable();
@@ -287,63 +357,44 @@ async fn commit_batch(pg: &PostgresStore, jobs: &[Job]) -> R<Vec<Decided>> {
     // for the lock counts sessions that expired meanwhile as held, never the reverse.
     let now = pg.now();
 
-    // One flight of reads; they run in this order on the server.
-    let users = tx.prepare_cached(
-        r#"SELECT id, "PASSWORD", apiuser, enabled FROM users WHERE id = ANY($1) ORDER BY id FOR SHARE"#,
-    );
-    let scopes = tx.prepare_cached(
-        r#"SELECT us.user_id, s.name, s.licensed FROM user_scopes us JOIN scopes s ON s.name = us.scope
-           WHERE us.user_id = ANY($1) ORDER BY us.user_id, s.name COLLATE "C""#,
-    );
-    let tokens = tx.prepare_cached(
-        "SELECT r.id, r.hash, r.session_id, r.used_at IS NOT NULL, s.user_id, s.scope, s.expires_at,
-                s.revoked_at IS NOT NULL, s.licensed
-         FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
-         WHERE r.id = ANY($1) ORDER BY r.id FOR UPDATE",
-    );
-    let ids = tx.prepare_cached(
-        "SELECT nextval(pg_get_serial_sequence('sessions', 'id')),
-                nextval(pg_get_serial_sequence('access_tokens', 'id')),
-                nextval(pg_get_serial_sequence('refresh_tokens', 'id'))
-         FROM generate_series(1, $1::bigint)",
-    );
-    let (users, scopes, tokens, ids) = tokio::try_join!(users, scopes, tokens, ids)?;
-    let reads = async {
-        let users = async { tx.query(&users, &[&client_ids]).await };
-        let scopes = async { tx.query(&scopes, &[&client_ids]).await };
-        let tokens = async {
-            if token_ids.is_empty() {
-                Ok(Vec::new())
-            } else {
-                tx.query(&tokens, &[&token_ids]).await
-            }
-        };
-        let ids = async { tx.query(&ids, &[&n]).await };
-        tokio::try_join!(users, scopes, tokens, ids)
+    let mut st = Vec::with_capacity(READS.len() + WRITES.len());
+    for sql in READS.iter().chain(WRITES.iter()) {
+        st.push(c.prepare_cached(sql).await?);
+    }
+    let begin = async { c.batch_execute("BEGIN").await };
+    let users = async { c.query(&st[0], &[&client_ids]).await };
+    let scopes = async { c.query(&st[1], &[&client_ids]).await };
+    let tokens = async {
+        if token_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        c.query(&st[2], &[&token_ids]).await
     };
-    let seats = async {
+    let ids = async { c.query(&st[3], &[&n]).await };
+    // Every licensed grant of every instance queues on this row lock: the count,
+    // a statement of its own after it, cannot go stale before the batch commits.
+    let total = async {
         if !licensed {
             return Ok(None);
         }
-        // Every licensed grant of every instance queues on this row lock: the count
-        // cannot go stale before the batch commits.
-        let lock = tx.prepare_cached("SELECT seats FROM licence WHERE id = 1 FOR UPDATE");
-        let count = tx.prepare_cached(
-            "SELECT count(*), min(expires_at) FROM sessions
-             WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > $1",
-        );
-        let (lock, count) = tokio::try_join!(lock, count)?;
-        let total = async { tx.query_one(&lock, &[]).await };
-        // Read after the lock is held: the server runs them in this order.
-        let counted = async { tx.query_one(&count, &[&now]).await };
-        let (total, counted) = tokio::try_join!(total, counted)?;
-        Ok::<_, tokio_postgres::Error>(Some(Seats {
+        c.query_one(&st[4], &[]).await.map(Some)
+    };
+    let counted = async {
+        if !licensed {
+            return Ok(None);
+        }
+        c.query_one(&st[5], &[&now]).await.map(Some)
+    };
+    let ((), users, scopes, tokens, ids, total, counted) =
+        tokio::try_join!(begin, users, scopes, tokens, ids, total, counted)?;
+    let mut seats = match (total, counted) {
+        (Some(total), Some(counted)) => Some(Seats {
             total: total.get(0),
             held: counted.get(0),
             first_expiry: counted.get(1),
-        }))
+        }),
+        _ => None,
     };
-    let ((users, scopes, tokens, ids), mut seats) = tokio::try_join!(reads, seats)?;
 
     let mut current: HashMap<i64, ClientRecord> = users
         .iter()
@@ -451,105 +502,68 @@ async fn commit_batch(pg: &PostgresStore, jobs: &[Job]) -> R<Vec<Decided>> {
         decided.push(d);
     }
 
-    // One flight of writes.
     let extended: (Vec<i64>, Vec<i64>) = w.extended.iter().map(|(k, v)| (*k, *v)).unzip();
     let revoked: Vec<i64> = w.revoked.iter().copied().collect();
+    let (opens, pairs, rotations) = (
+        !w.s_id.is_empty(),
+        !w.t_access.is_empty(),
+        !w.used.is_empty(),
+    );
     let sessions = async {
-        if w.s_id.is_empty() {
+        if !opens {
             return Ok(0);
         }
-        let st = tx
-            .prepare_cached(
-                "INSERT INTO sessions (id, user_id, scope, licensed, created_at, expires_at)
-                 SELECT i, u, s, l, $5, e
-                 FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::int[], $6::bigint[]) AS t(i, u, s, l, e)",
-            )
-            .await?;
-        tx.execute(
-            &st,
-            &[
-                &w.s_id,
-                &w.s_user,
-                &w.s_scope,
-                &w.s_licensed,
-                &now,
-                &w.s_expires,
-            ],
-        )
-        .await
+        let p: [&(dyn ToSql + Sync); 6] = [
+            &w.s_id,
+            &w.s_user,
+            &w.s_scope,
+            &w.s_licensed,
+            &now,
+            &w.s_expires,
+        ];
+        c.execute(&st[6], &p).await
     };
-    let pairs = async {
-        if w.t_access.is_empty() {
+    let refresh = async {
+        if !pairs {
             return Ok(0);
         }
-        let refresh = tx
-            .prepare_cached(
-                "INSERT INTO refresh_tokens (id, hash, session_id, issued_at)
-                 SELECT i, h, s, $4 FROM UNNEST($1::bigint[], $2::bytea[], $3::bigint[]) AS t(i, h, s)",
-            )
-            .await?;
-        let access = tx
-            .prepare_cached(
-                "INSERT INTO access_tokens (id, hash, session_id, scope, issued_at, expires_at)
-                 SELECT i, h, s, c, $5, e
-                 FROM UNNEST($1::bigint[], $2::bytea[], $3::bigint[], $4::text[], $6::bigint[]) AS t(i, h, s, c, e)",
-            )
-            .await?;
-        let r = async {
-            tx.execute(
-                &refresh,
-                &[&w.t_refresh, &w.t_refresh_hash, &w.t_session, &now],
-            )
-            .await
-        };
-        let a = async {
-            tx.execute(
-                &access,
-                &[
-                    &w.t_access,
-                    &w.t_access_hash,
-                    &w.t_session,
-                    &w.t_scope,
-                    &now,
-                    &w.t_access_expires,
-                ],
-            )
-            .await
-        };
-        let (r, a) = tokio::try_join!(r, a)?;
-        Ok(r + a)
+        let p: [&(dyn ToSql + Sync); 4] = [&w.t_refresh, &w.t_refresh_hash, &w.t_session, &now];
+        c.execute(&st[7], &p).await
     };
-    let refreshed = async {
-        if w.used.is_empty() && revoked.is_empty() {
+    let access = async {
+        if !pairs {
             return Ok(0);
         }
-        let used = async {
-            tx.execute(
-                "UPDATE refresh_tokens SET used_at = $2 WHERE id = ANY($1)",
-                &[&w.used, &now],
-            )
-            .await
-        };
-        let extend = async {
-            tx.execute(
-            "UPDATE sessions s SET expires_at = t.e FROM UNNEST($1::bigint[], $2::bigint[]) AS t(i, e)
-             WHERE s.id = t.i",
-            &[&extended.0, &extended.1],
-        )
-        .await
-        };
-        let revoke = async {
-            tx.execute(
-                "UPDATE sessions SET revoked_at = $2 WHERE id = ANY($1) AND revoked_at IS NULL",
-                &[&revoked, &now],
-            )
-            .await
-        };
-        let (a, b, c) = tokio::try_join!(used, extend, revoke)?;
-        Ok(a + b + c)
+        let p: [&(dyn ToSql + Sync); 6] = [
+            &w.t_access,
+            &w.t_access_hash,
+            &w.t_session,
+            &w.t_scope,
+            &now,
+            &w.t_access_expires,
+        ];
+        c.execute(&st[8], &p).await
     };
-    tokio::try_join!(sessions, pairs, refreshed)?;
-    tx.commit().await?;
+    let used = async {
+        if !rotations {
+            return Ok(0);
+        }
+        c.execute(&st[9], &[&w.used, &now]).await
+    };
+    let extend = async {
+        if !rotations {
+            return Ok(0);
+        }
+        c.execute(&st[10], &[&extended.0, &extended.1]).await
+    };
+    let revoke = async {
+        if revoked.is_empty() {
+            return Ok(0);
+        }
+        c.execute(&st[11], &[&revoked, &now]).await
+    };
+    let commit = async { c.batch_execute("COMMIT").await };
+    tokio::try_join!(sessions, refresh, access, used, extend, revoke, commit)?;
     Ok(decided)
 }
 
@@ -670,10 +684,9 @@ mod tests {
             config.connect_timeout(std::time::Duration::from_secs(3));
             let (c, conn) = config.connect(tokio_postgres::NoTls).await?;
             tokio::spawn(conn);
-            c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"
-            ))
-            .await
+            c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await?;
+            c.batch_execute(&format!("CREATE DATABASE {name}")).await
         };
         if let Err(e) = created.await {
             assert!(
@@ -724,8 +737,8 @@ mod tests {
         (job, rx)
     }
 
-    /// One batch of licensed grants, one of which cannot be written (a NUL byte in
-    /// its scope, which PostgreSQL's text refuses) and one of a stale client record:
+    /// One batch of licensed grants, one of which cannot be written (a trigger
+    /// refuses its session) and one of a stale client record:
     /// the failing grant fails alone, the stale one is told so, and of the others
     /// exactly as many as there are seats get one.
     #[tokio::test]
@@ -734,6 +747,19 @@ mod tests {
             return;
         };
         pg.set_seats(3).await.unwrap();
+        // A write that fails: any session of scope "boom".
+        pg.pool
+            .get()
+            .await
+            .unwrap()
+            .batch_execute(
+                "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                     IF NEW.scope = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW;
+                 END $$;
+                 CREATE TRIGGER boom BEFORE INSERT ON sessions FOR EACH ROW EXECUTE FUNCTION boom();",
+            )
+            .await
+            .unwrap();
         let demo = pg.find_client("demo").await.unwrap().unwrap();
         let mut stale = demo.clone();
         stale.enabled = !stale.enabled;
@@ -744,7 +770,7 @@ mod tests {
             jobs.push(job);
             good.push(rx);
             if i == 2 {
-                let (job, bad) = open(&demo, "all\0view", true);
+                let (job, bad) = open(&demo, "boom", false);
                 jobs.push(job);
                 let (job, stale_rx) = open(&stale, "all view", true);
                 jobs.push(job);

@@ -2,6 +2,8 @@
 //! pooled connection. The semantics are the SQLite engine's (store/sqlite/), made
 //! exact across processes by row locks: a licensed grant locks the licence row, a
 //! refresh locks its token's row, a grant re-reads its client's row (FOR SHARE).
+//! Grants go to the batcher (batch.rs) and share a transaction with the grants
+//! waiting beside them.
 use super::batch::{self, Job};
 use super::rows::*;
 use super::{getdata, PostgresStore, AUDIT_BATCH, SWEEP_STEP};
