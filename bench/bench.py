@@ -43,6 +43,12 @@ TARGETS = {"view_grant": 0.40, "licensed_grant": 0.25, "bearer_get": 0.60}
 GRANT_P99_MS = 2.0
 GRANT_SCENARIOS = ("view_grant", "licensed_grant", "refresh_grant")
 RSS_MIB = 30.0
+# Issue 17 targets on PostgreSQL: every grant scenario at least as many req/s as
+# pgbench's one-row INSERT transactions/s at the same client count, grant p99 <= 10 ms.
+PG_TARGET_RATIO = 1.0
+PG_GRANT_P99_MS = 10.0
+PG_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+PGBENCH_SCRIPT = "INSERT INTO bench_ref (v) VALUES (1);\n"
 
 
 def basic(client_id, secret):
@@ -263,11 +269,20 @@ class Bench:
             self.pg_name = f"tollgate_bench_{os.getpid()}"
             base, _, _ = self.pg_admin.rpartition("/")
             self.db = f"{base}/{self.pg_name}"
-        self.port = free_port()
+            self.pgb_name = f"tollgate_pgbench_{os.getpid()}"
+            self.pgb_url = f"{base}/{self.pgb_name}"
+            self.pgb_script = os.path.join(self.tmp, "pgbench-insert.sql")
+        self.ports = [free_port() for _ in range(a.instances)]
+        self.port = self.ports[0]
         self.base = f"http://127.0.0.1:{self.port}"
         self.server = None
-        self.pin_server = ["taskset", "-c", a.server_cpu] if a.pin else []
-        self.pin_client = ["taskset", "-c", a.client_cpu] if a.pin else []
+        self.servers = []
+        self.pgbench = []
+        cpus = a.server_cpu.split(",")
+        self.pin_servers = [["taskset", "-c", cpus[i % len(cpus)]] if a.pin else []
+                            for i in range(a.instances)]
+        self.pin_server = self.pin_servers[0]
+        self.pin_client = ["taskset", "-c", a.client_cpu] if a.pin and a.client_cpu else []
         self.results = []
         self.pbkdf2_users = []
         # A private copy, so that a concurrent `cargo build` cannot swap the binary mid-run.
@@ -281,45 +296,74 @@ class Bench:
         for k in list(env):
             if k.startswith("TOLLGATE_"):
                 del env[k]
-        self.log = open(os.path.join(self.tmp, "server.log"), "wb")
-        cmd = self.pin_server + [self.bin, "--db", self.db, "serve",
-                                 "--listen", f"127.0.0.1:{self.port}", "--workers", str(self.a.workers),
-                                 *self.a.server_arg]
-        self.server = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.server.poll() is not None:
-                raise Fail(f"server exited with {self.server.returncode}; log: {self.tmp}/server.log")
-            try:
-                status, _ = Client(self.port).call("GET", "/healthz")
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise Fail("server did not answer /healthz within 30 s")
+        for i, port in enumerate(self.ports):
+            log = open(os.path.join(self.tmp, f"server{i or ''}.log"), "wb")
+            cmd = self.pin_servers[i] + [self.bin, "--db", self.db, "serve",
+                                         "--listen", f"127.0.0.1:{port}", "--workers", str(self.a.workers),
+                                         *self.a.server_arg]
+            self.servers.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
+        self.server = self.servers[0]
+        for server, port in zip(self.servers, self.ports):
+            deadline = time.time() + 30
+            while True:
+                if server.poll() is not None:
+                    raise Fail(f"server exited with {server.returncode}; log: {self.tmp}/server*.log")
+                try:
+                    status, _ = Client(port).call("GET", "/healthz")
+                    if status == 200:
+                        break
+                except OSError:
+                    pass
+                if time.time() > deadline:
+                    raise Fail("server did not answer /healthz within 30 s")
+                time.sleep(0.1)
 
     def stop(self):
-        if self.server and self.server.poll() is None:
-            self.server.send_signal(signal.SIGTERM)
-            try:
-                self.server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
-                self.server.wait()
+        for server in self.servers:
+            if server.poll() is None:
+                server.send_signal(signal.SIGTERM)
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait()
 
     # -- one wrk run
+    def split_lines(self, path, n):
+        """BENCH_LINES for n load generators: each its own share, so that no refresh
+        token or first-time credential goes to two instances."""
+        with open(path) as f:
+            lines = [l for l in f.read().splitlines() if l]
+        parts = []
+        for i in range(n):
+            part = f"{path}.{i}"
+            with open(part, "w") as f:
+                f.write("".join(l + "\n" for l in lines[i::n]))
+            parts.append(part)
+        return parts
+
     def wrk(self, path, env, seconds, connections, timeout_s, perf_name=None):
-        out = os.path.join(self.tmp, "wrk-out.json")
-        if os.path.exists(out):
-            os.remove(out)
-        e = dict(os.environ)
-        e.update({k: v for k, v in env.items() if v is not None})
-        e["BENCH_OUT"] = out
-        cmd = self.pin_client + ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
-                                 f"--timeout={timeout_s}s", "-s", LUA, self.base + path]
-        t0_srv = proc_ticks(self.server.pid)
-        t0_cs = context_switches(self.server.pid)
+        n = len(self.ports)
+        outs = [os.path.join(self.tmp, f"wrk-out{i}.json") for i in range(n)]
+        for out in outs:
+            if os.path.exists(out):
+                os.remove(out)
+        lines = self.split_lines(env["BENCH_LINES"], n) if n > 1 and env.get("BENCH_LINES") else None
+        cmds, envs = [], []
+        for i, port in enumerate(self.ports):
+            e = dict(os.environ)
+            e.update({k: v for k, v in env.items() if v is not None})
+            e["BENCH_OUT"] = outs[i]
+            if lines:
+                e["BENCH_LINES"] = lines[i]
+            conns = connections // n + (1 if i < connections % n else 0)
+            cmds.append(self.pin_client + ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s",
+                                           f"--timeout={timeout_s}s", "-s", LUA,
+                                           f"http://127.0.0.1:{port}" + path])
+            envs.append(e)
+        pids = [s.pid for s in self.servers]
+        t0_srv = sum(proc_ticks(p) for p in pids)
+        t0_cs = sum(context_switches(p) for p in pids)
         t0_sys = system_busy_ticks()
         t0_kids = children_cpu_s()
         t0_all = all_proc_ticks()
@@ -333,28 +377,33 @@ class Bench:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)
         w0 = time.monotonic()
-        p = subprocess.run(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs = [subprocess.Popen(c, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for c, e in zip(cmds, envs)]
+        outputs = [p.communicate()[0] for p in procs]
         wall = time.monotonic() - w0
         if perf:
             perf.send_signal(signal.SIGINT)
             perf.wait()
-        srv = (proc_ticks(self.server.pid) - t0_srv) / CLK_TCK
-        r_cs = context_switches(self.server.pid) - t0_cs
+        srv = (sum(proc_ticks(p) for p in pids) - t0_srv) / CLK_TCK
+        r_cs = sum(context_switches(p) for p in pids) - t0_cs
         busy = (system_busy_ticks() - t0_sys) / CLK_TCK
         kids = children_cpu_s() - t0_kids
         t1_all = all_proc_ticks()
         others = {}
         for pid, (comm, ticks) in t1_all.items():
-            if pid in (self.server.pid, os.getpid()):
+            if pid in pids or pid == os.getpid():
                 continue
             d = ticks - t0_all.get(pid, (comm, 0))[1]
             if d > 0:
                 key = comm.split("/")[0]
                 others[key] = others.get(key, 0) + d / CLK_TCK
-        if p.returncode != 0 or not os.path.exists(out):
-            raise Fail(f"wrk failed ({p.returncode}): {p.stdout[-2000:]}")
-        with open(out) as f:
-            r = json.load(f)
+        parts = []
+        for p, out, text in zip(procs, outs, outputs):
+            if p.returncode != 0 or not os.path.exists(out):
+                raise Fail(f"wrk failed ({p.returncode}): {text[-2000:]}")
+            with open(out) as f:
+                parts.append(json.load(f))
+        r = merge_wrk(parts)
         r["server_cpu_s"] = srv
         r["server_context_switches"] = r_cs
         r["loadgen_cpu_s"] = kids
@@ -530,6 +579,12 @@ class Bench:
         if self.pg_admin:
             psql(self.pg_admin, f"DROP DATABASE IF EXISTS {self.pg_name}")
             psql(self.pg_admin, f"CREATE DATABASE {self.pg_name}")
+            if a.pgbench:
+                psql(self.pg_admin, f"DROP DATABASE IF EXISTS {self.pgb_name}")
+                psql(self.pg_admin, f"CREATE DATABASE {self.pgb_name}")
+                psql(self.pgb_url, "CREATE TABLE bench_ref (id BIGSERIAL PRIMARY KEY, v INTEGER NOT NULL)")
+                with open(self.pgb_script, "w") as f:
+                    f.write(PGBENCH_SCRIPT)
         subprocess.run([self.bin, "init", self.db, "--demo"], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if self.pg_admin:
@@ -542,6 +597,14 @@ class Bench:
             rounds = []
             for rnd in range(1, a.rounds + 1):
                 runs = []
+                pgb = None
+                if self.pg_admin and a.pgbench:
+                    print(f"  [round {rnd}/{a.rounds}] pgbench -c{a.connections} one-row INSERT ...",
+                          file=sys.stderr, flush=True)
+                    tps, lat, p99 = run_pgbench(self.pgb_url, a.connections, a.duration, self.pgb_script,
+                                                self.pin_client)
+                    pgb = {"round": rnd, "tps": tps, "latency_avg_ms": lat, "p99_ms": p99}
+                    self.pgbench.append(pgb)
                 for num, key, title, method in self.SCENARIOS:
                     if wanted and str(num) not in wanted and key not in wanted:
                         continue
@@ -556,6 +619,7 @@ class Bench:
                 base = next((r for r in runs if r["key"] == "healthz" and r.get("rps")), None)
                 for r in runs:
                     r["ratio"] = (r["rps"] / base["rps"]) if base and r.get("rps") else None
+                    r["pg_ratio"] = (r["rps"] / pgb["tps"]) if pgb and r.get("rps") else None
                 rounds.append(runs)
             self.runs = [r for runs in rounds for r in runs]
             self.results = median_runs(rounds)
@@ -574,6 +638,8 @@ class Bench:
             self.db_bytes = self.db_bytes_live
             self.rows = pg_row_counts(self.db)
             psql(self.pg_admin, f"DROP DATABASE IF EXISTS {self.pg_name}")
+            if a.pgbench:
+                psql(self.pg_admin, f"DROP DATABASE IF EXISTS {self.pgb_name}")
         else:
             self.db_bytes = os.path.getsize(self.db)
             self.rows = row_counts(self.db)
@@ -598,9 +664,24 @@ class Bench:
                 t(f"{key} p99", r["status"] == "ok" and r["p99_ms"] <= GRANT_P99_MS, round(r["p99_ms"], 2),
                   f"<= {GRANT_P99_MS} ms")
         t("server peak RSS", self.hwm_kib / 1024 <= RSS_MIB, round(self.hwm_kib / 1024, 1), f"<= {RSS_MIB} MiB")
+        pg_targets = []
+        if self.pgbench:
+            for key in GRANT_SCENARIOS:
+                r = by.get(key)
+                if r and r.get("pg_ratio") is not None:
+                    pg_targets.append({"target": f"{key} req/s vs pgbench tps", "value": round(r["pg_ratio"], 3),
+                                       "met": r["status"] == "ok" and r["pg_ratio"] >= PG_TARGET_RATIO,
+                                       "goal": f">= {PG_TARGET_RATIO}"})
+            for key in GRANT_SCENARIOS:
+                r = by.get(key)
+                if r and r.get("p99_ms") is not None:
+                    pg_targets.append({"target": f"{key} p99", "value": round(r["p99_ms"], 2),
+                                       "met": r["status"] == "ok" and r["p99_ms"] <= PG_GRANT_P99_MS,
+                                       "goal": f"<= {PG_GRANT_P99_MS} ms"})
 
         lines = []
         hdr = ["#", "scenario", "conns", "req/s", "p50 ms", "p99 ms", "ratio", "ratios of the rounds",
+               *(["× pgbench"] if self.pgbench else []),
                "non-2xx", "srv CPU", "CPU µs/req", "switches/req", "status"]
         rows = []
         for r in self.results:
@@ -614,6 +695,8 @@ class Bench:
                          if r.get("ratio") is not None else "-",
                          " ".join(f"{x:.3f}" if x >= 0.01 else f"{x:.1e}" for x in r["round_ratios"])
                          if r.get("round_ratios") else "-",
+                         *([f"{r['pg_ratio']:.3f}" if r.get("pg_ratio") is not None and r["key"] in
+                            GRANT_SCENARIOS else "-"] if self.pgbench else []),
                          str(r["non2xx"]) if ok else "-",
                          f"{r['server_cpu_pct']:.0f} %" if ok else "-",
                          f"{r['server_cpu_us_per_req']:,.0f}" if ok and r.get("server_cpu_us_per_req") else "-",
@@ -621,7 +704,7 @@ class Bench:
                          is not None else "-",
                          status])
         w = [max(len(h), *(len(x[i]) for x in rows)) if rows else len(h) for i, h in enumerate(hdr)]
-        left = (1, 7, 12)
+        left = (1, 7, 13) if self.pgbench else (1, 7, 12)
         fmt = lambda cells: "| " + " | ".join(c.ljust(w[i]) if i in left else c.rjust(w[i])
                                               for i, c in enumerate(cells)) + " |"
         lines.append(fmt(hdr))
@@ -639,6 +722,16 @@ class Bench:
         lines.append("targets (issue 7, ratios to scenario 1 of the same round; the median round's):")
         for x in targets:
             lines.append(f"  {'MET    ' if x['met'] else 'NOT MET'}  {x['target']}: {x['value']} (goal {x['goal']})")
+        if self.pgbench:
+            lines.append("")
+            lines.append(f"pgbench reference (one-row INSERT transaction, -c{a.connections} -j1 -T{a.duration}, "
+                         "same server, before each round): " + ", ".join(
+                             f"round {x['round']}: {x['tps']:,.0f} tps (avg {x['latency_avg_ms']:.2f} ms, "
+                             f"p99 {x['p99_ms']:.2f} ms)" for x in self.pgbench))
+            lines.append("targets (issue 17, PostgreSQL: grant req/s over pgbench tps of the same round; "
+                         "the median round's):")
+            for x in pg_targets:
+                lines.append(f"  {'MET    ' if x['met'] else 'NOT MET'}  {x['target']}: {x['value']} (goal {x['goal']})")
         lines.append("")
         lines.append("notes:")
         for r in self.results:
@@ -656,7 +749,15 @@ class Bench:
                                    + ", ".join(f"{n} {s:.1f} s" for s, n in r["other_cpu_top_s"][:3]) + ")"
                                    for r in disturbed) +
                          "; those numbers are disturbed, rerun on a quiet machine.")
-        lines.append(f"  durability: every grant is committed (WAL, synchronous=NORMAL) before it is answered; "
+        if a.instances > 1:
+            lines.append(f"  instances: {a.instances} tollgate processes on one database, each with its own wrk "
+                         f"(the {a.connections} connections split between them); req/s summed, p50/p99 the "
+                         "worse instance's; " + ("servers on CPUs " + a.server_cpu if a.pin else "NOT pinned")
+                         + ", wrk and pgbench unpinned.")
+        durable = ("committed (PostgreSQL, synchronous_commit="
+                   + psql(self.pg_admin, "SHOW synchronous_commit")[0][0] + ")") if self.pg_admin \
+            else "committed (WAL, synchronous=NORMAL)"
+        lines.append(f"  durability: every grant is {durable} before it is answered; "
                      f"server RUST_LOG={a.rust_log} (access log to a file), --workers {a.workers}"
                      + "".join(" " + x for x in a.server_arg) + ", "
                      f"PBKDF2 {PBKDF2_ITERATIONS:,} iterations in the database.")
@@ -688,6 +789,9 @@ class Bench:
             "database": {"bytes_after_shutdown": self.db_bytes, "bytes_while_serving": self.db_bytes_live,
                          "wal_bytes_while_serving": self.wal_bytes, "rows": self.rows},
             "targets": targets,
+            "pg_targets": pg_targets,
+            "pgbench": self.pgbench,
+            "instances": a.instances,
             "elapsed_s": round(self.elapsed, 1),
             "table": text,
         }
@@ -706,6 +810,70 @@ class Bench:
             print(f"kept: {self.tmp}")
         failed = any(r["status"] != "ok" for r in self.runs)
         return 1 if failed else 0
+
+
+def merge_wrk(parts):
+    """One result from the load generators of several instances: requests summed over
+    the longest duration, latency percentiles the worst instance's."""
+    if len(parts) == 1:
+        return parts[0]
+    r = dict(parts[0])
+    r["requests"] = sum(x["requests"] for x in parts)
+    r["duration_us"] = max(x["duration_us"] for x in parts)
+    r["bytes"] = sum(x["bytes"] for x in parts)
+    r["errors"] = {k: sum(x["errors"][k] for x in parts) for k in parts[0]["errors"]}
+    r["non2xx"] = None if parts[0]["non2xx"] is None else sum(x["non2xx"] for x in parts)
+    for k in ("starved", "exhausted"):
+        r[k] = sum(x[k] for x in parts)
+    r["sent"] = {k: sum(x["sent"][k] for x in parts) for k in parts[0]["sent"]}
+    lat = {k: max(x["latency_us"][k] for x in parts) for k in parts[0]["latency_us"]}
+    lat["min"] = min(x["latency_us"]["min"] for x in parts)
+    r["latency_us"] = lat
+    r["instances"] = [{"requests": x["requests"], "p99_us": x["latency_us"]["p99"]} for x in parts]
+    return r
+
+
+def pgbench_bin():
+    found = shutil.which("pgbench")
+    if found:
+        return found
+    import glob
+    cands = sorted(glob.glob("/usr/lib/postgresql/*/bin/pgbench"))
+    return cands[-1] if cands else None
+
+
+def run_pgbench(url, clients, seconds, script, pin):
+    """pgbench's one-row INSERT transactions at `clients` connections: the physical
+    reference for the grants on this machine. (tps, average latency ms, p99 ms)."""
+    tmp = tempfile.mkdtemp(prefix="tollgate-pgbench-")
+    try:
+        log_prefix = os.path.join(tmp, "tx")
+        cmd = pin + [pgbench_bin(), "-n", "-f", script, "-T", str(seconds), "-c", str(clients), "-j", "1",
+                     "-l", "--log-prefix", log_prefix, url]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise Fail(f"pgbench failed ({p.returncode}): {(p.stdout + p.stderr)[-2000:]}")
+        tps = lat = None
+        for line in p.stdout.splitlines():
+            if line.startswith("tps = "):
+                tps = float(line.split()[2])
+            elif line.startswith("latency average = "):
+                lat = float(line.split()[3])
+        # per-transaction log: client, tx no, latency µs, ...
+        lats = []
+        for name in os.listdir(tmp):
+            with open(os.path.join(tmp, name)) as f:
+                for line in f:
+                    fields = line.split()
+                    if len(fields) > 2:
+                        lats.append(int(fields[2]))
+        lats.sort()
+        p99 = lats[int(0.99 * (len(lats) - 1))] / 1000 if lats else None
+        if tps is None:
+            raise Fail(f"pgbench printed no tps: {p.stdout[-2000:]}")
+        return tps, lat, p99
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def median_runs(rounds):
@@ -823,6 +991,14 @@ def main():
                    help="serve a throw-away PostgreSQL database on the server this URL reaches "
                         "(created and dropped; e.g. postgres://postgres@127.0.0.1:5432/postgres) "
                         "instead of a SQLite file; PostgreSQL itself runs unpinned")
+    p.add_argument("--engine", choices=["sqlite", "postgres"], default="sqlite",
+                   help=f"postgres: as --postgres {PG_URL} unless --postgres gives the URL")
+    p.add_argument("--instances", type=int, default=1,
+                   help="tollgate processes on the one database (PostgreSQL only), each with its own wrk "
+                        "and an equal share of --connections; servers on the CPUs of --server-cpu "
+                        "(default then 0,1, one each), wrk and pgbench unpinned")
+    p.add_argument("--no-pgbench", dest="pgbench", action="store_false",
+                   help="on PostgreSQL, skip the pgbench reference")
     p.add_argument("--tmpdir", help="where the throw-away database goes (default: the system temp "
                    "directory); a tmpfs such as /dev/shm takes the disk out (diagnosis only: nothing is durable there)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (database, server log)")
@@ -831,6 +1007,16 @@ def main():
     p.add_argument("--command", default="python3 bench/bench.py " + " ".join(sys.argv[1:]),
                    help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.engine == "postgres" and not a.postgres:
+        a.postgres = PG_URL
+    if a.instances < 1 or (a.instances > 1 and not a.postgres):
+        sys.exit("bench: --instances N (N > 1) needs --engine postgres")
+    if a.instances > 1:
+        if a.server_cpu == "0":
+            a.server_cpu = ",".join(str(i % 2) for i in range(a.instances))
+        a.client_cpu = None
+    if a.postgres and a.pgbench and not pgbench_bin():
+        sys.exit("bench: pgbench is missing (Debian: apt-get install postgresql-contrib), or pass --no-pgbench")
     for tool in ["wrk"] + (["taskset"] if a.pin else []):
         if not shutil.which(tool):
             sys.exit(f"bench: {tool} is not installed (bench/run.sh installs it)")

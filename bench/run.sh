@@ -25,7 +25,7 @@ fi
 if [ -z "${TOLLGATE_BIN:-}" ]; then
     echo "bench: cargo build --release" >&2
     cargo build --release --quiet
-    TOLLGATE_BIN=target/release/tollgate
+    TOLLGATE_BIN="${CARGO_TARGET_DIR:-target}/release/tollgate"
 fi
 
 exec python3 bench/bench.py --bin "$TOLLGATE_BIN" --command "bash bench/run.sh${*:+ $*}" "$@"

@@ -5,7 +5,11 @@
 //! statement or one transaction on a connection from it. Nothing is cached in the
 //! process: every grant locks the licence row and re-reads its client's record in its
 //! own transaction, so a change made by another instance or by the CLI holds at the
-//! next request. Audit records wait in a queue and are written in batches.
+//! next request. The grants are the exception to one operation, one transaction:
+//! those waiting at the same moment share one (batch.rs). Audit records wait in a
+//! queue and are written in batches.
+mod alone;
+mod batch;
 mod getdata;
 mod rows;
 mod surface;
@@ -114,6 +118,9 @@ pub struct PostgresStore {
     clock: SharedClock,
     audit: Arc<AuditQueue>,
     query_time_limit: Duration,
+    batch: Arc<batch::Batcher>,
+    /// How long a request may wait for a connection ([`Options::wait`]).
+    wait: Duration,
 }
 
 /// Audit records per INSERT.
@@ -160,6 +167,8 @@ impl PostgresStore {
             clock,
             audit: Arc::new(AuditQueue::default()),
             query_time_limit: options.query_time_limit,
+            batch: Arc::default(),
+            wait: options.wait,
         };
         if !options.create {
             store.check_schema().await?;
