@@ -1,0 +1,413 @@
+//! One batch's transaction: read in one flight, decide each grant in arrival
+//! order, write in a second flight, commit.
+use super::{Decided, Job, R};
+use crate::crypto::TokenKey;
+use crate::store::model::*;
+use crate::store::postgres::rows::flag;
+use crate::store::postgres::PostgresStore;
+use crate::store::StoreError;
+use std::collections::{HashMap, HashSet};
+use subtle::ConstantTimeEq;
+use tokio_postgres::types::ToSql;
+
+/// A presented refresh token's row, as the batch found it and then changed it.
+struct Presented {
+    hash: Vec<u8>,
+    session_id: i64,
+    used: bool,
+    user_id: i64,
+    scope: String,
+    expires_at: i64,
+    revoked: bool,
+    licensed: bool,
+}
+
+/// What the batch writes.
+#[derive(Default)]
+struct Writes {
+    // sessions
+    s_id: Vec<i64>,
+    s_user: Vec<i64>,
+    s_scope: Vec<String>,
+    s_licensed: Vec<i32>,
+    s_expires: Vec<i64>,
+    // token pairs
+    t_session: Vec<i64>,
+    t_scope: Vec<String>,
+    t_access: Vec<i64>,
+    t_access_hash: Vec<Vec<u8>>,
+    t_access_expires: Vec<i64>,
+    t_refresh: Vec<i64>,
+    t_refresh_hash: Vec<Vec<u8>>,
+    // refreshes
+    used: Vec<i64>,
+    extended: HashMap<i64, i64>,
+    revoked: HashSet<i64>,
+}
+
+impl Writes {
+    fn pair(&mut self, ids: &mut impl Iterator<Item = (i64, i64)>) -> R<TokenIds> {
+        let (access, refresh) = ids
+            .next()
+            .ok_or_else(|| StoreError::Invalid("too few row ids for a batch".into()))?;
+        self.t_access.push(access);
+        self.t_refresh.push(refresh);
+        Ok(TokenIds { access, refresh })
+    }
+}
+
+/// Held seats as the batch's grants change them.
+struct Seats {
+    total: i64,
+    held: i64,
+    first_expiry: Option<i64>,
+}
+
+/// The batch's statements, in the order a batch sends them.
+const READS: [&str; 6] = [
+    r#"SELECT id, "PASSWORD", apiuser, enabled FROM users WHERE id = ANY($1) ORDER BY id FOR SHARE"#,
+    r#"SELECT us.user_id, s.name, s.licensed FROM user_scopes us JOIN scopes s ON s.name = us.scope
+       WHERE us.user_id = ANY($1) ORDER BY us.user_id, s.name COLLATE "C""#,
+    "SELECT r.id, r.hash, r.session_id, r.used_at IS NOT NULL, s.user_id, s.scope, s.expires_at,
+            s.revoked_at IS NOT NULL, s.licensed
+     FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
+     WHERE r.id = ANY($1) ORDER BY r.id FOR UPDATE",
+    "SELECT nextval(pg_get_serial_sequence('sessions', 'id')),
+            nextval(pg_get_serial_sequence('access_tokens', 'id')),
+            nextval(pg_get_serial_sequence('refresh_tokens', 'id'))
+     FROM generate_series(1, $1::bigint)",
+    "SELECT seats FROM licence WHERE id = 1 FOR UPDATE",
+    "SELECT count(*), min(expires_at) FROM sessions
+     WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > $1",
+];
+const WRITES: [&str; 6] = [
+    "INSERT INTO sessions (id, user_id, scope, licensed, created_at, expires_at)
+     SELECT i, u, s, l, $5, e
+     FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::int[], $6::bigint[]) AS t(i, u, s, l, e)",
+    "INSERT INTO refresh_tokens (id, hash, session_id, issued_at)
+     SELECT i, h, s, $4 FROM UNNEST($1::bigint[], $2::bytea[], $3::bigint[]) AS t(i, h, s)",
+    "INSERT INTO access_tokens (id, hash, session_id, scope, issued_at, expires_at)
+     SELECT i, h, s, c, $5, e
+     FROM UNNEST($1::bigint[], $2::bytea[], $3::bigint[], $4::text[], $6::bigint[]) AS t(i, h, s, c, e)",
+    "UPDATE refresh_tokens SET used_at = $2 WHERE id = ANY($1)",
+    "UPDATE sessions s SET expires_at = t.e FROM UNNEST($1::bigint[], $2::bigint[]) AS t(i, e)
+     WHERE s.id = t.i",
+    "UPDATE sessions SET revoked_at = $2 WHERE id = ANY($1) AND revoked_at IS NULL",
+];
+
+/// Runs `jobs` in one transaction; their outcomes, in order, once committed. On a
+/// failure the transaction is rolled back (or the connection dropped) before the
+/// connection goes back to the pool.
+pub(super) async fn commit_batch(pg: &PostgresStore, jobs: &[Job]) -> R<Vec<Decided>> {
+    let c = pg.pool.get().await?;
+    let done = in_transaction(pg, &c, jobs).await;
+    if done.is_err() && c.batch_execute("ROLLBACK").await.is_err() {
+        drop(deadpool_postgres::Object::take(c));
+    }
+    done
+}
+
+/// Two round trips and the commit's: `BEGIN` and every read in one flight, every
+/// write and `COMMIT` in the next. Every statement is prepared before a flight is
+/// sent, so that each flight's statements are sent, and run, in their written order
+/// (the licence row locked before the seats are counted, `COMMIT` last). A write
+/// that fails aborts the transaction and is seen here; `COMMIT` then rolls back.
+async fn in_transaction(
+    pg: &PostgresStore,
+    c: &deadpool_postgres::Client,
+    jobs: &[Job],
+) -> R<Vec<Decided>> {
+    let n = jobs.len() as i64;
+    let mut client_ids: Vec<i64> = jobs.iter().map(|j| j.client().id).collect();
+    client_ids.sort_unstable();
+    client_ids.dedup();
+    let mut token_ids: Vec<i64> = jobs
+        .iter()
+        .filter_map(|j| match j {
+            Job::Refresh { presented, .. } => presented.id,
+            _ => None,
+        })
+        .collect();
+    token_ids.sort_unstable();
+    token_ids.dedup();
+    let licensed = jobs
+        .iter()
+        .any(|j| matches!(j, Job::Open { licensed: true, .. }));
+    // Read once for the whole batch, before the licence lock: a batch that waited
+    // for the lock counts sessions that expired meanwhile as held, never the reverse.
+    let now = pg.now();
+
+    let mut st = Vec::with_capacity(READS.len() + WRITES.len());
+    for sql in READS.iter().chain(WRITES.iter()) {
+        st.push(c.prepare_cached(sql).await?);
+    }
+    let begin = async { c.batch_execute("BEGIN").await };
+    let users = async { c.query(&st[0], &[&client_ids]).await };
+    let scopes = async { c.query(&st[1], &[&client_ids]).await };
+    let tokens = async {
+        if token_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        c.query(&st[2], &[&token_ids]).await
+    };
+    let ids = async { c.query(&st[3], &[&n]).await };
+    // Every licensed grant of every instance queues on this row lock: the count,
+    // a statement of its own after it, cannot go stale before the batch commits.
+    let total = async {
+        if !licensed {
+            return Ok(None);
+        }
+        c.query_one(&st[4], &[]).await.map(Some)
+    };
+    let counted = async {
+        if !licensed {
+            return Ok(None);
+        }
+        c.query_one(&st[5], &[&now]).await.map(Some)
+    };
+    let ((), users, scopes, tokens, ids, total, counted) =
+        tokio::try_join!(begin, users, scopes, tokens, ids, total, counted)?;
+    let mut seats = match (total, counted) {
+        (Some(total), Some(counted)) => Some(Seats {
+            total: total.get(0),
+            held: counted.get(0),
+            first_expiry: counted.get(1),
+        }),
+        _ => None,
+    };
+
+    let mut current: HashMap<i64, ClientRecord> = users
+        .iter()
+        .map(|r| {
+            let id: i64 = r.get(0);
+            let rec = ClientRecord {
+                id,
+                password_hash: r.get(1),
+                api_user: r.get::<_, i32>(2) == 1,
+                enabled: r.get::<_, i32>(3) == 1,
+                scopes: Vec::new(),
+            };
+            (id, rec)
+        })
+        .collect();
+    for r in &scopes {
+        if let Some(rec) = current.get_mut(&r.get::<_, i64>(0)) {
+            rec.scopes.push((r.get(1), r.get::<_, i32>(2) == 1));
+        }
+    }
+    let mut presented: HashMap<i64, Presented> = tokens
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                Presented {
+                    hash: r.get(1),
+                    session_id: r.get(2),
+                    used: r.get(3),
+                    user_id: r.get(4),
+                    scope: r.get(5),
+                    expires_at: r.get(6),
+                    revoked: r.get(7),
+                    licensed: r.get::<_, i32>(8) == 1,
+                },
+            )
+        })
+        .collect();
+    let mut session_ids = ids.iter().map(|r| r.get::<_, i64>(0));
+    let mut pair_ids = ids.iter().map(|r| (r.get::<_, i64>(1), r.get::<_, i64>(2)));
+
+    let mut w = Writes::default();
+    let mut decided = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if current.get(&job.client().id) != Some(job.client()) {
+            decided.push(match job {
+                Job::Open { .. } => Decided::Open(None),
+                Job::Refresh { .. } => Decided::Refresh(None),
+            });
+            continue;
+        }
+        let d = match job {
+            Job::Open {
+                client,
+                scope,
+                licensed,
+                tokens,
+                ..
+            } => {
+                if *licensed {
+                    let s = seats
+                        .as_mut()
+                        .ok_or_else(|| StoreError::Invalid("licence not read".into()))?;
+                    if s.held >= s.total {
+                        let retry_after = if s.total > 0 {
+                            s.first_expiry.map(|e| (e - now).max(1))
+                        } else {
+                            None
+                        };
+                        decided.push(Decided::Open(Some(OpenOutcome::NoSeat { retry_after })));
+                        continue;
+                    }
+                    s.held += 1;
+                }
+                let session_id = session_ids
+                    .next()
+                    .ok_or_else(|| StoreError::Invalid("too few row ids for a batch".into()))?;
+                w.s_id.push(session_id);
+                w.s_user.push(client.id);
+                w.s_scope.push(scope.clone());
+                w.s_licensed.push(flag(*licensed));
+                w.s_expires.push(now + tokens.refresh_ttl);
+                let ids = w.pair(&mut pair_ids)?;
+                push_hashes(&mut w, session_id, scope.clone(), tokens, now);
+                Decided::Open(Some(OpenOutcome::Opened { session_id, ids }))
+            }
+            Job::Refresh {
+                client,
+                presented: key,
+                tokens,
+                narrow,
+                ..
+            } => Decided::Refresh(Some(refresh(
+                &mut w,
+                &mut presented,
+                &mut pair_ids,
+                seats.as_mut(),
+                client,
+                key,
+                tokens,
+                narrow,
+                now,
+            )?)),
+        };
+        decided.push(d);
+    }
+
+    let extended: (Vec<i64>, Vec<i64>) = w.extended.iter().map(|(k, v)| (*k, *v)).unzip();
+    let revoked: Vec<i64> = w.revoked.iter().copied().collect();
+    let (opens, pairs, rotations) = (
+        !w.s_id.is_empty(),
+        !w.t_access.is_empty(),
+        !w.used.is_empty(),
+    );
+    let sessions = async {
+        if !opens {
+            return Ok(0);
+        }
+        let p: [&(dyn ToSql + Sync); 6] = [
+            &w.s_id,
+            &w.s_user,
+            &w.s_scope,
+            &w.s_licensed,
+            &now,
+            &w.s_expires,
+        ];
+        c.execute(&st[6], &p).await
+    };
+    let refresh = async {
+        if !pairs {
+            return Ok(0);
+        }
+        let p: [&(dyn ToSql + Sync); 4] = [&w.t_refresh, &w.t_refresh_hash, &w.t_session, &now];
+        c.execute(&st[7], &p).await
+    };
+    let access = async {
+        if !pairs {
+            return Ok(0);
+        }
+        let p: [&(dyn ToSql + Sync); 6] = [
+            &w.t_access,
+            &w.t_access_hash,
+            &w.t_session,
+            &w.t_scope,
+            &now,
+            &w.t_access_expires,
+        ];
+        c.execute(&st[8], &p).await
+    };
+    let used = async {
+        if !rotations {
+            return Ok(0);
+        }
+        c.execute(&st[9], &[&w.used, &now]).await
+    };
+    let extend = async {
+        if !rotations {
+            return Ok(0);
+        }
+        c.execute(&st[10], &[&extended.0, &extended.1]).await
+    };
+    let revoke = async {
+        if revoked.is_empty() {
+            return Ok(0);
+        }
+        c.execute(&st[11], &[&revoked, &now]).await
+    };
+    let commit = async { c.batch_execute("COMMIT").await };
+    tokio::try_join!(sessions, refresh, access, used, extend, revoke, commit)?;
+    Ok(decided)
+}
+
+fn push_hashes(w: &mut Writes, session_id: i64, scope: String, t: &NewTokens, now: i64) {
+    w.t_session.push(session_id);
+    w.t_scope.push(scope);
+    w.t_access_hash.push(t.access_hash.to_vec());
+    w.t_refresh_hash.push(t.refresh_hash.to_vec());
+    w.t_access_expires.push(now + t.access_ttl);
+}
+
+/// One refresh, decided against the batch's view of its token and session
+/// (surface.rs `refresh_one` is the same rule alone).
+#[allow(clippy::too_many_arguments)]
+fn refresh(
+    w: &mut Writes,
+    presented: &mut HashMap<i64, Presented>,
+    pair_ids: &mut impl Iterator<Item = (i64, i64)>,
+    seats: Option<&mut Seats>,
+    client: &ClientRecord,
+    key: &TokenKey,
+    tokens: &NewTokens,
+    narrow: &Narrow,
+    now: i64,
+) -> R<RefreshOutcome> {
+    let Some(token_id) = key.id else {
+        return Ok(RefreshOutcome::Invalid);
+    };
+    let Some(p) = presented.get(&token_id) else {
+        return Ok(RefreshOutcome::Invalid);
+    };
+    if !bool::from(p.hash.as_slice().ct_eq(&key.hash[..])) {
+        return Ok(RefreshOutcome::Invalid);
+    }
+    let session_id = p.session_id;
+    // The session as this batch left it (a token of the same session may come first).
+    let session_revoked = p.revoked || w.revoked.contains(&session_id);
+    // Another client's token is left alone: it proves nothing about its owner.
+    if p.user_id != client.id || session_revoked || p.expires_at <= now {
+        return Ok(RefreshOutcome::Invalid);
+    }
+    if p.used {
+        w.revoked.insert(session_id);
+        if let (true, Some(s)) = (p.licensed, seats) {
+            s.held -= 1;
+        }
+        return Ok(RefreshOutcome::Reused);
+    }
+    let access_scope = match narrow(&p.scope) {
+        Ok(s) => s,
+        Err(why) => return Ok(RefreshOutcome::Refused(why)),
+    };
+    let expires = now + tokens.refresh_ttl;
+    if let Some(p) = presented.get_mut(&token_id) {
+        p.used = true;
+        p.expires_at = expires;
+    }
+    w.used.push(token_id);
+    w.extended.insert(session_id, expires);
+    let ids = w.pair(pair_ids)?;
+    push_hashes(w, session_id, access_scope.clone(), tokens, now);
+    Ok(RefreshOutcome::Rotated {
+        session_id,
+        scope: access_scope,
+        ids,
+    })
+}

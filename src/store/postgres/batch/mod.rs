@@ -1,0 +1,234 @@
+//! Group commit on PostgreSQL: the grants of one instance that wait at the same
+//! moment share one transaction and one commit, as the SQLite writer's do.
+//!
+//! A dispatcher task takes every grant waiting (up to [`MAX_BATCH`]) and runs them
+//! as one batch; up to [`CONCURRENT_BATCHES`] batches are in flight, and grants that
+//! arrive meanwhile gather for the next. A batch reads what it needs in one pipelined
+//! flight (the clients' rows FOR SHARE, the presented refresh tokens FOR UPDATE in id
+//! order, the licence row FOR UPDATE and the held-seat count once, row ids from the
+//! sequences), decides each grant in arrival order against that state, writes
+//! everything in a second flight of set-based statements, and commits. A grant is
+//! answered only after that commit.
+//!
+//! The rules of the one-grant path (surface.rs) hold: the licence row lock makes the
+//! count exact across instances; a stale client is answered None and nothing of it is
+//! written; a refresh token presented twice in one batch rotates once and then revokes
+//! its session. When a batch fails because of what it wrote (a constraint, a
+//! trigger, a bug), it is rolled back and each of its grants runs again alone, so
+//! one failing grant fails only itself; when it fails because the database is
+//! absent or too slow (see [`StoreError::is_unavailable`]), every grant of it is
+//! refused as unavailable at once. A grant waits for its batch no longer than a
+//! request waits for a pooled connection.
+use super::PostgresStore;
+use crate::crypto::TokenKey;
+use crate::store::model::*;
+use crate::store::StoreError;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+mod commit;
+
+use commit::commit_batch;
+
+type R<T> = Result<T, StoreError>;
+
+/// At most this many grants share one commit.
+pub(super) const MAX_BATCH: usize = 128;
+/// Batches of one instance in flight at once: while one commits, the next reads.
+pub(super) const CONCURRENT_BATCHES: usize = 2;
+
+/// A grant waiting for its batch.
+pub(super) enum Job {
+    Open {
+        client: ClientRecord,
+        scope: String,
+        licensed: bool,
+        tokens: NewTokens,
+        reply: oneshot::Sender<R<Option<OpenOutcome>>>,
+    },
+    Refresh {
+        client: ClientRecord,
+        presented: TokenKey,
+        tokens: NewTokens,
+        narrow: Narrow,
+        reply: oneshot::Sender<R<Option<RefreshOutcome>>>,
+    },
+}
+
+impl Job {
+    fn client(&self) -> &ClientRecord {
+        match self {
+            Job::Open { client, .. } | Job::Refresh { client, .. } => client,
+        }
+    }
+
+    /// Answers with the batch's decision.
+    fn answer(self, decided: Decided) {
+        match (self, decided) {
+            (Job::Open { reply, .. }, Decided::Open(o)) => {
+                let _ = reply.send(Ok(o));
+            }
+            (Job::Refresh { reply, .. }, Decided::Refresh(o)) => {
+                let _ = reply.send(Ok(o));
+            }
+            (job, _) => job.refuse(StoreError::Invalid("batch answer mismatch".into())),
+        }
+    }
+
+    fn refuse(self, e: StoreError) {
+        match self {
+            Job::Open { reply, .. } => {
+                let _ = reply.send(Err(e));
+            }
+            Job::Refresh { reply, .. } => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+
+    /// Runs alone, in a transaction of its own (after its batch failed).
+    async fn run_alone(self, pg: &PostgresStore) {
+        match self {
+            Job::Open {
+                client,
+                scope,
+                licensed,
+                tokens,
+                reply,
+            } => {
+                let _ = reply.send(pg.open_one(&client, scope, licensed, tokens).await);
+            }
+            Job::Refresh {
+                client,
+                presented,
+                tokens,
+                narrow,
+                reply,
+            } => {
+                let _ = reply.send(pg.refresh_one(&client, presented, tokens, narrow).await);
+            }
+        }
+    }
+}
+
+/// One grant's outcome, decided inside the batch.
+enum Decided {
+    Open(Option<OpenOutcome>),
+    Refresh(Option<RefreshOutcome>),
+}
+
+/// The handle of an instance's dispatcher; it starts on the first grant, on the
+/// runtime of that grant, and again if that runtime has gone.
+#[derive(Default)]
+pub(super) struct Batcher {
+    jobs: Mutex<Option<mpsc::UnboundedSender<(Instant, Job)>>>,
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the grant batcher has stopped".into())
+}
+
+impl Batcher {
+    /// Queues `job` for the next batch.
+    pub(super) fn submit(&self, pg: &PostgresStore, job: Job) -> R<()> {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let sender = match jobs.as_ref().filter(|s| !s.is_closed()) {
+            Some(s) => s.clone(),
+            None => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(dispatch(pg.clone(), rx));
+                *jobs = Some(tx.clone());
+                tx
+            }
+        };
+        sender.send((Instant::now(), job)).map_err(|_| stopped())
+    }
+}
+
+/// Awaits a job's answer.
+pub(super) async fn answer<T>(rx: oneshot::Receiver<R<T>>) -> R<T> {
+    rx.await.map_err(|_| stopped())?
+}
+
+async fn dispatch(pg: PostgresStore, mut rx: mpsc::UnboundedReceiver<(Instant, Job)>) {
+    let slots = Arc::new(Semaphore::new(CONCURRENT_BATCHES));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = rx.recv().await else { return };
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
+        let mut next = Some(first);
+        while let Some((queued, job)) = next.take() {
+            // A grant waits for a batch as long as a request waits for a pooled
+            // connection, no longer: a slow database cannot pile up waiting grants.
+            if queued.elapsed() > pg.wait {
+                job.refuse(StoreError::Unavailable(format!(
+                    "no database connection within {} ms",
+                    pg.wait.as_millis()
+                )));
+            } else {
+                jobs.push(job);
+            }
+            if jobs.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if jobs.is_empty() {
+            continue;
+        }
+        let pg = pg.clone();
+        tokio::spawn(async move {
+            run_batch(&pg, jobs).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Repeated batch failures are logged at most this often.
+static BATCH_FAULTS: crate::log_limit::Limited =
+    crate::log_limit::Limited::new(std::time::Duration::from_secs(10));
+
+async fn run_batch(pg: &PostgresStore, jobs: Vec<Job>) {
+    let started = std::time::Instant::now();
+    let committed = commit_batch(pg, &jobs).await;
+    log::trace!("batch of {} grants in {:?}", jobs.len(), started.elapsed());
+    match committed {
+        Ok(decided) => {
+            for (job, d) in jobs.into_iter().zip(decided) {
+                job.answer(d);
+            }
+        }
+        // Nothing to gain from running each alone: the database is absent or too
+        // slow (a statement timed out, a lock was lost to a deadlock).
+        Err(e) if no_connection(&e) || e.is_unavailable() => {
+            let why = e.to_string();
+            for job in jobs {
+                job.refuse(StoreError::Unavailable(why.clone()));
+            }
+        }
+        Err(e) => {
+            if let Some(held) = BATCH_FAULTS.admit() {
+                log::warn!(
+                    "a batch of {} grants was rolled back ({e}); each runs again alone{held}",
+                    jobs.len()
+                );
+            }
+            let alone = jobs.into_iter().map(|j| j.run_alone(pg));
+            futures_util::future::join_all(alone).await;
+        }
+    }
+}
+
+/// No connection to run on: running each grant alone would only wait again.
+fn no_connection(e: &StoreError) -> bool {
+    match e {
+        StoreError::PostgresPool(_) => true,
+        StoreError::Postgres(e) => e.is_closed(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,218 @@
+//! Group commit against a real PostgreSQL (`TOLLGATE_TEST_POSTGRES_URL`, default the local
+//! server), on a throw-away database; skipped, and saying so, where there is none,
+//! unless `TOLLGATE_TEST_REQUIRE_POSTGRES=1`.
+use super::*;
+use crate::clock::ManualClock;
+use crate::store::postgres::Options;
+use crate::store::Store;
+
+const START: i64 = 1_900_000_000;
+
+/// A fresh demo database and a store on it; dropped with [`Db`].
+struct Db {
+    admin: String,
+    name: String,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let (c, conn) = admin
+                    .parse::<tokio_postgres::Config>()
+                    .ok()?
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .ok()?;
+                tokio::spawn(conn);
+                c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+async fn store(test: &str) -> Option<(Db, PostgresStore)> {
+    let admin = std::env::var("TOLLGATE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("tollgate_batch_{}_{}", std::process::id(), test);
+    let created = async {
+        let mut config: tokio_postgres::Config = admin.parse()?;
+        config.connect_timeout(std::time::Duration::from_secs(3));
+        let (c, conn) = config.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await?;
+        c.batch_execute(&format!("CREATE DATABASE {name}")).await
+    };
+    if let Err(e) = created.await {
+        assert!(
+            std::env::var("TOLLGATE_TEST_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "PostgreSQL is required but: {e}"
+        );
+        eprintln!("SKIPPED {test}: PostgreSQL is unreachable ({e})");
+        return None;
+    }
+    let db = Db {
+        name: name.clone(),
+        admin: admin.clone(),
+    };
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    let url = format!("{base}/{name}");
+    let clock = Arc::new(ManualClock::new(START));
+    PostgresStore::init(&url, clock.clone(), Some(1_000))
+        .await
+        .unwrap();
+    let pg = PostgresStore::open(&url, clock, &Options::server(4))
+        .await
+        .unwrap();
+    Some((db, pg))
+}
+
+fn tokens() -> NewTokens {
+    NewTokens {
+        access_hash: crate::crypto::new_token().hash,
+        refresh_hash: crate::crypto::new_token().hash,
+        access_ttl: 300,
+        refresh_ttl: 1200,
+    }
+}
+
+fn open(
+    client: &ClientRecord,
+    scope: &str,
+    licensed: bool,
+) -> (Job, oneshot::Receiver<R<Option<OpenOutcome>>>) {
+    let (reply, rx) = oneshot::channel();
+    let job = Job::Open {
+        client: client.clone(),
+        scope: scope.into(),
+        licensed,
+        tokens: tokens(),
+        reply,
+    };
+    (job, rx)
+}
+
+/// One batch of licensed grants, one of which cannot be written (a trigger
+/// refuses its session) and one of a stale client record:
+/// the failing grant fails alone, the stale one is told so, and of the others
+/// exactly as many as there are seats get one.
+#[tokio::test]
+async fn a_failing_grant_sinks_only_itself_and_seats_stay_exact() {
+    let Some((_db, pg)) = store("failing").await else {
+        return;
+    };
+    pg.set_seats(3).await.unwrap();
+    // A write that fails: any session of scope "boom".
+    pg.pool
+        .get()
+        .await
+        .unwrap()
+        .batch_execute(
+            "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                 IF NEW.scope = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW;
+             END $$;
+             CREATE TRIGGER boom BEFORE INSERT ON sessions FOR EACH ROW EXECUTE FUNCTION boom();",
+        )
+        .await
+        .unwrap();
+    let demo = pg.find_client("demo").await.unwrap().unwrap();
+    let mut stale = demo.clone();
+    stale.enabled = !stale.enabled;
+    let mut jobs = Vec::new();
+    let mut good = Vec::new();
+    for i in 0..8 {
+        let (job, rx) = open(&demo, "all view", true);
+        jobs.push(job);
+        good.push(rx);
+        if i == 2 {
+            let (job, bad) = open(&demo, "boom", false);
+            jobs.push(job);
+            let (job, stale_rx) = open(&stale, "all view", true);
+            jobs.push(job);
+            good.push(stale_rx);
+            run_batch(&pg, std::mem::take(&mut jobs)).await;
+            assert!(answer(bad).await.is_err());
+        }
+    }
+    run_batch(&pg, jobs).await;
+    let mut outcomes = Vec::new();
+    for rx in good {
+        outcomes.push(answer(rx).await.unwrap());
+    }
+    let opened = outcomes
+        .iter()
+        .filter(|o| matches!(o, Some(OpenOutcome::Opened { .. })))
+        .count();
+    let refused = outcomes
+        .iter()
+        .filter(|o| matches!(o, Some(OpenOutcome::NoSeat { .. })))
+        .count();
+    let stale = outcomes.iter().filter(|o| o.is_none()).count();
+    assert_eq!((opened, refused, stale), (3, 5, 1), "{outcomes:?}");
+    assert_eq!(pg.seats().await.unwrap().held, 3);
+}
+
+/// A refresh token presented twice in one batch rotates once; the second use is
+/// reuse and revokes the session, as one after the other would.
+#[tokio::test]
+async fn a_refresh_token_twice_in_one_batch_rotates_once_then_revokes() {
+    let Some((_db, pg)) = store("twice").await else {
+        return;
+    };
+    pg.set_seats(1).await.unwrap();
+    let demo = pg.find_client("demo").await.unwrap().unwrap();
+    let t = tokens();
+    let Some(OpenOutcome::Opened { session_id, ids }) = pg
+        .open_session(&demo, "all view".into(), true, t)
+        .await
+        .unwrap()
+    else {
+        panic!("no session");
+    };
+    let key = TokenKey {
+        id: Some(ids.refresh),
+        hash: t.refresh_hash,
+    };
+    let mut jobs = Vec::new();
+    let mut rxs = Vec::new();
+    for _ in 0..2 {
+        let (reply, rx) = oneshot::channel();
+        jobs.push(Job::Refresh {
+            client: demo.clone(),
+            presented: key,
+            tokens: tokens(),
+            narrow: Box::new(|s: &str| Ok(s.to_owned())),
+            reply,
+        });
+        rxs.push(rx);
+    }
+    // A licensed grant after them in the same batch: the reuse freed the only seat.
+    let (job, after) = open(&demo, "all view", true);
+    jobs.push(job);
+    run_batch(&pg, jobs).await;
+    let mut outcomes = Vec::new();
+    for rx in rxs {
+        outcomes.push(answer(rx).await.unwrap().unwrap());
+    }
+    assert!(
+        matches!(&outcomes[0], RefreshOutcome::Rotated { session_id: s, .. } if *s == session_id),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1], RefreshOutcome::Reused);
+    assert!(matches!(
+        answer(after).await.unwrap(),
+        Some(OpenOutcome::Opened { .. })
+    ));
+    let live = pg.live_sessions().await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_ne!(live[0].id, session_id);
+}
