@@ -76,34 +76,34 @@ crate::on_both_engines! {
     }
 }
 
-#[tokio::test]
-async fn refresh_keeps_the_seat_without_taking_a_second() {
-    let app = spawn_app().await;
-    app.set_seats(1);
-    let t = app.grant_ok("demo", "demo-secret", None).await;
-    let r = app
-        .refresh("demo", "demo-secret", &s(&t["refresh_token"]), None)
-        .await;
-    assert_eq!(
-        r.status(),
-        200,
-        "a full pool must not block the session's own refresh"
-    );
-    assert_eq!(app.seats_held(), 1);
-    let n: Value = r.json().await.unwrap();
-    let me: Value = app.me(&s(&n["access_token"])).await.json().await.unwrap();
-    assert_eq!(me["seat"], true);
+crate::on_both_engines! {
+    async fn refresh_keeps_the_seat_without_taking_a_second(app) {
+        app.set_seats(1);
+        let t = app.grant_ok("demo", "demo-secret", None).await;
+        let r = app
+            .refresh("demo", "demo-secret", &s(&t["refresh_token"]), None)
+            .await;
+        assert_eq!(
+            r.status(),
+            200,
+            "a full pool must not block the session's own refresh"
+        );
+        assert_eq!(app.seats_held(), 1);
+        let n: Value = r.json().await.unwrap();
+        let me: Value = app.me(&s(&n["access_token"])).await.json().await.unwrap();
+        assert_eq!(me["seat"], true);
+    }
 }
 
-#[tokio::test]
-async fn narrowing_to_view_on_refresh_keeps_the_seat() {
-    let app = spawn_app().await;
-    let t = app.grant_ok("demo", "demo-secret", None).await;
-    let r = app
-        .refresh("demo", "demo-secret", &s(&t["refresh_token"]), Some("view"))
-        .await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(app.seats_held(), 1);
+crate::on_both_engines! {
+    async fn narrowing_to_view_on_refresh_keeps_the_seat(app) {
+        let t = app.grant_ok("demo", "demo-secret", None).await;
+        let r = app
+            .refresh("demo", "demo-secret", &s(&t["refresh_token"]), Some("view"))
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(app.seats_held(), 1);
+    }
 }
 
 crate::on_both_engines! {
@@ -125,23 +125,23 @@ crate::on_both_engines! {
     }
 }
 
-#[tokio::test]
-async fn expiry_frees_the_seat() {
-    let app = spawn_app().await;
-    app.grant_ok("demo", "demo-secret", None).await;
-    app.grant_ok("demo", "demo-secret", None).await;
-    app.clock.advance(1199);
-    assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 403);
-    app.clock.advance(1);
-    app.grant_ok("demo", "demo-secret", None).await;
+crate::on_both_engines! {
+    async fn expiry_frees_the_seat(app) {
+        app.grant_ok("demo", "demo-secret", None).await;
+        app.grant_ok("demo", "demo-secret", None).await;
+        app.clock.advance(1199);
+        assert_eq!(app.grant("demo", "demo-secret", None).await.status(), 403);
+        app.clock.advance(1);
+        app.grant_ok("demo", "demo-secret", None).await;
+    }
 }
 
-#[tokio::test]
-async fn retry_after_is_at_least_one_second() {
-    let app = spawn_app().await;
-    app.set_seats(1);
-    app.grant_ok("demo", "demo-secret", None).await;
-    app.clock.advance(1199);
-    let r = app.grant("demo", "demo-secret", None).await;
-    assert_eq!(r.headers()["retry-after"], "1");
+crate::on_both_engines! {
+    async fn retry_after_is_at_least_one_second(app) {
+        app.set_seats(1);
+        app.grant_ok("demo", "demo-secret", None).await;
+        app.clock.advance(1199);
+        let r = app.grant("demo", "demo-secret", None).await;
+        assert_eq!(r.headers()["retry-after"], "1");
+    }
 }

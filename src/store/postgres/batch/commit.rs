@@ -76,9 +76,14 @@ const READS: [&str; 6] = [
             nextval(pg_get_serial_sequence('access_tokens', 'id')),
             nextval(pg_get_serial_sequence('refresh_tokens', 'id'))
      FROM generate_series(1, $1::bigint)",
-    "SELECT seats FROM licence WHERE id = 1 FOR UPDATE",
-    "SELECT count(*), min(expires_at) FROM sessions
-     WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > $1",
+    "SELECT seats, held_bound FROM licence WHERE id = 1 FOR UPDATE",
+    // Only when the bound would not fit the batch: the exact count, which becomes
+    // the new bound (migration V11).
+    "UPDATE licence SET held_bound = (SELECT count(*) FROM sessions
+         WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > $1)
+     WHERE id = 1
+     RETURNING held_bound, (SELECT min(expires_at) FROM sessions
+         WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > $1)",
 ];
 const WRITES: [&str; 6] = [
     "INSERT INTO sessions (id, user_id, scope, licensed, created_at, expires_at)
@@ -151,29 +156,42 @@ async fn in_transaction(
         c.query(&st[2], &[&token_ids]).await
     };
     let ids = async { c.query(&st[3], &[&n]).await };
-    // Every licensed grant of every instance queues on this row lock: the count,
-    // a statement of its own after it, cannot go stale before the batch commits.
-    let total = async {
+    // Every licensed grant of every instance queues on this row lock, which holds
+    // the pool's size and an upper bound of the seats held: every licensed session
+    // inserted adds to it (a trigger, migration V11), and sessions only leave.
+    let licence = async {
         if !licensed {
             return Ok(None);
         }
         c.query_one(&st[4], &[]).await.map(Some)
     };
-    let counted = async {
-        if !licensed {
-            return Ok(None);
+    let ((), users, scopes, tokens, ids, licence) =
+        tokio::try_join!(begin, users, scopes, tokens, ids, licence)?;
+    let mut seats = match licence {
+        Some(row) => {
+            let (total, bound): (i64, i64) = (row.get(0), row.get(1));
+            let wanted = jobs
+                .iter()
+                .filter(|j| matches!(j, Job::Open { licensed: true, .. }))
+                .count() as i64;
+            if bound + wanted <= total {
+                // Every licensed grant of the batch fits under the bound: no count.
+                Some(Seats {
+                    total,
+                    held: bound,
+                    first_expiry: None,
+                })
+            } else {
+                // The count, under the lock, cannot go stale before the batch commits.
+                let counted = c.query_one(&st[5], &[&now]).await?;
+                Some(Seats {
+                    total,
+                    held: counted.get(0),
+                    first_expiry: counted.get(1),
+                })
+            }
         }
-        c.query_one(&st[5], &[&now]).await.map(Some)
-    };
-    let ((), users, scopes, tokens, ids, total, counted) =
-        tokio::try_join!(begin, users, scopes, tokens, ids, total, counted)?;
-    let mut seats = match (total, counted) {
-        (Some(total), Some(counted)) => Some(Seats {
-            total: total.get(0),
-            held: counted.get(0),
-            first_expiry: counted.get(1),
-        }),
-        _ => None,
+        None => None,
     };
 
     let mut current: HashMap<i64, ClientRecord> = users
