@@ -8,10 +8,13 @@ use super::State;
 use crate::admin::{Actor, Admin, UserRequest, MAX_SEATS};
 use crate::clock::parse_duration;
 use crate::crypto::Secret;
-use crate::store::{AuditRecord, SavedQuery, SessionRow, UserSummary};
+use crate::store::SavedQuery;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
+use shapes::{AuditOut, QueryIn, SeatsIn, SessionOut, UserIn, UserOut};
+
+mod shapes;
 
 type Reply = Result<HttpResponse, actix_web::Error>;
 
@@ -147,12 +150,6 @@ pub async fn get_licences(auth: Authenticated, req: HttpRequest, state: State) -
     Ok(HttpResponse::Ok().json(json!({"seats": seats.total, "held": seats.held})))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SeatsIn {
-    seats: i64,
-}
-
 pub async fn put_licences(
     auth: Authenticated,
     req: HttpRequest,
@@ -166,29 +163,6 @@ pub async fn put_licences(
     }
     let seats = admin.set_seats(input.seats).await.map_err(Problem::from)?;
     Ok(HttpResponse::Ok().json(json!({"seats": seats.total, "held": seats.held})))
-}
-
-#[derive(Serialize)]
-struct SessionOut {
-    id: i64,
-    client_id: String,
-    scope: String,
-    seat: bool,
-    created_at: i64,
-    expires_at: i64,
-}
-
-impl From<SessionRow> for SessionOut {
-    fn from(s: SessionRow) -> Self {
-        Self {
-            id: s.id,
-            client_id: s.client_id,
-            scope: s.scope,
-            seat: s.seat,
-            created_at: s.created_at,
-            expires_at: s.expires_at,
-        }
-    }
 }
 
 pub async fn get_sessions(auth: Authenticated, req: HttpRequest, state: State) -> Reply {
@@ -214,50 +188,11 @@ pub async fn delete_session(
 
 // Users.
 
-#[derive(Serialize)]
-struct UserOut {
-    client_id: String,
-    api_user: bool,
-    scopes: Vec<String>,
-    disabled: bool,
-    created_at: i64,
-}
-
-impl From<UserSummary> for UserOut {
-    fn from(u: UserSummary) -> Self {
-        Self {
-            client_id: u.nickname,
-            api_user: u.api_user,
-            scopes: u.scopes,
-            disabled: !u.enabled,
-            created_at: u.created_at,
-        }
-    }
-}
-
 pub async fn get_users(auth: Authenticated, req: HttpRequest, state: State) -> Reply {
     let admin = admin!(auth, req, state);
     let (p, _) = paging(req.query_string(), &[])?;
     let all = admin.users().await.map_err(Problem::from)?;
     Ok(page_of(all.into_iter().map(UserOut::from).collect(), &p))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserIn {
-    client_id: String,
-    #[serde(default = "default_scopes")]
-    scopes: Vec<String>,
-    #[serde(default = "yes")]
-    api_user: bool,
-}
-
-fn default_scopes() -> Vec<String> {
-    vec!["view".to_owned()]
-}
-
-fn yes() -> bool {
-    true
 }
 
 pub async fn post_user(
@@ -338,29 +273,6 @@ pub async fn get_scopes(auth: Authenticated, req: HttpRequest, state: State) -> 
     Ok(page_of(all, &p))
 }
 
-#[derive(Serialize)]
-struct AuditOut {
-    at: i64,
-    client_id: Option<String>,
-    event: String,
-    outcome: String,
-    address: Option<String>,
-    detail: String,
-}
-
-impl From<AuditRecord> for AuditOut {
-    fn from(r: AuditRecord) -> Self {
-        Self {
-            at: r.at,
-            client_id: r.client_id,
-            event: r.event,
-            outcome: r.outcome,
-            address: r.remote,
-            detail: r.detail,
-        }
-    }
-}
-
 pub async fn get_audit(auth: Authenticated, req: HttpRequest, state: State) -> Reply {
     let admin = admin!(auth, req, state);
     let (p, rest) = paging(req.query_string(), &["since", "client"])?;
@@ -388,20 +300,6 @@ pub async fn get_queries(auth: Authenticated, req: HttpRequest, state: State) ->
     let (p, _) = paging(req.query_string(), &[])?;
     let all = admin.queries().await.map_err(Problem::from)?;
     Ok(page_of(all, &p))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QueryIn {
-    sql: String,
-    #[serde(default = "view")]
-    scope: String,
-    #[serde(default)]
-    description: String,
-}
-
-fn view() -> String {
-    "view".to_owned()
 }
 
 pub async fn put_query(
