@@ -12,7 +12,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-STARTUP_LIMIT_TENTHS=100 # 10 s
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export DEBIAN_FRONTEND=noninteractive
 
@@ -40,69 +39,13 @@ fi
 echo "== cargo build"
 BIN=$(bash tests/cargo-bin.sh)
 
-# No TOLLGATE_* setting from the caller's environment leaks into the server.
-while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^TOLLGATE_' || true)
-export TOLLGATE_PBKDF2_ITERATIONS=1000
+source tests/demo-server.sh
 
-# up URL: the server answers 200 there (node only: CI's image need not have curl).
-up() {
-    node -e 'fetch(process.argv[1]).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$1" 2>/dev/null
-}
-
-TMP=$(mktemp -d)
-SERVER_PIDS=()
-cleanup() {
-    for pid in "${SERVER_PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-free_port() {
-    node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'
-}
-
-# serve NAME BASE_PATH [FLAG…]: a fresh demo database NAME.db served on a free port;
-# sets BASE to the server's URL (with the base path).
-serve() {
-    local name=$1 base_path=$2
-    shift 2
-    if ! "$BIN" init "$TMP/$name.db" --demo >"$TMP/$name.init.log" 2>&1; then
-        echo "tollgate init failed:" >&2
-        cat "$TMP/$name.init.log" >&2
-        exit 1
-    fi
-    local port pid i
-    port=$(free_port)
-    "$BIN" --db "$TMP/$name.db" serve --listen "127.0.0.1:$port" ${base_path:+--base-path "$base_path"} "$@" \
-        >"$TMP/$name.log" 2>&1 &
-    pid=$!
-    SERVER_PIDS+=("$pid")
-    BASE="http://127.0.0.1:$port$base_path"
-    for ((i = 0; ; i++)); do
-        if up "$BASE/healthz"; then break; fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "tollgate exited before answering $BASE/healthz; its log:" >&2
-            cat "$TMP/$name.log" >&2
-            exit 1
-        fi
-        if ((i >= STARTUP_LIMIT_TENTHS)); then
-            echo "tollgate did not answer $BASE/healthz within 10 s; its log:" >&2
-            cat "$TMP/$name.log" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
-    echo "== tollgate on $BASE (pid $pid)"
-}
-
-serve main ""
+serve_demo main ""
 MAIN_BASE=$BASE
 # The second server: a base path (the page's relative URLs) and 8-second access
 # tokens (the page asks for the secret again when its admin token expires).
-serve short /Jim_Test --access-ttl 8
+serve_demo short /Jim_Test --access-ttl 8
 SHORT_BASE=$BASE
 
 OUT=target/browser

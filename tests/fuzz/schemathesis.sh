@@ -23,7 +23,6 @@ REPORTS=target/fuzz-report
 SCHEMATHESIS_SPEC='schemathesis>=4.32,<5'
 MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-50}
 SEED=${FUZZ_SEED:-20260101}
-STARTUP_LIMIT_TENTHS=100 # 10 s
 RUN_LIMIT_SECS=180       # a hung run fails instead of stalling CI
 
 if [[ ! -x $VENV/bin/python ]]; then
@@ -37,61 +36,16 @@ echo "== $("$VENV/bin/schemathesis" --version)"
 echo "== cargo build"
 BIN=$(bash tests/cargo-bin.sh)
 
-# No TOLLGATE_* setting from the caller's environment leaks into the server.
-while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^TOLLGATE_' || true)
-export TOLLGATE_PBKDF2_ITERATIONS=1000
-
-TMP=$(mktemp -d)
-SERVER_PID=
-cleanup() {
-    if [[ -n $SERVER_PID ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-if ! "$BIN" init "$TMP/tollgate.db" --demo >"$TMP/init.log" 2>&1; then
-    echo "tollgate init failed:" >&2
-    cat "$TMP/init.log" >&2
-    exit 1
-fi
+source tests/demo-server.sh
+demo_db main
 # Every /token example the fuzzer sends as demo may open a licensed session:
 # enough seats that licence_unavailable (documented, but dull) stays rare.
 python3 -c 'import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 c.execute("UPDATE licence SET seats = 1000")
-c.commit()' "$TMP/tollgate.db"
+c.commit()' "$TMP/main.db"
 
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-BASE="http://127.0.0.1:$PORT"
-
-"$BIN" --db "$TMP/tollgate.db" serve --listen "127.0.0.1:$PORT" >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-
-up() {
-    python3 -c 'import sys, urllib.request
-try:
-    sys.exit(0 if urllib.request.urlopen(sys.argv[1], timeout=1).status == 200 else 1)
-except Exception:
-    sys.exit(1)' "$BASE/healthz"
-}
-for ((i = 0; ; i++)); do
-    if up; then break; fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        echo "tollgate exited before answering /healthz; its log:" >&2
-        cat "$TMP/server.log" >&2
-        exit 1
-    fi
-    if ((i >= STARTUP_LIMIT_TENTHS)); then
-        echo "tollgate did not answer $BASE/healthz within 10 s; its log:" >&2
-        cat "$TMP/server.log" >&2
-        exit 1
-    fi
-    sleep 0.1
-done
-echo "== tollgate on $BASE (pid $SERVER_PID)"
+serve_demo main ""
 
 # The fuzzer reads the served document; it must be the one in the repository.
 if ! python3 -c 'import sys, urllib.request
@@ -176,9 +130,9 @@ fuzz resources --exclude-path-regex '^/admin/' || status=$?
 fuzz admin --include-path-regex '^/admin/' || status=$?
 echo "== schemathesis finished in $((SECONDS - started)) s with status $status"
 
-if ! up; then
+if ! up "$BASE/healthz"; then
     echo "tollgate no longer answers $BASE/healthz after the fuzzing run; its log:" >&2
-    tail -n 50 "$TMP/server.log" >&2
+    tail -n 50 "$SERVER_LOG" >&2
     exit 1
 fi
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -189,6 +143,6 @@ echo "== tollgate still answers /healthz"
 
 if ((status != 0)); then
     echo "== schemathesis found failures (reports in $REPORTS); server log:" >&2
-    tail -n 50 "$TMP/server.log" >&2
+    tail -n 50 "$SERVER_LOG" >&2
     exit "$status"
 fi

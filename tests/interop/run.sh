@@ -12,7 +12,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 VENV=target/interop-venv
-STARTUP_LIMIT_TENTHS=100 # 10 s
 
 if [[ ! -x $VENV/bin/python ]]; then
     echo "== creating $VENV"
@@ -24,60 +23,13 @@ fi
 echo "== cargo build"
 BIN=$(bash tests/cargo-bin.sh)
 
-# No TOLLGATE_* setting from the caller's environment leaks into the server.
-while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^TOLLGATE_' || true)
-export TOLLGATE_PBKDF2_ITERATIONS=1000
-
-TMP=$(mktemp -d)
-SERVER_PID=
-cleanup() {
-    if [[ -n $SERVER_PID ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-if ! "$BIN" init "$TMP/tollgate.db" --demo >"$TMP/init.log" 2>&1; then
-    echo "tollgate init failed:" >&2
-    cat "$TMP/init.log" >&2
-    exit 1
-fi
-
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-BASE="http://127.0.0.1:$PORT"
-
-"$BIN" --db "$TMP/tollgate.db" serve --listen "127.0.0.1:$PORT" >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-
-up() {
-    "$VENV/bin/python" -c 'import sys, urllib.request
-try:
-    sys.exit(0 if urllib.request.urlopen(sys.argv[1], timeout=1).status == 200 else 1)
-except Exception:
-    sys.exit(1)' "$BASE/healthz"
-}
-for ((i = 0; ; i++)); do
-    if up; then break; fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        echo "tollgate exited before answering /healthz; its log:" >&2
-        cat "$TMP/server.log" >&2
-        exit 1
-    fi
-    if ((i >= STARTUP_LIMIT_TENTHS)); then
-        echo "tollgate did not answer $BASE/healthz within 10 s; its log:" >&2
-        cat "$TMP/server.log" >&2
-        exit 1
-    fi
-    sleep 0.1
-done
-echo "== tollgate on $BASE (pid $SERVER_PID)"
+source tests/demo-server.sh
+serve_demo main ""
 
 status=0
 "$VENV/bin/python" tests/interop/interop.py "$BASE" || status=$?
 if ((status != 0)); then
     echo "== server log" >&2
-    tail -n 50 "$TMP/server.log" >&2
+    tail -n 50 "$SERVER_LOG" >&2
 fi
 exit "$status"
