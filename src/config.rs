@@ -50,6 +50,32 @@ pub struct Settings {
     pub connections: ConnectionLimits,
     /// Longest a request body may take to arrive.
     pub body_timeout: std::time::Duration,
+    /// API.md §10: opaque tokens, or RFC 9068 JWTs.
+    pub access_token_format: AccessTokenFormat,
+    /// A JWT's `aud`; None is the issuer.
+    pub audience: Option<String>,
+}
+
+/// `--access-token-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AccessTokenFormat {
+    #[default]
+    Opaque,
+    Jwt,
+}
+
+impl Settings {
+    /// The issuer (RFC 8414 §2): `--issuer` if set, else derived from the listen
+    /// address and base path.
+    pub fn issuer_url(&self) -> String {
+        match &self.issuer {
+            Some(i) => i.trim_end_matches('/').to_owned(),
+            None => {
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{}{}", self.listen, self.base_path)
+            }
+        }
+    }
 }
 
 impl Settings {
@@ -77,6 +103,8 @@ impl Settings {
             pbkdf2_queue_wait: std::time::Duration::from_secs(1),
             connections: ConnectionLimits::default(),
             body_timeout: std::time::Duration::from_secs(5),
+            access_token_format: AccessTokenFormat::Opaque,
+            audience: None,
         }
     }
 }

@@ -211,6 +211,44 @@ impl CredentialKey {
     }
 }
 
+/// A new ECDSA P-256 signing key (API.md §10): PKCS#8 DER, and the public key's
+/// affine coordinates in base64url, as a JWK carries them.
+pub struct NewSigningKey {
+    pub private_pkcs8: Vec<u8>,
+    pub x: String,
+    pub y: String,
+    /// RFC 7638 thumbprint of the public JWK: a `kid` that names the key itself.
+    pub thumbprint: String,
+}
+
+pub fn new_signing_key() -> NewSigningKey {
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    let rng = SystemRandom::new();
+    // Fails only without an entropy source, as random_bytes does.
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .expect("the operating system's random source failed");
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+        .expect("ring parses the key it generated");
+    // An uncompressed SEC1 point: 0x04 ‖ x ‖ y.
+    let point = pair.public_key().as_ref();
+    let x = URL_SAFE_NO_PAD.encode(&point[1..33]);
+    let y = URL_SAFE_NO_PAD.encode(&point[33..65]);
+    // RFC 7638 §3.2: the required members, lexicographic, no whitespace.
+    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    let thumbprint = URL_SAFE_NO_PAD.encode(sha256(canonical.as_bytes()));
+    NewSigningKey {
+        private_pkcs8: pkcs8.as_ref().to_vec(),
+        x,
+        y,
+        thumbprint,
+    }
+}
+
+/// SHA-256 of anything: the key the JWT verification cache files a token under.
+pub fn digest(bytes: &[u8]) -> TokenHash {
+    sha256(bytes)
+}
+
 /// Constant-time equality for digests (`subtle`, as rustls uses it).
 pub fn digest_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;

@@ -1,11 +1,13 @@
 //! Builds the server on a listener: migrations, state, routes, TLS; runs it with the
 //! store's background maintenance (store/maintenance.rs).
 use crate::clock::SharedClock;
+use crate::config::AccessTokenFormat;
 use crate::config::{ConnectionLimits, Settings, TlsFiles};
 use crate::crypto::{hash_password, verify_password};
 use crate::http::connections::{self, Admission};
 use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
+use crate::oauth::jwt::{Jwt, JwtSettings};
 use crate::oauth::pbkdf2_gate::Verifier;
 use crate::oauth::throttle::Throttle;
 use crate::oauth::verified::VerifiedCredentials;
@@ -120,6 +122,9 @@ impl Application {
                 Exposure::Store(source) => db_err(source),
             })?;
         let port = addr.port();
+        // Port 0 picked a port: the issuer (and a JWT's `iss`) names the real one.
+        let mut settings = settings;
+        settings.listen = addr;
         let state = app_state(store, clock, &settings).await?;
         let admission = Admission::new(
             connection_limits(settings.connections),
@@ -235,7 +240,21 @@ async fn app_state(
         dummy_hash: hash_password("tollgate-dummy-secret", decoy_iterations),
         access_ttl: settings.access_ttl,
         refresh_ttl: settings.refresh_ttl,
+        jwt: Jwt::new(
+            store.clone(),
+            clock.clone(),
+            JwtSettings {
+                issue: settings.access_token_format == AccessTokenFormat::Jwt,
+                issuer: settings.issuer_url(),
+                audience: settings
+                    .audience
+                    .clone()
+                    .unwrap_or_else(|| settings.issuer_url()),
+                access_ttl: settings.access_ttl,
+            },
+        ),
     };
+    oauth.jwt.ensure_key().await.map_err(db_err)?;
     Ok(web::Data::new(AppState {
         oauth,
         store,

@@ -3,9 +3,11 @@
 //! surface and records the change in the audit trail with whoever acted, so the two
 //! front ends cannot drift apart.
 mod error;
+mod keys;
 mod users;
 
 pub use error::AdminError;
+pub use keys::KeyRow;
 pub use users::check_user_name;
 
 use crate::crypto::Secret;

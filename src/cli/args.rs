@@ -3,6 +3,7 @@
 use super::audit::AuditArgs;
 use super::backup::BackupArgs;
 use super::init::InitArgs;
+use super::keys::KeysCmd;
 use super::licences::LicencesCmd;
 use super::queries::QueryCmd;
 use super::scopes::ScopeCmd;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Publish and try GetData queries.
     #[command(subcommand)]
     Query(QueryCmd),
+    /// List or rotate the JWT signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
 }
 
 /// The options every command takes; anything else before the command is `serve`'s.

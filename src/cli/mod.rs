@@ -4,6 +4,7 @@ mod audit;
 mod backup;
 pub mod banner;
 mod init;
+mod keys;
 mod licences;
 pub mod output;
 mod queries;
@@ -46,6 +47,7 @@ pub fn run() -> ExitCode {
                     Command::Audit(a) => audit::run(&ctx, &a),
                     Command::Backup(a) => backup::run(&ctx, &a),
                     Command::Query(c) => queries::run(&mut ctx, c),
+                    Command::Keys(c) => keys::run(&mut ctx, c),
                     Command::Serve(_) | Command::Init(_) => unreachable!("dispatched above"),
                 }),
             None => {

@@ -2,7 +2,9 @@
 //! make, and the server run on them.
 use super::values::{parse_duration, parse_listen};
 use crate::clock::SystemClock;
-use crate::config::{check_issuer, normalize_base_path, tls_files, Settings, DEFAULT_DB};
+use crate::config::{
+    check_issuer, normalize_base_path, tls_files, AccessTokenFormat, Settings, DEFAULT_DB,
+};
 use crate::startup::Application;
 
 use clap::{Args, Parser};
@@ -105,6 +107,13 @@ pub struct ServeArgs {
     /// in batches (src/sched.rs); `normal` keeps the system default.
     #[arg(long, env = "TOLLGATE_SCHEDULER", value_enum, default_value_t = Scheduler::Batch)]
     pub scheduler: Scheduler,
+    /// Access tokens: `opaque` (checked in the database) or `jwt` (RFC 9068, ES256,
+    /// checkable offline against /.well-known/jwks.json).
+    #[arg(long, env = "TOLLGATE_ACCESS_TOKEN_FORMAT", value_enum, default_value_t = AccessTokenFormat::Opaque)]
+    pub access_token_format: AccessTokenFormat,
+    /// A JWT access token's `aud` claim [default: the issuer].
+    #[arg(long, env = "TOLLGATE_AUDIENCE")]
+    pub audience: Option<String>,
     /// GetData time limit per query, milliseconds.
     #[arg(long, env = "TOLLGATE_QUERY_TIME_LIMIT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
     pub query_time_limit_ms: u32,
@@ -132,6 +141,11 @@ impl ServeArgs {
         s.base_path = normalize_base_path(&self.base_path)?;
         s.issuer = check_issuer(self.issuer.clone())?;
         s.access_ttl = self.access_ttl;
+        s.access_token_format = self.access_token_format;
+        s.audience = match self.audience.as_deref().map(str::trim) {
+            Some("") => return Err("--audience: give a value, or leave the flag out".into()),
+            a => a.map(str::to_owned),
+        };
         s.refresh_ttl = self.refresh_ttl;
         s.pbkdf2_iterations = iterations;
         if let Some(w) = self.workers {

@@ -1,13 +1,13 @@
 //! RFC 6750 bearer-token authentication for resource routes.
 use super::errors::{BearerError, Problem};
 use super::{LoggedClient, State};
-use crate::crypto::{token_key, TokenKey};
+use crate::crypto::TokenKey;
 use crate::oauth::scopes::Scopes;
 use crate::store::{Access, AccessGrant, Product};
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use std::future::{ready, Future, Ready};
+use std::future::Future;
 use std::pin::Pin;
 
 /// A request that carried a live access token.
@@ -67,24 +67,27 @@ pub struct Bearer {
 
 impl FromRequest for Bearer {
     type Error = BearerError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(bearer(req))
+        Box::pin(bearer(req.clone()))
     }
 }
 
-fn bearer(req: &HttpRequest) -> Result<Bearer, BearerError> {
-    let token = parse_authorization(single_authorization(req)?)?;
+/// The token of the Authorization header and the row it names: an opaque token by
+/// its text, a JWT (API.md §10) once its signature or its hash is recognised.
+async fn bearer(req: HttpRequest) -> Result<Bearer, BearerError> {
+    let token = parse_authorization(single_authorization(&req)?)?;
     let state = req
         .app_data::<State>()
         .cloned()
         .ok_or(BearerError::InvalidToken("the access token is invalid"))?;
-    Ok(Bearer {
-        key: token_key(&token),
-        req: req.clone(),
-        state,
-    })
+    let key = state
+        .oauth
+        .access_key(&token)
+        .await
+        .ok_or(BearerError::InvalidToken("the access token is invalid"))?;
+    Ok(Bearer { key, req, state })
 }
 
 impl Bearer {
@@ -144,9 +147,9 @@ impl FromRequest for Authenticated {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let bearer = bearer(req);
+        let bearer = bearer(req.clone());
         Box::pin(async move {
-            let bearer = bearer?;
+            let bearer = bearer.await?;
             let grant = bearer.state.store.find_access(bearer.key).await?;
             bearer.authenticated(grant)
         })

@@ -7,14 +7,7 @@ use serde_json::json;
 
 /// The issuer: `--issuer` if set, else derived from the listen address and base path.
 pub fn issuer(state: &State) -> String {
-    let s = &state.settings;
-    match &s.issuer {
-        Some(i) => i.trim_end_matches('/').to_owned(),
-        None => {
-            let scheme = if s.tls.is_some() { "https" } else { "http" };
-            format!("{scheme}://{}{}", s.listen, s.base_path)
-        }
-    }
+    state.settings.issuer_url()
 }
 
 /// RFC 8414 §2 and §3: served at `/.well-known/oauth-authorization-server{base path}`.
@@ -22,7 +15,7 @@ pub async fn get_metadata(state: State) -> Result<HttpResponse, Problem> {
     let scopes: Vec<String> = state.store.scope_names().await?;
     let iss = issuer(&state);
     let methods = ["client_secret_basic", "client_secret_post"];
-    Ok(HttpResponse::Ok().json(json!({
+    let mut body = json!({
         "issuer": iss,
         "token_endpoint": format!("{iss}/token"),
         "revocation_endpoint": format!("{iss}/revoke"),
@@ -33,7 +26,29 @@ pub async fn get_metadata(state: State) -> Result<HttpResponse, Problem> {
         "revocation_endpoint_auth_methods_supported": methods,
         "introspection_endpoint_auth_methods_supported": methods,
         "scopes_supported": scopes,
-    })))
+    });
+    if state.oauth.jwt.issue {
+        body["jwks_uri"] = json!(format!("{iss}/.well-known/jwks.json"));
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// API.md §10: the public keys of JWT access tokens (RFC 7517 §5), under the base
+/// path. Caches may keep it for half an access-token lifetime (at most 5 minutes),
+/// so a resource server sees a new key before the old one's tokens are gone.
+pub async fn get_jwks(state: State) -> Result<HttpResponse, Problem> {
+    if !state.oauth.jwt.issue {
+        return Err(Problem::not_found(
+            "no JWKS: this server issues opaque access tokens (--access-token-format opaque)",
+        ));
+    }
+    let max_age = (state.settings.access_ttl / 2).clamp(0, 300);
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            actix_web::http::header::CACHE_CONTROL,
+            format!("public, max-age={max_age}"),
+        ))
+        .json(state.oauth.jwt.jwks().await?))
 }
 
 /// The process is up.

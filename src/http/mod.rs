@@ -70,6 +70,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, base_path: &str) {
             .service(readable("/readyz", meta::get_readyz))
             .service(readable("/metrics", metrics::get_metrics))
             .service(readable("/openapi.json", openapi::get_openapi))
+            .service(readable("/.well-known/jwks.json", meta::get_jwks))
             .service(
                 readable("/api/v1/products", products::list_products)
                     .route(web::post().to(products::post_product)),

@@ -3,7 +3,7 @@ use super::authentication::authenticate_request;
 use super::errors::no_store;
 use super::token::read_form;
 use super::State;
-use crate::crypto::{token_key, TokenKey};
+use crate::crypto::TokenKey;
 use crate::oauth::authenticate::Client;
 use crate::oauth::tokens::hint;
 use crate::oauth::OAuthError;
@@ -12,7 +12,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 /// What both endpoints take: the `token` (hashed), its hint, and the client.
 struct TokenRequest {
-    key: TokenKey,
+    /// None: a JWT that is not one of this database's, altered or expired.
+    key: Option<TokenKey>,
     hint: Option<TokenKind>,
     client: Client,
 }
@@ -23,8 +24,9 @@ async fn token_request(
     state: &State,
 ) -> Result<TokenRequest, OAuthError> {
     let params = read_form(req, body).await?;
-    let key = token_key(params.require("token")?);
+    let token = params.require("token")?;
     let client = authenticate_request(req, &params, state).await?;
+    let key = state.oauth.access_key(token).await;
     Ok(TokenRequest {
         key,
         hint: hint(&params),

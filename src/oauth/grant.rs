@@ -1,13 +1,14 @@
 //! The token endpoint's grants: client credentials (RFC 6749 §4.4, with licence
 //! seats) and refresh with rotation and reuse detection (RFC 6749 §6, RFC 9700
 //! §4.14.2).
+use super::authenticate::Client;
 use super::authenticate::{Denied, Lookup, Refusal};
 use super::client_auth::Presented;
 use super::params::Params;
 use super::scopes::{self, Scopes};
-use super::{Authority, OAuthError};
+use super::{jwt, Authority, OAuthError};
 use crate::crypto::{new_token_pair, token_key, NewToken};
-use crate::store::{ClientRecord, NewTokens, OpenOutcome, RefreshOutcome, TokenIds};
+use crate::store::{NewTokens, OpenOutcome, RefreshOutcome, StoreError, TokenIds};
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -84,8 +85,8 @@ impl Authority {
             attempt.client_id = Some(client.nickname.clone());
             let requested = scopes::parse_requested(params.get("scope"), &client.nickname)?;
             let granted = match &refresh {
-                None => self.client_credentials(&client.record, requested).await?,
-                Some(token) => self.refresh_token(&client.record, token, requested).await?,
+                None => self.client_credentials(&client, requested).await?,
+                Some(token) => self.refresh_token(&client, token, requested).await?,
             };
             match granted {
                 Some(response) => return Ok(response),
@@ -105,44 +106,62 @@ impl Authority {
             refresh_hash: refresh.hash,
             access_ttl: self.access_ttl,
             refresh_ttl: self.refresh_ttl,
+            signed: self.jwt.issue,
         };
         ((access, refresh), stored)
     }
 
-    fn token_response(
+    async fn token_response(
         &self,
+        client: &Client,
         (access, refresh): (NewToken, NewToken),
-        ids: TokenIds,
+        (session_id, ids): (i64, TokenIds),
         scope: String,
-    ) -> TokenResponse {
-        TokenResponse {
-            access_token: access.text(ids.access),
+    ) -> Result<TokenResponse, OAuthError> {
+        let access_token = if self.jwt.issue {
+            let grant = jwt::Grant {
+                client_id: &client.nickname,
+                scope: &scope,
+                session_id,
+                ids,
+                access_hash: &access.hash,
+            };
+            self.jwt.sign(grant).await.map_err(|e| match e {
+                jwt::SignError::Store(e) => OAuthError::Server(e),
+                e => OAuthError::Server(StoreError::Invalid(e.to_string())),
+            })?
+        } else {
+            access.text(ids.access)
+        };
+        Ok(TokenResponse {
+            access_token,
             token_type: "Bearer",
             expires_in: self.access_ttl,
             refresh_token: refresh.text(ids.refresh),
             refresh_token_expires_in: self.refresh_ttl,
             scope,
-        }
+        })
     }
 
     /// RFC 6749 §4.4, with API.md §2's licence seats. None: `client` is stale.
     async fn client_credentials(
         &self,
-        client: &ClientRecord,
+        client: &Client,
         requested: Option<Scopes>,
     ) -> Result<Option<TokenResponse>, OAuthError> {
-        let granted = scopes::grant(requested, &client.scopes)?;
+        let granted = scopes::grant(requested, &client.record.scopes)?;
         let (pair, stored) = self.new_tokens();
         let scope = granted.scopes.to_text();
         let opened = self
             .store
-            .open_session(client, scope.clone(), granted.licensed, stored)
+            .open_session(&client.record, scope.clone(), granted.licensed, stored)
             .await?;
         match opened {
             None => Ok(None),
-            Some(OpenOutcome::Opened { ids, .. }) => {
-                Ok(Some(self.token_response(pair, ids, scope)))
-            }
+            Some(OpenOutcome::Opened { session_id, ids }) => Ok(Some(
+                self.token_response(client, pair, (session_id, ids), scope)
+                    .await?,
+            )),
             Some(OpenOutcome::NoSeat { retry_after }) => {
                 Err(OAuthError::LicenceUnavailable { retry_after })
             }
@@ -153,7 +172,7 @@ impl Authority {
     /// `client` is stale.
     async fn refresh_token(
         &self,
-        client: &ClientRecord,
+        client: &Client,
         presented: &str,
         requested: Option<Scopes>,
     ) -> Result<Option<TokenResponse>, OAuthError> {
@@ -165,15 +184,20 @@ impl Authority {
         });
         let outcome = self
             .store
-            .refresh_session(client, token_key(presented), stored, narrow)
+            .refresh_session(&client.record, token_key(presented), stored, narrow)
             .await?;
         let Some(outcome) = outcome else {
             return Ok(None);
         };
         match outcome {
-            RefreshOutcome::Rotated { scope, ids, .. } => {
-                Ok(Some(self.token_response(pair, ids, scope)))
-            }
+            RefreshOutcome::Rotated {
+                session_id,
+                scope,
+                ids,
+            } => Ok(Some(
+                self.token_response(client, pair, (session_id, ids), scope)
+                    .await?,
+            )),
             RefreshOutcome::Invalid => Err(OAuthError::InvalidGrant(
                 "the refresh token is invalid, expired or revoked".into(),
             )),

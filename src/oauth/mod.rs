@@ -7,6 +7,7 @@ pub mod authenticate;
 pub mod client_auth;
 pub mod error;
 pub mod grant;
+pub mod jwt;
 pub mod params;
 pub mod pbkdf2_gate;
 pub mod scopes;
@@ -40,4 +41,19 @@ pub struct Authority {
     pub access_ttl: i64,
     /// Seconds.
     pub refresh_ttl: i64,
+    /// JWT access tokens (API.md §10): signing, the JWKS, recognising them.
+    pub jwt: jwt::Jwt,
+}
+
+impl Authority {
+    /// How a presented access token is looked up: an opaque token by its text, a
+    /// JWT by the row its verified `jti` names. None: a JWT that is not one of this
+    /// database's, or was altered, or has expired.
+    pub async fn access_key(&self, text: &str) -> Option<crate::crypto::TokenKey> {
+        if jwt::looks_like_jwt(text) {
+            self.jwt.recognise(text).await
+        } else {
+            Some(crate::crypto::token_key(text))
+        }
+    }
 }

@@ -23,12 +23,15 @@ impl Authority {
     pub async fn revoke(
         &self,
         client: Client,
-        key: TokenKey,
+        key: Option<TokenKey>,
         hint: Option<TokenKind>,
         remote: Option<String>,
     ) -> Result<(), OAuthError> {
         let at = self.clock.now();
-        let revoked = self.store.revoke_token(client.record.id, key, hint).await?;
+        let revoked = match key {
+            Some(key) => self.store.revoke_token(client.record.id, key, hint).await?,
+            None => Revoked::Nothing,
+        };
         let detail = match revoked {
             Revoked::Session(id) => format!("refresh token: session {id} ended"),
             Revoked::AccessToken(id) => format!("access token of session {id}"),
@@ -49,9 +52,12 @@ impl Authority {
     pub async fn introspect(
         &self,
         client: &Client,
-        key: TokenKey,
+        key: Option<TokenKey>,
         hint: Option<TokenKind>,
     ) -> Result<Value, OAuthError> {
+        let Some(key) = key else {
+            return Ok(json!({"active": false}));
+        };
         Ok(match self.store.find_token(key, hint).await? {
             Some(t) if t.active && t.user_id == client.record.id => active_body(&t),
             _ => json!({"active": false}),

@@ -156,6 +156,22 @@ pub trait Store: Send + Sync + 'static {
     /// False if the name is taken.
     async fn add_scope(&self, scope: ScopeRow) -> R<bool>;
 
+    // ---- JWT signing keys (API.md §10)
+
+    /// Every signing key, newest first, the current one (if any) among them.
+    async fn signing_keys(&self) -> R<Vec<SigningKey>>;
+    /// Stores a new key (its `id`, `created_at` and `retired_at` are the store's to
+    /// set). `rotate`: the current key is retired now and the new one signs from the
+    /// same commit; otherwise the key is added only when there is no current key
+    /// (false: another process made one first). Keys retired before
+    /// `forget_retired_before` leave the database in the same transaction.
+    async fn add_signing_key(
+        &self,
+        key: SigningKey,
+        rotate: bool,
+        forget_retired_before: i64,
+    ) -> R<bool>;
+
     // ---- audit and backup
 
     /// Rows at or after `since`, optionally of one client, oldest first.

@@ -23,6 +23,9 @@ pub struct NewTokens {
     pub access_ttl: i64,
     /// Seconds: the session's sliding expiry.
     pub refresh_ttl: i64,
+    /// The access token is to be signed (API.md §10): the engine reads the current
+    /// signing key inside the grant's transaction and names it in [`TokenIds::key`].
+    pub signed: bool,
 }
 
 /// The row ids of a new token pair: they become part of the tokens' texts.
@@ -30,6 +33,36 @@ pub struct NewTokens {
 pub struct TokenIds {
     pub access: i64,
     pub refresh: i64,
+    /// When the grant's transaction ran (the access token's `issued_at`).
+    pub issued_at: i64,
+    /// For a signed access token: the signing key current in the grant's
+    /// transaction (its row id), None when the database has none.
+    pub key: Option<i64>,
+}
+
+/// A JWT signing key (API.md §10): an ECDSA P-256 key pair. The private key is
+/// PKCS#8 DER; the public key's affine coordinates are base64url, as a JWK has them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    pub id: i64,
+    pub kid: String,
+    pub private_key: Vec<u8>,
+    pub public_x: String,
+    pub public_y: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("id", &self.id)
+            .field("kid", &self.kid)
+            .field("private_key", &"***")
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish()
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -12,6 +12,7 @@ mod first_run;
 mod getdata;
 mod hostile;
 mod instances;
+mod jwt;
 mod limits;
 mod oauth2_client;
 mod ops;

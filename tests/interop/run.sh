@@ -18,7 +18,7 @@ if [[ ! -x $VENV/bin/python ]]; then
     python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    'requests>=2,<3' 'requests-oauthlib>=2,<3' 'authlib>=1,<2'
+    'requests>=2,<3' 'requests-oauthlib>=2,<3' 'authlib>=1,<2' 'pyjwt[crypto]>=2.8,<3'
 
 echo "== cargo build"
 BIN=$(bash tests/cargo-bin.sh)
@@ -31,5 +31,15 @@ status=0
 if ((status != 0)); then
     echo "== server log" >&2
     tail -n 50 "$SERVER_LOG" >&2
+fi
+
+echo "== JWT access tokens (API.md §10): PyJWT with PyJWKClient"
+serve_demo jwt "" --access-token-format jwt --access-ttl 3
+jwt_status=0
+"$VENV/bin/python" tests/interop/jwt_check.py "$BASE" || jwt_status=$?
+if ((jwt_status != 0)); then
+    echo "== server log" >&2
+    tail -n 50 "$SERVER_LOG" >&2
+    status=$jwt_status
 fi
 exit "$status"

@@ -11,6 +11,7 @@
 mod alone;
 mod batch;
 mod getdata;
+mod keys;
 mod rows;
 mod surface;
 

@@ -109,7 +109,19 @@ pub(super) async fn insert_tokens<C: GenericClient>(
         )
         .await?
         .get(0);
-    Ok(TokenIds { access, refresh })
+    let key = match t.signed {
+        true => {
+            let st = c.prepare_cached(super::batch::CURRENT_KEY).await?;
+            c.query_opt(&st, &[]).await?.map(|r| r.get(0))
+        }
+        false => None,
+    };
+    Ok(TokenIds {
+        access,
+        refresh,
+        issued_at: now,
+        key,
+    })
 }
 
 /// A token of one kind by its key (row id and hash), live or not. A fresh

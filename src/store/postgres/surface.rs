@@ -674,6 +674,14 @@ impl Store for PostgresStore {
             == 1)
     }
 
+    async fn signing_keys(&self) -> R<Vec<SigningKey>> {
+        self.list_signing_keys().await
+    }
+
+    async fn add_signing_key(&self, key: SigningKey, rotate: bool, forget_before: i64) -> R<bool> {
+        self.insert_signing_key(key, rotate, forget_before).await
+    }
+
     async fn audit_trail(&self, since: i64, client: Option<String>) -> R<Vec<AuditRecord>> {
         let c = self.pool.get().await?;
         Ok(c.query(

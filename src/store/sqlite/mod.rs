@@ -10,6 +10,7 @@ mod access;
 pub mod audit;
 pub mod demo;
 pub(crate) mod fsync;
+mod keys;
 mod products;
 mod queries;
 mod readers;
@@ -333,6 +334,7 @@ mod tests {
             refresh_hash: r.hash,
             access_expires_at: 310,
             refresh_expires_at: 1210,
+            key: None,
         };
         let mut seats = seats::SeatLedger::default();
         let out = sessions::refresh(

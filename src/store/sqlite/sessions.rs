@@ -17,6 +17,8 @@ pub struct IssuedPair {
     pub refresh_hash: TokenHash,
     pub access_expires_at: i64,
     pub refresh_expires_at: i64,
+    /// The signing key of a signed access token.
+    pub key: Option<i64>,
 }
 
 pub struct NewSession {
@@ -88,6 +90,8 @@ fn insert_tokens(
     Ok(TokenIds {
         access: tx.last_insert_rowid(),
         refresh,
+        issued_at: now,
+        key: t.key,
     })
 }
 

@@ -3,7 +3,7 @@
 use super::sessions::{IssuedPair, NewSession};
 use super::writer::WriterState;
 use super::{
-    access, audit, products, queries, scopes, sessions, sweep, tokens, users, SqliteStore,
+    access, audit, keys, products, queries, scopes, sessions, sweep, tokens, users, SqliteStore,
     SWEEP_STEP,
 };
 use crate::crypto::TokenKey;
@@ -18,8 +18,9 @@ use std::time::Duration;
 type R<T> = Result<T, StoreError>;
 
 /// The stored form of a new pair, its expiry counted from `now`.
-fn issued(t: &NewTokens, now: i64) -> IssuedPair {
+fn issued(t: &NewTokens, now: i64, key: Option<i64>) -> IssuedPair {
     IssuedPair {
+        key,
         access_hash: t.access_hash,
         refresh_hash: t.refresh_hash,
         access_expires_at: now + t.access_ttl,
@@ -137,11 +138,12 @@ impl Store for SqliteStore {
                 return Ok(None);
             }
             let now = clock.now();
+            let key = w.keys.for_grant(c, tokens.signed)?;
             let session = NewSession {
                 user_id: record.id,
                 scope: scope.clone(),
                 licensed,
-                tokens: issued(&tokens, now),
+                tokens: issued(&tokens, now, key),
             };
             sessions::open(c, &session, now, &mut w.seats).map(Some)
         })
@@ -161,7 +163,8 @@ impl Store for SqliteStore {
                 return Ok(None);
             }
             let now = clock.now();
-            let pair = issued(&tokens, now);
+            let key = w.keys.for_grant(c, tokens.signed)?;
+            let pair = issued(&tokens, now, key);
             let outcome = sessions::refresh(
                 c,
                 &mut w.seats,
@@ -358,6 +361,15 @@ impl Store for SqliteStore {
 
     async fn add_scope(&self, scope: ScopeRow) -> R<bool> {
         self.admin_write(move |c, _| scopes::add_scope(c, &scope))
+            .await
+    }
+
+    async fn signing_keys(&self) -> R<Vec<SigningKey>> {
+        self.read(keys::list).await
+    }
+
+    async fn add_signing_key(&self, key: SigningKey, rotate: bool, forget_before: i64) -> R<bool> {
+        self.admin_write(move |c, now| keys::add(c, &key, rotate, forget_before, now))
             .await
     }
 

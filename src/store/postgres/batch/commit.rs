@@ -25,6 +25,8 @@ struct Presented {
 /// What the batch writes.
 #[derive(Default)]
 struct Writes {
+    /// The signing key current in the batch's transaction, for signed access tokens.
+    key: Option<i64>,
     // sessions
     s_id: Vec<i64>,
     s_user: Vec<i64>,
@@ -46,13 +48,23 @@ struct Writes {
 }
 
 impl Writes {
-    fn pair(&mut self, ids: &mut impl Iterator<Item = (i64, i64)>) -> R<TokenIds> {
+    fn pair(
+        &mut self,
+        ids: &mut impl Iterator<Item = (i64, i64)>,
+        t: &NewTokens,
+        now: i64,
+    ) -> R<TokenIds> {
         let (access, refresh) = ids
             .next()
             .ok_or_else(|| StoreError::Invalid("too few row ids for a batch".into()))?;
         self.t_access.push(access);
         self.t_refresh.push(refresh);
-        Ok(TokenIds { access, refresh })
+        Ok(TokenIds {
+            access,
+            refresh,
+            issued_at: now,
+            key: if t.signed { self.key } else { None },
+        })
     }
 }
 
@@ -85,6 +97,9 @@ const READS: [&str; 6] = [
      RETURNING held_bound, (SELECT min(expires_at) FROM sessions
          WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > $1)",
 ];
+/// Read only by a batch with a signed grant in it (API.md §10).
+pub(in crate::store::postgres) const CURRENT_KEY: &str =
+    "SELECT id FROM signing_keys WHERE retired_at IS NULL";
 const WRITES: [&str; 6] = [
     "INSERT INTO sessions (id, user_id, scope, licensed, created_at, expires_at)
      SELECT i, u, s, l, $5, e
@@ -165,8 +180,18 @@ async fn in_transaction(
         }
         c.query_one(&st[4], &[]).await.map(Some)
     };
-    let ((), users, scopes, tokens, ids, licence) =
-        tokio::try_join!(begin, users, scopes, tokens, ids, licence)?;
+    let key_st = match jobs.iter().any(Job::signed) {
+        true => Some(c.prepare_cached(CURRENT_KEY).await?),
+        false => None,
+    };
+    let key = async {
+        match &key_st {
+            Some(st) => Ok(c.query_opt(st, &[]).await?.map(|r| r.get::<_, i64>(0))),
+            None => Ok(None),
+        }
+    };
+    let ((), users, scopes, tokens, ids, licence, key) =
+        tokio::try_join!(begin, users, scopes, tokens, ids, licence, key)?;
     let mut seats = match licence {
         Some(row) => {
             let (total, bound): (i64, i64) = (row.get(0), row.get(1));
@@ -234,7 +259,10 @@ async fn in_transaction(
     let mut session_ids = ids.iter().map(|r| r.get::<_, i64>(0));
     let mut pair_ids = ids.iter().map(|r| (r.get::<_, i64>(1), r.get::<_, i64>(2)));
 
-    let mut w = Writes::default();
+    let mut w = Writes {
+        key,
+        ..Writes::default()
+    };
     let mut decided = Vec::with_capacity(jobs.len());
     for job in jobs {
         if current.get(&job.client().id) != Some(job.client()) {
@@ -275,7 +303,7 @@ async fn in_transaction(
                 w.s_scope.push(scope.clone());
                 w.s_licensed.push(flag(*licensed));
                 w.s_expires.push(now + tokens.refresh_ttl);
-                let ids = w.pair(&mut pair_ids)?;
+                let ids = w.pair(&mut pair_ids, tokens, now)?;
                 push_hashes(&mut w, session_id, scope.clone(), tokens, now);
                 Decided::Open(Some(OpenOutcome::Opened { session_id, ids }))
             }
@@ -421,7 +449,7 @@ fn refresh(
     }
     w.used.push(token_id);
     w.extended.insert(session_id, expires);
-    let ids = w.pair(pair_ids)?;
+    let ids = w.pair(pair_ids, tokens, now)?;
     push_hashes(w, session_id, access_scope.clone(), tokens, now);
     Ok(RefreshOutcome::Rotated {
         session_id,

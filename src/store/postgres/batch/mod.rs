@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 mod commit;
 
 use commit::commit_batch;
+pub(super) use commit::CURRENT_KEY;
 
 type R<T> = Result<T, StoreError>;
 
@@ -57,6 +58,12 @@ pub(super) enum Job {
 }
 
 impl Job {
+    fn signed(&self) -> bool {
+        match self {
+            Job::Open { tokens, .. } | Job::Refresh { tokens, .. } => tokens.signed,
+        }
+    }
+
     fn client(&self) -> &ClientRecord {
         match self {
             Job::Open { client, .. } | Job::Refresh { client, .. } => client,

@@ -82,6 +82,7 @@ fn tokens() -> NewTokens {
         refresh_hash: crate::crypto::new_token().hash,
         access_ttl: 300,
         refresh_ttl: 1200,
+        signed: false,
     }
 }
 

@@ -280,6 +280,7 @@ mod tests {
                         refresh_hash: [n + 100; 32],
                         access_expires_at: 1600,
                         refresh_expires_at: 2200,
+                        key: None,
                     },
                 };
                 sessions::open(c, &session, 1000, &mut s.seats)

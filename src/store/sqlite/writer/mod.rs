@@ -44,6 +44,7 @@ use watched::Watched;
 pub struct WriterState {
     pub seats: SeatLedger,
     pub clients: ConfirmedClients,
+    pub keys: super::keys::CurrentKey,
 }
 
 impl WriterState {
@@ -53,6 +54,7 @@ impl WriterState {
     pub(crate) fn forget(&mut self) {
         self.seats.invalidate();
         self.clients.invalidate();
+        self.keys.invalidate();
     }
 }
 
