@@ -364,3 +364,54 @@ async fn audience_names_the_resource_servers() {
     assert_eq!(part(&at, 1)["iss"], json!(app.base));
     assert_eq!(me_status(&app, &at).await, 200);
 }
+
+/// Two instances on one PostgreSQL database, sharing `--issuer` as instances
+/// behind one proxy do: each accepts the other's tokens (checked by signature, not
+/// from its own memory), a rotation holds at both from their next grant, and a
+/// revocation at one holds at the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_accept_each_others_tokens_and_rotate_together() {
+    use std::sync::Arc;
+    use tollgate::clock::ManualClock;
+    let test = "jwt::instances_accept_each_others_tokens_and_rotate_together";
+    let Some(db) = PgDb::demo(test) else {
+        return;
+    };
+    let db = Arc::new(db);
+    let shared = |s: &mut tollgate::config::Settings| {
+        jwt_mode(s);
+        s.issuer = Some("https://auth.example.com".into());
+    };
+    let a = spawn_on_postgres(&db, ManualClock::new(real_now()), shared).await;
+    let b = spawn_on_postgres(&db, ManualClock::new(real_now()), shared).await;
+    let from_a = view_token(&a).await;
+    let from_b = s(&view_token(&b).await["access_token"]);
+    let at_a = s(&from_a["access_token"]);
+    let old_kid = s(&part(&at_a, 0)["kid"]);
+    assert_eq!(s(&part(&from_b, 0)["kid"]), old_kid);
+    assert_eq!(me_status(&b, &at_a).await, 200);
+    assert_eq!(me_status(&a, &from_b).await, 200);
+    assert_eq!(introspect(&b, &at_a).await["active"], true);
+
+    ok(&a, &["keys", "rotate"]);
+    let new_a = s(&view_token(&a).await["access_token"]);
+    let new_b = s(&view_token(&b).await["access_token"]);
+    let new_kid = s(&part(&new_a, 0)["kid"]);
+    assert_ne!(new_kid, old_kid);
+    assert_eq!(s(&part(&new_b, 0)["kid"]), new_kid);
+    assert_eq!(me_status(&a, &new_b).await, 200);
+    assert_eq!(me_status(&b, &new_a).await, 200);
+    // Signed by the retired key, still live: accepted at both.
+    assert_eq!(me_status(&b, &at_a).await, 200);
+
+    let r = b
+        .client
+        .post(b.url("/revoke"))
+        .basic_auth("demo", Some("demo-secret"))
+        .form(&[("token", at_a.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_refused(&a, &at_a).await;
+}
