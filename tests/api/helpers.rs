@@ -300,10 +300,11 @@ pub fn cli_json(app: &TestApp, args: &[&str]) -> Value {
 
 /// Runs each test on both engines: `NAME::sqlite` and `NAME::postgres` (which says
 /// it was skipped, and passes, when PostgreSQL is unreachable and not required).
-/// The body sees the demo server as `app`.
+/// The body sees the demo server as `app`; `settings = F;` first applies `F` to
+/// every server's settings.
 #[macro_export]
 macro_rules! on_both_engines {
-    ($($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block)*) => {$(
+    (settings = $tweak:expr; $($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block)*) => {$(
         $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
@@ -314,16 +315,22 @@ macro_rules! on_both_engines {
 
             #[tokio::test]
             async fn sqlite() {
-                run(spawn_app_on(Engine::Sqlite, "", |_| {}).await.unwrap()).await
+                run(spawn_app_on(Engine::Sqlite, "", $tweak).await.unwrap()).await
             }
 
             #[tokio::test]
             async fn postgres() {
                 let test = module_path!();
-                if let Some(app) = spawn_app_on(Engine::Postgres, test, |_| {}).await {
+                if let Some(app) = spawn_app_on(Engine::Postgres, test, $tweak).await {
                     run(app).await
                 }
             }
         }
     )*};
+    ($($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block)*) => {
+        $crate::on_both_engines! {
+            settings = |_| {};
+            $($(#[$meta])* async fn $name($app) $body)*
+        }
+    };
 }

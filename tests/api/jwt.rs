@@ -6,32 +6,6 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use tollgate::config::AccessTokenFormat;
 
-/// Tests on both engines against a demo server issuing JWT access tokens.
-macro_rules! on_both_engines_jwt {
-    ($($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block)*) => {$(
-        $(#[$meta])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            use $crate::helpers::{spawn_app_on, Engine, TestApp};
-
-            async fn run($app: TestApp) $body
-
-            #[tokio::test]
-            async fn sqlite() {
-                run(spawn_app_on(Engine::Sqlite, "", jwt_mode).await.unwrap()).await
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(app) = spawn_app_on(Engine::Postgres, module_path!(), jwt_mode).await {
-                    run(app).await
-                }
-            }
-        }
-    )*};
-}
-
 fn jwt_mode(s: &mut tollgate::config::Settings) {
     s.access_token_format = AccessTokenFormat::Jwt;
 }
@@ -104,7 +78,9 @@ async fn assert_refused(app: &TestApp, token: &str) {
     assert_eq!(introspect(app, token).await, json!({"active": false}));
 }
 
-on_both_engines_jwt! {
+crate::on_both_engines! {
+    settings = jwt_mode;
+
     async fn header_and_claims_are_rfc_9068s(app) {
         let t = view_token(&app).await;
         let at = s(&t["access_token"]);
