@@ -12,6 +12,7 @@ mod alone;
 mod batch;
 mod getdata;
 mod rows;
+mod scripts;
 mod surface;
 
 use crate::clock::SharedClock;

@@ -15,6 +15,8 @@ mod queries;
 mod readers;
 pub mod sandbox;
 mod schema;
+mod script_run;
+mod scripts;
 mod scopes;
 mod seats;
 pub(crate) mod sessions;
