@@ -5,6 +5,7 @@ use super::backup::BackupArgs;
 use super::init::InitArgs;
 use super::licences::LicencesCmd;
 use super::queries::QueryCmd;
+use super::scripts::ScriptCmd;
 use super::scopes::ScopeCmd;
 use super::serve::ServeArgs;
 use super::sessions::SessionsCmd;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Publish and try GetData queries.
     #[command(subcommand)]
     Query(QueryCmd),
+    /// Publish and try script URL handlers (Rhai).
+    #[command(subcommand)]
+    Script(ScriptCmd),
 }
 
 /// The options every command takes; anything else before the command is `serve`'s.
