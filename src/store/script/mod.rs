@@ -14,6 +14,27 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// The demo's two handlers (API.md §11, README "Script URL handlers"):
+/// (name, method, scope, writes, description, source).
+pub const DEMO_SCRIPTS: &[(&str, &str, &str, bool, &str, &str)] = &[
+    (
+        "price-list",
+        "GET",
+        "view",
+        false,
+        "Prices, cheapest first, up to ?max= cents",
+        include_str!("demo/price-list.rhai"),
+    ),
+    (
+        "stock-adjust",
+        "POST",
+        "all",
+        true,
+        "Moves a product's stock by {\"sku\", \"delta\"}",
+        include_str!("demo/stock-adjust.rhai"),
+    ),
+];
+
 /// The methods a handler may answer (API.md §11).
 pub const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE"];
 /// The longest handler source an administrator may publish, bytes.
