@@ -19,6 +19,7 @@ mod pg_faults;
 mod process;
 mod products;
 mod revocation;
+mod scripts;
 mod seats;
 mod throttle;
 mod token_errors;
