@@ -36,7 +36,11 @@ impl Admin {
                 )))
             }
         };
-        let event = if created { "script.add" } else { "script.replace" };
+        let event = if created {
+            "script.add"
+        } else {
+            "script.replace"
+        };
         let writes = if s.writes { ", writes" } else { "" };
         self.record(
             event,

@@ -137,7 +137,10 @@ fn list(ctx: &Ctx, json: bool) -> Result<(), String> {
             ]
         })
         .collect();
-    print_table(&["NAME", "METHOD", "SCOPE", "WRITES", "DESCRIPTION"], &table);
+    print_table(
+        &["NAME", "METHOD", "SCOPE", "WRITES", "DESCRIPTION"],
+        &table,
+    );
     Ok(())
 }
 

@@ -81,7 +81,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, base_path: &str) {
                     .route(web::delete().to(products::delete_product)),
             )
             .service(readable("/api/v1/custom/getdata", getdata::get_getdata))
-            .service(web::resource("/api/v1/custom/{name}").default_service(web::to(scripts::custom)))
+            .service(
+                web::resource("/api/v1/custom/{name}").default_service(web::to(scripts::custom)),
+            )
             .service(readable("/api/v1/me", me::get_me))
             .configure(admin::routes),
     );

@@ -32,7 +32,12 @@ pub async fn custom(
     match script {
         Some(s) => run(auth, s, req, body, state).await,
         None if read => getdata::get_custom(auth, name, req, state).await,
-        None => match state.store.saved_query(&name).await.map_err(Problem::from)? {
+        None => match state
+            .store
+            .saved_query(&name)
+            .await
+            .map_err(Problem::from)?
+        {
             Some(_) if is_query_name(&name) => Ok(not_allowed(&name, "GET, HEAD")),
             _ => Err(Problem::not_found(format!("{name}: no such query or script")).into()),
         },

@@ -142,8 +142,11 @@ pub trait Store: Send + Sync + 'static {
     /// Runs a handler off the async workers, within the limits of
     /// [`script::runtime`]; a `--writes` handler in one transaction that commits only
     /// if it ends without error.
-    async fn run_script(&self, s: Script, request: ScriptRequest)
-        -> Result<ScriptReply, ScriptError>;
+    async fn run_script(
+        &self,
+        s: Script,
+        request: ScriptRequest,
+    ) -> Result<ScriptReply, ScriptError>;
 
     // ---- licence and sessions
 

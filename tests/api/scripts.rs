@@ -30,7 +30,13 @@ async fn admin_token(app: &TestApp) -> String {
     token(app, "ops", "ops-secret", None).await
 }
 
-async fn call(app: &TestApp, method: Method, path: &str, tok: &str, body: Option<Value>) -> Response {
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    tok: &str,
+    body: Option<Value>,
+) -> Response {
     let mut rb = app.client.request(method, app.url(path)).bearer_auth(tok);
     if let Some(b) = body {
         rb = rb.json(&b);

@@ -88,7 +88,9 @@ impl PostgresStore {
 
     pub(super) async fn remove_script_row(&self, name: &str) -> Result<bool, StoreError> {
         let c = self.pool.get().await?;
-        Ok(c.execute("DELETE FROM scripts WHERE name = $1", &[&name]).await? == 1)
+        Ok(c.execute("DELETE FROM scripts WHERE name = $1", &[&name])
+            .await?
+            == 1)
     }
 
     pub(super) async fn run_script_here(
@@ -157,7 +159,11 @@ impl Host for Writing {
 /// One `execute()` statement in the handler's transaction, under a savepoint so
 /// that a statement that fails undoes only itself (as on SQLite).
 async fn execute(c: &Object, sql: &str, params: &[String]) -> Result<usize, QueryError> {
-    let first = sql.trim_start().get(..6).unwrap_or_default().to_ascii_lowercase();
+    let first = sql
+        .trim_start()
+        .get(..6)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     if !matches!(first.as_str(), "insert" | "update" | "delete") {
         return Err(QueryError::Refused(
             "execute() takes one INSERT, UPDATE or DELETE of products; read with query()".into(),

@@ -16,11 +16,7 @@ fn kept() -> &'static Mutex<HashMap<String, Arc<AST>>> {
 
 /// The compiled form of `source`, compiled now if it is not kept.
 pub fn compiled(source: &str) -> Result<Arc<AST>, CompileError> {
-    if let Some(ast) = kept()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(source)
-    {
+    if let Some(ast) = kept().lock().unwrap_or_else(|p| p.into_inner()).get(source) {
         return Ok(ast.clone());
     }
     // Compiled outside the lock, so a long compile holds up no other handler.

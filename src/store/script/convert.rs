@@ -34,7 +34,11 @@ pub fn params_of(params: Array) -> Result<Vec<String>, Box<EvalAltResult>> {
             if p.is_string() || p.is_int() || p.is_float() || p.is_bool() || p.is_char() {
                 Ok(p.to_string())
             } else {
-                Err(format!("a parameter must be a string, number or bool, not {}", p.type_name()).into())
+                Err(format!(
+                    "a parameter must be a string, number or bool, not {}",
+                    p.type_name()
+                )
+                .into())
             }
         })
         .collect()
@@ -46,10 +50,11 @@ pub fn reply_of(value: Dynamic) -> Result<ScriptReply, ScriptError> {
         Some(r) => (r.status, r.body),
         None => (200, value),
     };
-    let body: serde_json::Value = rhai::serde::from_dynamic(&body).map_err(|e| {
-        ScriptError::failed(format!("the value returned is not JSON: {e}"))
-    })?;
-    let size = serde_json::to_vec(&body).map(|v| v.len()).unwrap_or(usize::MAX);
+    let body: serde_json::Value = rhai::serde::from_dynamic(&body)
+        .map_err(|e| ScriptError::failed(format!("the value returned is not JSON: {e}")))?;
+    let size = serde_json::to_vec(&body)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_REPLY_BYTES {
         return Err(ScriptError::failed(format!(
             "the answer would be {size} bytes; at most {MAX_REPLY_BYTES}"

@@ -79,7 +79,10 @@ pub enum ScriptError {
     TimedOut,
     /// The script failed; `line` is where, when Rhai knows (500 on the wire).
     #[error("{message}")]
-    Failed { line: Option<usize>, message: String },
+    Failed {
+        line: Option<usize>,
+        message: String,
+    },
     #[error("{0}")]
     Store(#[from] StoreError),
 }

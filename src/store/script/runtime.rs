@@ -7,7 +7,9 @@ use super::convert::{params_of, reply_of, Reply};
 use super::{CompileError, Host, ScriptError, ScriptReply, ScriptRequest};
 use crate::store::getdata::QueryError;
 use rhai::packages::{Package, StandardPackage};
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Module, Position, Scope, Shared as RhaiShared, AST};
+use rhai::{
+    Array, Dynamic, Engine, EvalAltResult, Module, Position, Scope, Shared as RhaiShared, AST,
+};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 

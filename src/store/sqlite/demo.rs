@@ -2,8 +2,8 @@
 use super::users;
 use crate::crypto::hash_password;
 use crate::store::demo::{DEMO_QUERIES, DEMO_SEATS, DEMO_USERS, PRODUCTS};
-use crate::store::script::{Script, DEMO_SCRIPTS};
 use crate::store::model::{NewUser, SavedQuery};
+use crate::store::script::{Script, DEMO_SCRIPTS};
 use crate::store::StoreError;
 use rusqlite::{params, Connection};
 

@@ -75,7 +75,9 @@ impl Host for Writing {
 
     fn execute(&mut self, sql: &str, params: Vec<String>) -> Result<usize, QueryError> {
         let lent = self.lent.lock().unwrap_or_else(|p| p.into_inner());
-        let c = lent.as_ref().ok_or(QueryError::Store(StoreError::Cancelled))?;
+        let c = lent
+            .as_ref()
+            .ok_or(QueryError::Store(StoreError::Cancelled))?;
         scripts::execute(c, sql, &params, self.deadline)
     }
 }

@@ -23,10 +23,11 @@ fn script(r: &Row<'_>) -> rusqlite::Result<Script> {
 }
 
 pub fn get(c: &Connection, name: &str) -> Result<Option<Script>, StoreError> {
-    Ok(c
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM scripts WHERE name = ?1"))?
-        .query_row([name], script)
-        .optional()?)
+    Ok(
+        c.prepare_cached(&format!("SELECT {COLUMNS} FROM scripts WHERE name = ?1"))?
+            .query_row([name], script)
+            .optional()?,
+    )
 }
 
 pub fn list(c: &Connection) -> Result<Vec<Script>, StoreError> {
@@ -37,7 +38,12 @@ pub fn list(c: &Connection) -> Result<Vec<Script>, StoreError> {
 
 /// Saves `s` (see [`crate::store::Store::save_script`]); runs in the writer's
 /// transaction, so the checks and the write cannot interleave with another's.
-pub fn save(c: &Connection, s: &Script, replace: bool, now: i64) -> Result<Option<bool>, StoreError> {
+pub fn save(
+    c: &Connection,
+    s: &Script,
+    replace: bool,
+    now: i64,
+) -> Result<Option<bool>, StoreError> {
     let query: bool = c.query_row(
         "SELECT EXISTS (SELECT 1 FROM queries WHERE name = ?1)",
         [&s.name],

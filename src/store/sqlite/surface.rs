@@ -3,13 +3,13 @@
 use super::sessions::{IssuedPair, NewSession};
 use super::writer::WriterState;
 use super::{
-    access, audit, products, queries, script_run, scopes, scripts, sessions, sweep, tokens, users,
+    access, audit, products, queries, scopes, script_run, scripts, sessions, sweep, tokens, users,
     SqliteStore, SWEEP_STEP,
 };
-use crate::store::script::{Script, ScriptError, ScriptReply, ScriptRequest};
 use crate::crypto::TokenKey;
 use crate::store::getdata::{Page, QueryError};
 use crate::store::model::*;
+use crate::store::script::{Script, ScriptError, ScriptReply, ScriptRequest};
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
 use rusqlite::Connection;
