@@ -19,6 +19,7 @@ mod pg_faults;
 mod process;
 mod products;
 mod revocation;
+mod script_limits;
 mod scripts;
 mod seats;
 mod throttle;

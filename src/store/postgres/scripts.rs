@@ -218,12 +218,7 @@ fn writing(
     request: ScriptRequest,
 ) -> Result<ScriptReply, ScriptError> {
     let client = Arc::new(handle.block_on(pool.get()).map_err(StoreError::from)?);
-    let ms = limit.as_millis().clamp(1, i32::MAX as u128);
-    handle
-        .block_on(client.batch_execute(&format!(
-            "BEGIN; SET LOCAL statement_timeout = {ms}; SET LOCAL ROLE {SCRIPT_ROLE}"
-        )))
-        .map_err(StoreError::from)?;
+    begin(&handle, &client, limit)?;
     let host = Writing {
         client: client.clone(),
         pool,
@@ -237,4 +232,50 @@ fn writing(
         .block_on(client.batch_execute(end))
         .map_err(StoreError::from)?;
     result
+}
+
+/// Opens the handler's transaction on `client` as [`SCRIPT_ROLE`]; on failure the
+/// connection goes back to the pool outside any transaction.
+fn begin(handle: &Handle, client: &Object, limit: Duration) -> Result<(), ScriptError> {
+    let ms = limit.as_millis().clamp(1, i32::MAX as u128);
+    let begun = handle.block_on(client.batch_execute(&format!(
+        "BEGIN; SET LOCAL statement_timeout = {ms}; SET LOCAL ROLE {SCRIPT_ROLE}"
+    )));
+    if let Err(e) = begun {
+        // The connection goes back to the pool: not inside a failed transaction.
+        let _ = handle.block_on(client.batch_execute("ROLLBACK"));
+        return Err(match e.as_db_error() {
+            Some(db) => ScriptError::failed(format!(
+                "script writes run as PostgreSQL role {SCRIPT_ROLE} (migration V13), and \
+                 switching to it failed: {}",
+                db.message()
+            )),
+            None => StoreError::from(e).into(),
+        });
+    }
+    // As for GetData (migration V10): a role that may call set_config could switch
+    // back to tollgate's own role and write any table.
+    let escapes = handle
+        .block_on(client.query_one(
+            "SELECT has_function_privilege('pg_catalog.set_config(text, text, boolean)', 'EXECUTE')",
+            &[],
+        ))
+        .map_err(StoreError::from);
+    let escapes = match escapes {
+        Ok(row) => row.get::<_, bool>(0),
+        Err(e) => {
+            let _ = handle.block_on(client.batch_execute("ROLLBACK"));
+            return Err(e.into());
+        }
+    };
+    if escapes {
+        let _ = handle.block_on(client.batch_execute("ROLLBACK"));
+        return Err(ScriptError::failed(format!(
+            "script writes run as PostgreSQL role {SCRIPT_ROLE}, which may still call set_config \
+             (and so switch back to tollgate's own role): as a superuser, in this database: REVOKE \
+             EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) FROM PUBLIC; GRANT \
+             EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) TO <tollgate's user>"
+        )));
+    }
+    Ok(())
 }

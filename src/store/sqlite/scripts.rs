@@ -1,6 +1,7 @@
 //! Script URL handlers on SQLite (API.md §11): the rows, and the `execute()` of a
 //! `--writes` handler on the writer's connection, which may change the products
 //! table and nothing else.
+use super::sandbox::{allowed_in, ALLOWED_FUNCTIONS};
 use crate::store::getdata::QueryError;
 use crate::store::script::Script;
 use crate::store::StoreError;
@@ -69,14 +70,20 @@ pub fn remove(c: &Connection, name: &str) -> Result<bool, StoreError> {
     Ok(c.execute("DELETE FROM scripts WHERE name = ?1", [name])? == 1)
 }
 
-/// What `execute()` may do: change and read `products`, call functions; nothing else
+/// What `execute()` may do: change and read `products`, call GetData's functions; nothing else
 /// (no other table, no transaction control, no PRAGMA or ATTACH).
 fn judge(ctx: &AuthContext<'_>) -> Result<(), String> {
     let products = |db: Option<&str>, table: &str| {
         matches!(db, Some("main") | None) && table.eq_ignore_ascii_case("products")
     };
     match ctx.action {
-        AuthAction::Select | AuthAction::Function { .. } => Ok(()),
+        AuthAction::Select => Ok(()),
+        AuthAction::Function { function_name } if allowed_in(ALLOWED_FUNCTIONS, function_name) => {
+            Ok(())
+        }
+        AuthAction::Function { function_name } => Err(format!(
+            "execute() calls {function_name}(), which is not one of the SQL functions GetData allows"
+        )),
         AuthAction::Read { table_name, .. }
         | AuthAction::Insert { table_name }
         | AuthAction::Update { table_name, .. }
