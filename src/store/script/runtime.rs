@@ -156,3 +156,119 @@ fn failure(err: &EvalAltResult) -> ScriptError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use std::time::Duration;
+
+    /// A host whose `query` answers `rows`, or fails as `fail` says.
+    struct Fake {
+        rows: Vec<Value>,
+        fail: Option<fn() -> QueryError>,
+        seen: Arc<Mutex<Vec<(String, Vec<String>)>>>,
+    }
+
+    impl Host for Fake {
+        fn query(&mut self, sql: &str, params: Vec<String>) -> Result<Vec<Value>, QueryError> {
+            self.seen.lock().unwrap().push((sql.to_owned(), params));
+            match self.fail {
+                Some(f) => Err(f()),
+                None => Ok(self.rows.clone()),
+            }
+        }
+        fn execute(&mut self, _: &str, _: Vec<String>) -> Result<usize, QueryError> {
+            Ok(1)
+        }
+    }
+
+    fn run_with(
+        source: &str,
+        fail: Option<fn() -> QueryError>,
+    ) -> Result<ScriptReply, ScriptError> {
+        let host = Fake {
+            rows: vec![json!({"sku": "A", "n": 2})],
+            fail,
+            seen: Arc::default(),
+        };
+        let request = ScriptRequest {
+            method: "GET".into(),
+            client_id: "viewer".into(),
+            ..Default::default()
+        };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        run(source, &request, Box::new(host), deadline)
+    }
+
+    #[test]
+    fn values_and_responses_become_answers() {
+        let r = run_with(
+            "#{ who: request.client_id, rows: query(\"q\", [1, \"x\"]) }",
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.body,
+            json!({"who": "viewer", "rows": [{"sku": "A", "n": 2}]})
+        );
+        let r = run_with("response(422, #{ error: \"no\" })", None).unwrap();
+        assert_eq!((r.status, r.body), (422, json!({"error": "no"})));
+        for bad in ["response(99, 1)", "response(600, 1)", "query(\"q\", [#{}])"] {
+            assert!(
+                matches!(run_with(bad, None), Err(ScriptError::Failed { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_host_time_out_stops_the_run_even_when_caught() {
+        let r = run_with(
+            "try { query(\"q\") } catch { 1 }",
+            Some(|| QueryError::TimedOut),
+        );
+        assert!(matches!(r, Err(ScriptError::TimedOut)), "{r:?}");
+        let r = run_with(
+            "query(\"q\")",
+            Some(|| QueryError::Refused("refused: no".into())),
+        );
+        match r {
+            Err(ScriptError::Failed { line, message }) => {
+                assert_eq!(line, Some(1));
+                assert!(message.contains("refused: no"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn nothing_outside_the_sandbox_is_reachable() {
+        for source in ["eval(\"1\")", "import \"x\" as y; 1"] {
+            assert!(check_source(source).is_err(), "{source}");
+        }
+        let r = run_with("timestamp()", None);
+        assert!(matches!(r, Err(ScriptError::Failed { .. })), "{r:?}");
+        // Rhai's `exit` ends the script, not the process.
+        assert_eq!(run_with("exit(7); 1", None).unwrap().body, json!(7));
+    }
+
+    #[test]
+    fn a_past_deadline_stops_a_script_at_once() {
+        let host = Fake {
+            rows: vec![],
+            fail: None,
+            seen: Arc::default(),
+        };
+        let started = Instant::now();
+        let r = run(
+            "loop {}",
+            &ScriptRequest::default(),
+            Box::new(host),
+            Instant::now(),
+        );
+        assert!(matches!(r, Err(ScriptError::TimedOut)), "{r:?}");
+        assert!(started.elapsed() < Duration::from_millis(500));
+    }
+}
