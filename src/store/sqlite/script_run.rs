@@ -92,9 +92,9 @@ pub fn run_writing(
     writer
         .run_alone(move |c, _| {
             let deadline = Instant::now() + sandbox.time_limit;
-            c.execute_batch("BEGIN IMMEDIATE")?;
             // The host needs an owned connection ('static functions in the engine).
             let stand_in = Connection::open_in_memory()?;
+            c.execute_batch("BEGIN IMMEDIATE")?;
             let lent: Lent = Arc::new(Mutex::new(Some(std::mem::replace(c, stand_in))));
             let result = {
                 let loan = Loan {
