@@ -167,15 +167,18 @@ mod tests {
     struct Fake {
         rows: Vec<Value>,
         fail: Option<fn() -> QueryError>,
-        seen: Arc<Mutex<Vec<(String, Vec<String>)>>>,
     }
 
     impl Host for Fake {
         fn query(&mut self, sql: &str, params: Vec<String>) -> Result<Vec<Value>, QueryError> {
-            self.seen.lock().unwrap().push((sql.to_owned(), params));
             match self.fail {
                 Some(f) => Err(f()),
-                None => Ok(self.rows.clone()),
+                // The rows, and what was asked, so a test sees how parameters bind.
+                None => Ok([
+                    self.rows.clone(),
+                    vec![json!({"sql": sql, "params": params})],
+                ]
+                .concat()),
             }
         }
         fn execute(&mut self, _: &str, _: Vec<String>) -> Result<usize, QueryError> {
@@ -190,7 +193,6 @@ mod tests {
         let host = Fake {
             rows: vec![json!({"sku": "A", "n": 2})],
             fail,
-            seen: Arc::default(),
         };
         let request = ScriptRequest {
             method: "GET".into(),
@@ -209,10 +211,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.status, 200);
-        assert_eq!(
-            r.body,
-            json!({"who": "viewer", "rows": [{"sku": "A", "n": 2}]})
-        );
+        let asked = json!({"sql": "q", "params": ["1", "x"]});
+        let rows = json!([{"sku": "A", "n": 2}, asked]);
+        assert_eq!(r.body, json!({"who": "viewer", "rows": rows}));
         let r = run_with("response(422, #{ error: \"no\" })", None).unwrap();
         assert_eq!((r.status, r.body), (422, json!({"error": "no"})));
         for bad in ["response(99, 1)", "response(600, 1)", "query(\"q\", [#{}])"] {
@@ -259,7 +260,6 @@ mod tests {
         let host = Fake {
             rows: vec![],
             fail: None,
-            seen: Arc::default(),
         };
         let started = Instant::now();
         let r = run(
