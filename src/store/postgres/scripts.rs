@@ -159,15 +159,8 @@ impl Host for Writing {
 /// One `execute()` statement in the handler's transaction, under a savepoint so
 /// that a statement that fails undoes only itself (as on SQLite).
 async fn execute(c: &Object, sql: &str, params: &[String]) -> Result<usize, QueryError> {
-    let first = sql
-        .trim_start()
-        .get(..6)
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if !matches!(first.as_str(), "insert" | "update" | "delete") {
-        return Err(QueryError::Refused(
-            "execute() takes one INSERT, UPDATE or DELETE of products; read with query()".into(),
-        ));
+    if !script::starts_as_write(sql) {
+        return Err(QueryError::Refused(script::WRITE_ONLY.into()));
     }
     c.batch_execute("SAVEPOINT script_statement")
         .await

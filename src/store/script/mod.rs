@@ -114,6 +114,24 @@ pub trait Host: Send {
     fn execute(&mut self, sql: &str, params: Vec<String>) -> Result<usize, QueryError>;
 }
 
+/// Whether `sql` starts as `execute()` requires on every engine: INSERT, UPDATE or
+/// DELETE (no WITH, no REPLACE, nothing before it), so both engines take the same.
+pub fn starts_as_write(sql: &str) -> bool {
+    let first: String = sql
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect();
+    matches!(
+        first.to_ascii_lowercase().as_str(),
+        "insert" | "update" | "delete"
+    )
+}
+
+/// The refusal of a statement [`starts_as_write`] refuses.
+pub const WRITE_ONLY: &str =
+    "execute() takes one INSERT, UPDATE or DELETE of products; read with query()";
+
 /// Rows `query()` returns at most.
 pub const QUERY_ROWS: u32 = 500;
 
@@ -156,5 +174,32 @@ where
              only read, through query()"
                 .into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::starts_as_write;
+
+    #[test]
+    fn execute_takes_insert_update_or_delete_only() {
+        for ok in [
+            "INSERT INTO products VALUES (1)",
+            "  update products set x = 1",
+            "Delete from p",
+        ] {
+            assert!(starts_as_write(ok), "{ok}");
+        }
+        for bad in [
+            "WITH x AS (SELECT 1) UPDATE products SET a = 1",
+            "RESET ROLE",
+            "SELECT 1",
+            "-- c\nUPDATE products SET a = 1",
+            "updated",
+            "REPLACE INTO products VALUES (1)",
+            "",
+        ] {
+            assert!(!starts_as_write(bad), "{bad}");
+        }
     }
 }

@@ -112,6 +112,9 @@ pub fn execute(
     params: &[String],
     deadline: Instant,
 ) -> Result<usize, QueryError> {
+    if !crate::store::script::starts_as_write(sql) {
+        return Err(QueryError::Refused(crate::store::script::WRITE_ONLY.into()));
+    }
     let refusal = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
     let seen = refusal.clone();
     c.authorizer(Some(move |ctx: AuthContext<'_>| match judge(&ctx) {
@@ -131,11 +134,6 @@ pub fn execute(
                 None => QueryError::Refused(format!("the SQL does not prepare: {e}")),
             }
         })?;
-        if st.readonly() {
-            return Err(QueryError::Refused(
-                "execute() is for INSERT, UPDATE or DELETE; read with query()".into(),
-            ));
-        }
         st.execute(rusqlite::params_from_iter(params.iter()))
             .map_err(|e| match e.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::OperationInterrupted) => QueryError::TimedOut,
