@@ -497,6 +497,21 @@ class Bench:
             (f"{len(self.pbkdf2_users):,} distinct API users, each used once: every request is a "
              f"successful first-time verification (PBKDF2-HMAC-SHA256, {PBKDF2_ITERATIONS:,} iterations)")
 
+    def s_script_get(self, c):
+        status, doc = c.token("grant_type=client_credentials&scope=admin", auth=basic("ops", "ops-secret"))
+        check_token(status, doc, "admin grant")
+        admin = {"Authorization": f"Bearer {doc['access_token']}", "Content-Type": "application/json"}
+        status, doc = c.call("PUT", "/admin/v1/scripts/bench-hello",
+                             json.dumps({"source": "#{ hello: request.client_id }"}), admin)
+        if status not in (200, 201):
+            raise Fail(f"PUT script: HTTP {status} {doc}")
+        access = c.grant("view")["access_token"]
+        status, doc = c.call("GET", "/api/v1/custom/bench-hello", headers={"Authorization": f"Bearer {access}"})
+        if status != 200 or doc.get("hello") != "demo":
+            raise Fail(f"GET script handler: HTTP {status} {doc}")
+        return "/api/v1/custom/bench-hello", {"BENCH_MODE": "static", "BENCH_AUTH": f"Bearer {access}"}, \
+            "a trivial Rhai handler (API.md §11), view token"
+
     SCENARIOS = [
         (1, "healthz", "GET /healthz (ceiling)", "s_healthz"),
         (2, "view_grant", "view grant, verified credential", "s_view_grant"),
@@ -506,6 +521,7 @@ class Bench:
         (6, "product_write", "PUT product, `all` token", "s_product_write"),
         (7, "mixed", "mixed 90/8/2 read/grant/refresh", "s_mixed"),
         (8, "pbkdf2", "first-time credential (PBKDF2)", "s_pbkdf2"),
+        (9, "script_get", "GET a trivial script handler, Bearer", "s_script_get"),
     ]
 
     def run_scenario(self, num, key, title, method):

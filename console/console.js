@@ -253,7 +253,7 @@ function leaveApp() {
   if (pollTimer) clearInterval(pollTimer);
   pollTimer = null;
   drawn.clear();
-  for (const t of ['sessions', 'users', 'scopes', 'audit', 'queries']) {
+  for (const t of ['sessions', 'users', 'scopes', 'audit', 'queries', 'scripts']) {
     const body = document.querySelector(`#${t}-table tbody`);
     if (body) body.replaceChildren();
   }
@@ -296,6 +296,7 @@ const loaders = {
   scopes: loadScopes,
   audit: loadAudit,
   queries: loadQueries,
+  scripts: loadScripts,
   token: async () => {},
 };
 
@@ -454,9 +455,11 @@ function drawScopeChoices() {
       el('input', { type: 'checkbox', id, value: s.name, checked: checked.has(s.name) }),
       el('label', { for: id }, s.name + (s.licensed ? ' (licensed)' : '')));
   }));
-  const select = $('query-scope');
-  const chosen = select.value || 'view';
-  select.replaceChildren(...knownScopes.map((s) => el('option', { value: s.name, selected: s.name === chosen }, s.name)));
+  for (const id of ['query-scope', 'script-scope']) {
+    const select = $(id);
+    const chosen = select.value || 'view';
+    select.replaceChildren(...knownScopes.map((s) => el('option', { value: s.name, selected: s.name === chosen }, s.name)));
+  }
 }
 
 async function addUser(event) {
@@ -767,6 +770,84 @@ async function getToken(event) {
   }
 }
 
+// scripts (API.md §11)
+
+/** Handlers as last listed, by name, for the edit button. */
+let knownScripts = new Map();
+
+async function loadScripts() {
+  const { body } = await api('GET', 'scripts?limit=500');
+  const items = body.items || [];
+  knownScripts = new Map(items.map((s) => [s.name, s]));
+  drawTable('scripts', items, (s) => el('tr', { 'data-script': s.name },
+    el('td', { class: 'mono' }, s.name),
+    el('td', {}, s.method),
+    el('td', {}, s.scope),
+    el('td', {}, s.writes ? 'yes' : 'no'),
+    el('td', {}, s.description || ''),
+    el('td', {}, el('div', { class: 'buttons' },
+      el('button', { type: 'button', class: 'secondary small', 'data-script-edit': s.name, 'aria-label': `Edit ${s.name}` }, 'Edit'),
+      el('button', { type: 'button', class: 'danger small', 'data-script-remove': s.name, 'aria-label': `Remove ${s.name}` }, 'Remove'),
+    )),
+  ));
+}
+
+async function saveScript(event) {
+  event.preventDefault();
+  showError('script-error', '');
+  markField('script-form', {}, null);
+  setText('script-ok', '');
+  const name = $('script-name').value.trim();
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
+    showError('script-error', 'Name: 1–64 of A–Z, a–z, 0–9, _ and -.');
+    $('script-name').focus();
+    return;
+  }
+  try {
+    const { status } = await api('PUT', `scripts/${encodeURIComponent(name)}`, {
+      source: $('script-source').value,
+      method: $('script-method').value,
+      scope: $('script-scope').value,
+      writes: $('script-writes').checked,
+      description: $('script-description').value,
+    });
+    setText('script-ok', `${status === 201 ? 'Added' : 'Replaced'} ${name}.`);
+    drawn.delete('scripts');
+    await loadScripts();
+  } catch (e) {
+    showError('script-error', e);
+    markField('script-form', { source: 'script-source', method: 'script-method', scope: 'script-scope', description: 'script-description', writes: 'script-writes', name: 'script-name' }, e);
+  }
+}
+
+async function editScript(name) {
+  showError('scripts-error', '');
+  try {
+    const { body } = await api('GET', `scripts/${encodeURIComponent(name)}`);
+    $('script-name').value = body.name;
+    $('script-method').value = body.method;
+    $('script-scope').value = body.scope;
+    $('script-writes').checked = !!body.writes;
+    $('script-description').value = body.description || '';
+    $('script-source').value = body.source;
+    $('script-name').focus();
+  } catch (e) {
+    showError('scripts-error', e);
+  }
+}
+
+async function removeScript(name) {
+  if (!knownScripts.has(name) || !window.confirm(`Remove the handler ${name}?`)) return;
+  showError('scripts-error', '');
+  try {
+    await api('DELETE', `scripts/${encodeURIComponent(name)}`);
+    drawn.delete('scripts');
+    await loadScripts();
+  } catch (e) {
+    showError('scripts-error', e);
+  }
+}
+
 // ---------- wiring ----------
 
 function onClick(selector, handler) {
@@ -783,6 +864,7 @@ document.addEventListener('DOMContentLoaded', () => {
   $('user-form').addEventListener('submit', addUser);
   $('audit-form').addEventListener('submit', filterAudit);
   $('query-form').addEventListener('submit', saveQuery);
+  $('script-form').addEventListener('submit', saveScript);
   $('try-form').addEventListener('submit', tryQuery);
   $('try-name').addEventListener('change', drawTryParams);
   $('token-form').addEventListener('submit', getToken);
@@ -813,5 +895,7 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   onClick('[data-edit]', (b) => editQuery(b.dataset.edit));
   onClick('[data-remove]', (b) => removeQuery(b.dataset.remove));
+  onClick('[data-script-edit]', (b) => editScript(b.dataset.scriptEdit));
+  onClick('[data-script-remove]', (b) => removeScript(b.dataset.scriptRemove));
   $('signin-client').focus();
 });

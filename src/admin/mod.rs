@@ -4,6 +4,7 @@
 //! front ends cannot drift apart.
 mod error;
 mod keys;
+mod scripts;
 mod users;
 
 pub use error::AdminError;
@@ -215,6 +216,13 @@ impl Admin {
                 "scope",
                 format!("unknown scope {:?}", q.scope),
             ));
+        }
+        if self.store.script(&q.name).await?.is_some() {
+            return Err(AdminError::Conflict(format!(
+                "{:?} is the name of a script handler; a name is a query or a script, never \
+                 both (remove the script first, or choose another name)",
+                q.name
+            )));
         }
         let sql = q.sql.trim().to_owned();
         let n = self

@@ -7,6 +7,7 @@ use super::keys::KeysCmd;
 use super::licences::LicencesCmd;
 use super::queries::QueryCmd;
 use super::scopes::ScopeCmd;
+use super::scripts::ScriptCmd;
 use super::serve::ServeArgs;
 use super::sessions::SessionsCmd;
 use super::users::UserCmd;
@@ -67,6 +68,9 @@ pub enum Command {
     /// List or rotate the JWT signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Publish and try script URL handlers (Rhai).
+    #[command(subcommand)]
+    Script(ScriptCmd),
 }
 
 /// The options every command takes; anything else before the command is `serve`'s.

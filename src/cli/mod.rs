@@ -9,6 +9,7 @@ mod licences;
 pub mod output;
 mod queries;
 mod scopes;
+mod scripts;
 mod serve;
 mod sessions;
 mod users;
@@ -48,6 +49,7 @@ pub fn run() -> ExitCode {
                     Command::Backup(a) => backup::run(&ctx, &a),
                     Command::Query(c) => queries::run(&mut ctx, c),
                     Command::Keys(c) => keys::run(&mut ctx, c),
+                    Command::Script(c) => scripts::run(&mut ctx, c),
                     Command::Serve(_) | Command::Init(_) => unreachable!("dispatched above"),
                 }),
             None => {
@@ -68,6 +70,10 @@ pub fn run() -> ExitCode {
 /// GetData sandbox's business database and time limit.
 fn store_options(command: &Command) -> sqlite::Options {
     match command {
+        Command::Script(c) => match c.sandbox() {
+            Some((data_db, limit)) => sqlite::Options::command().with_sandbox(data_db, limit),
+            None => sqlite::Options::command(),
+        },
         Command::Query(q) => match q.sandbox() {
             Some((data_db, limit)) => sqlite::Options::command().with_sandbox(data_db, limit),
             None => sqlite::Options::command(),

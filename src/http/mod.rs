@@ -18,6 +18,7 @@ pub mod product_input;
 pub mod products;
 pub mod remote;
 pub mod revocation;
+pub mod scripts;
 pub mod token;
 
 use crate::clock::SharedClock;
@@ -81,7 +82,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, base_path: &str) {
                     .route(web::delete().to(products::delete_product)),
             )
             .service(readable("/api/v1/custom/getdata", getdata::get_getdata))
-            .service(readable("/api/v1/custom/{name}", getdata::get_custom))
+            .service(
+                web::resource("/api/v1/custom/{name}").default_service(web::to(scripts::custom)),
+            )
             .service(readable("/api/v1/me", me::get_me))
             .configure(admin::routes),
     );

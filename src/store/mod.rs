@@ -16,6 +16,7 @@ pub mod getdata;
 pub mod maintenance;
 pub mod model;
 pub mod postgres;
+pub mod script;
 pub mod sqlite;
 
 pub use error::StoreError;
@@ -24,6 +25,7 @@ pub use sqlite::SqliteStore;
 
 use crate::crypto::TokenKey;
 use crate::store::getdata::{Page, QueryError};
+use crate::store::script::{Script, ScriptError, ScriptReply, ScriptRequest};
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::Arc;
@@ -126,6 +128,25 @@ pub trait Store: Send + Sync + 'static {
     async fn put_query(&self, q: SavedQuery) -> R<bool>;
     /// False if there was none.
     async fn remove_query(&self, name: &str) -> R<bool>;
+
+    // ---- script URL handlers (API.md §11)
+
+    async fn script(&self, name: &str) -> R<Option<Script>>;
+    async fn scripts(&self) -> R<Vec<Script>>;
+    /// Saves a handler (its version is the store's to set); `replace`: over one of the
+    /// same name. None: the name is taken (by a query, or by a script and not
+    /// `replace`); else whether it is new.
+    async fn save_script(&self, s: Script, replace: bool) -> R<Option<bool>>;
+    /// False if there was none.
+    async fn remove_script(&self, name: &str) -> R<bool>;
+    /// Runs a handler off the async workers, within the limits of
+    /// [`script::runtime`]; a `--writes` handler in one transaction that commits only
+    /// if it ends without error.
+    async fn run_script(
+        &self,
+        s: Script,
+        request: ScriptRequest,
+    ) -> Result<ScriptReply, ScriptError>;
 
     // ---- licence and sessions
 

@@ -32,6 +32,10 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>)> {
             Some(json!({"sql": "SELECT sku FROM products"})),
         ),
         (Method::DELETE, "/queries/q1", None),
+        (Method::GET, "/scripts", None),
+        (Method::GET, "/scripts/price-list", None),
+        (Method::PUT, "/scripts/s1", Some(json!({"source": "1"}))),
+        (Method::DELETE, "/scripts/s1", None),
     ]
 }
 

@@ -20,6 +20,8 @@ mod pg_faults;
 mod process;
 mod products;
 mod revocation;
+mod script_limits;
+mod scripts;
 mod seats;
 mod throttle;
 mod token_errors;

@@ -237,6 +237,24 @@ try {
   assert.equal(http.body.resultSets[0].rows.length, shownRows);
   await shot('07-queries');
 
+  step('a script handler that does not compile is refused with its line; one added in the page answers over HTTP');
+  await page.getByRole('button', { name: 'Scripts' }).click();
+  await page.locator('#scripts-table tr[data-script="price-list"]').waitFor({ timeout: WAIT_MS });
+  await page.fill('#script-name', 'greet');
+  await page.fill('#script-source', 'let x = 1;\nlet = ;');
+  await page.click('#script-form button[type=submit]');
+  await page.locator('#script-error').filter({ hasText: /line 2/ }).waitFor({ timeout: WAIT_MS });
+  assert.equal(await page.getAttribute('#script-source', 'aria-invalid'), 'true', 'the source is marked');
+  await page.fill('#script-source', '#{ hello: request.client_id }');
+  await page.selectOption('#script-scope', 'view');
+  await page.click('#script-form button[type=submit]');
+  await page.locator('#script-ok').filter({ hasText: 'Added greet' }).waitFor({ timeout: WAIT_MS });
+  await page.locator('#scripts-table tr[data-script="greet"]').waitFor({ timeout: WAIT_MS });
+  const greeted = await getJson('/api/v1/custom/greet', viewer.access_token);
+  assert.equal(greeted.status, 200, JSON.stringify(greeted.body));
+  assert.deepEqual(greeted.body, { hello: 'viewer' });
+  await shot('07b-scripts');
+
   step('the audit trail filters by client');
   await page.getByRole('button', { name: 'Audit' }).click();
   await page.fill('#audit-client', 'carol');

@@ -22,7 +22,7 @@ type Reply = Result<HttpResponse, actix_web::Error>;
 const ADMIN_BODY_LIMIT: usize = 64 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
+    cfg.service(scripts::routes(
         web::scope("/admin/v1")
             .service(
                 web::resource("/licences")
@@ -48,7 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::put().to(put_query))
                     .route(web::delete().to(delete_query)),
             ),
-    );
+    ));
 }
 
 /// The operations, acting as the token's client from the request's address.
@@ -345,3 +345,6 @@ pub async fn delete_query(
     admin.remove_query(&name).await.map_err(Problem::from)?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+// Script URL handlers (API.md §11).
+mod scripts;

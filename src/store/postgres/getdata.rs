@@ -198,7 +198,7 @@ fn forbidden(sql: &str) -> Option<&'static str> {
 }
 
 /// What a PostgreSQL error means for a query.
-fn query_error(e: tokio_postgres::Error, preparing: bool) -> QueryError {
+pub(super) fn query_error(e: tokio_postgres::Error, preparing: bool) -> QueryError {
     let Some(db) = e.as_db_error() else {
         return QueryError::Store(e.into());
     };
@@ -276,8 +276,13 @@ pub struct Prepared {
     pub sql: String,
 }
 
-/// Translates and prepares `sql` in `tx` (already [`enter`]ed).
-pub async fn prepare(tx: &Transaction<'_>, sql: &str) -> Result<Prepared, QueryError> {
+/// `sql` translated to `$N` parameters and prepared with every parameter TEXT (cast
+/// to the type PostgreSQL infers for it), its parameter count and prepared text.
+/// Refuses what GetData refuses by name.
+pub async fn typed<C: tokio_postgres::GenericClient>(
+    tx: &C,
+    sql: &str,
+) -> Result<(Statement, usize, String), QueryError> {
     if let Some(why) = forbidden(sql) {
         return Err(refused(why));
     }
@@ -309,6 +314,12 @@ pub async fn prepare(tx: &Transaction<'_>, sql: &str) -> Result<Prepared, QueryE
             .map_err(|e| query_error(e, true))?;
         (st, cast)
     };
+    Ok((statement, n, sql))
+}
+
+/// Translates and prepares `sql` in `tx` (already [`enter`]ed).
+pub async fn prepare(tx: &Transaction<'_>, sql: &str) -> Result<Prepared, QueryError> {
+    let (statement, n, sql) = typed(tx, sql).await?;
     if statement.columns().is_empty() {
         return Err(refused("refused: it is not a read-only SELECT"));
     }

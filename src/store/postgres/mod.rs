@@ -13,6 +13,7 @@ mod batch;
 mod getdata;
 mod keys;
 mod rows;
+mod scripts;
 mod surface;
 
 use crate::clock::SharedClock;
@@ -252,6 +253,7 @@ impl PostgresStore {
     /// Adds the demo users, seats, products and queries (API.md §6).
     pub async fn seed(&self, iterations: u32, now: i64) -> Result<(), StoreError> {
         use crate::store::demo::{DEMO_QUERIES, DEMO_SEATS, DEMO_USERS, PRODUCTS};
+        use crate::store::script::DEMO_SCRIPTS;
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         for (name, secret, api_user, scopes) in DEMO_USERS {
@@ -287,6 +289,14 @@ impl PostgresStore {
                 "INSERT INTO queries (name, sql, scope, description, created_at)
                  VALUES ($1, $2, 'view', $3, $4)",
                 &[name, sql, description, &now],
+            )
+            .await?;
+        }
+        for (name, method, scope, writes, description, source) in DEMO_SCRIPTS {
+            tx.execute(
+                "INSERT INTO scripts (name, source, method, scope, writes, description, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[name, source, method, scope, writes, description, &now],
             )
             .await?;
         }

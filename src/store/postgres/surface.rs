@@ -10,6 +10,7 @@ use super::{getdata, PostgresStore, AUDIT_BATCH, SWEEP_STEP};
 use crate::crypto::TokenKey;
 use crate::store::getdata::{Page, QueryError};
 use crate::store::model::*;
+use crate::store::script::{Script, ScriptError, ScriptReply, ScriptRequest};
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -437,6 +438,30 @@ impl Store for PostgresStore {
         Ok(c.execute("DELETE FROM queries WHERE name = $1", &[&name])
             .await?
             == 1)
+    }
+
+    async fn script(&self, name: &str) -> R<Option<Script>> {
+        self.script_row(name).await
+    }
+
+    async fn scripts(&self) -> R<Vec<Script>> {
+        self.script_rows().await
+    }
+
+    async fn save_script(&self, s: Script, replace: bool) -> R<Option<bool>> {
+        self.save_script_row(s, replace).await
+    }
+
+    async fn remove_script(&self, name: &str) -> R<bool> {
+        self.remove_script_row(name).await
+    }
+
+    async fn run_script(
+        &self,
+        s: Script,
+        request: ScriptRequest,
+    ) -> Result<ScriptReply, ScriptError> {
+        self.run_script_here(s, request).await
     }
 
     async fn seats(&self) -> R<Seats> {

@@ -3,6 +3,7 @@ use super::users;
 use crate::crypto::hash_password;
 use crate::store::demo::{DEMO_QUERIES, DEMO_SEATS, DEMO_USERS, PRODUCTS};
 use crate::store::model::{NewUser, SavedQuery};
+use crate::store::script::{Script, DEMO_SCRIPTS};
 use crate::store::StoreError;
 use rusqlite::{params, Connection};
 
@@ -38,6 +39,18 @@ pub fn seed(c: &mut Connection, iterations: u32, now: i64) -> Result<(), StoreEr
             description: (*description).into(),
         };
         super::queries::insert(&tx, &q, now)?;
+    }
+    for (name, method, scope, writes, description, source) in DEMO_SCRIPTS {
+        let s = Script {
+            name: (*name).into(),
+            source: (*source).into(),
+            method: (*method).into(),
+            scope: (*scope).into(),
+            writes: *writes,
+            description: (*description).into(),
+            version: 1,
+        };
+        super::scripts::save(&tx, &s, false, now)?;
     }
     tx.commit()?;
     Ok(())

@@ -17,6 +17,8 @@ mod readers;
 pub mod sandbox;
 mod schema;
 mod scopes;
+mod script_run;
+mod scripts;
 mod seats;
 pub(crate) mod sessions;
 mod surface;

@@ -3,12 +3,13 @@
 use super::sessions::{IssuedPair, NewSession};
 use super::writer::WriterState;
 use super::{
-    access, audit, keys, products, queries, scopes, sessions, sweep, tokens, users, SqliteStore,
-    SWEEP_STEP,
+    access, audit, keys, products, queries, scopes, script_run, scripts, sessions, sweep, tokens,
+    users, SqliteStore, SWEEP_STEP,
 };
 use crate::crypto::TokenKey;
 use crate::store::getdata::{Page, QueryError};
 use crate::store::model::*;
+use crate::store::script::{Script, ScriptError, ScriptReply, ScriptRequest};
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
 use rusqlite::Connection;
@@ -278,6 +279,43 @@ impl Store for SqliteStore {
     async fn remove_query(&self, name: &str) -> R<bool> {
         let name = name.to_owned();
         self.write(move |c| queries::remove(c, &name)).await
+    }
+
+    async fn script(&self, name: &str) -> R<Option<Script>> {
+        let name = name.to_owned();
+        self.read(move |c| scripts::get(c, &name)).await
+    }
+
+    async fn scripts(&self) -> R<Vec<Script>> {
+        self.read(scripts::list).await
+    }
+
+    async fn save_script(&self, s: Script, replace: bool) -> R<Option<bool>> {
+        let clock = self.clock.clone();
+        self.write(move |c| scripts::save(c, &s, replace, clock.now()))
+            .await
+    }
+
+    async fn remove_script(&self, name: &str) -> R<bool> {
+        let name = name.to_owned();
+        self.write(move |c| scripts::remove(c, &name)).await
+    }
+
+    async fn run_script(
+        &self,
+        s: Script,
+        request: ScriptRequest,
+    ) -> Result<ScriptReply, ScriptError> {
+        let sandbox = self.sandbox.clone().ok_or_else(|| {
+            StoreError::Invalid("this store was opened without a GetData sandbox".into())
+        })?;
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || match s.writes {
+            false => script_run::run_reading(sandbox, &s, &request),
+            true => script_run::run_writing(&writer, sandbox, s, request),
+        })
+        .await
+        .map_err(|_| ScriptError::Store(StoreError::Cancelled))?
     }
 
     async fn seats(&self) -> R<Seats> {

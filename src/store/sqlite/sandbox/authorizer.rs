@@ -12,7 +12,7 @@ const TABLE_FUNCTIONS: &[&str] = &["json_each", "json_tree"];
 /// and window functions. Anything else (extensions, `load_extension`, `readfile`,
 /// `sqlite_*` introspection) is refused by name.
 #[rustfmt::skip]
-const ALLOWED_FUNCTIONS: &[&str] = &[
+pub(crate) const ALLOWED_FUNCTIONS: &[&str] = &[
     // core scalar
     "abs", "char", "coalesce", "concat", "concat_ws", "format", "glob", "hex", "ifnull",
     "iif", "if", "instr", "length", "like", "likelihood", "likely", "lower", "ltrim", "max",
@@ -58,7 +58,7 @@ pub(super) fn prepare<'c>(
         })
 }
 
-fn allowed(list: &[&str], name: &str) -> bool {
+pub(crate) fn allowed(list: &[&str], name: &str) -> bool {
     list.iter().any(|f| f.eq_ignore_ascii_case(name))
 }
 

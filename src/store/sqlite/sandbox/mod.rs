@@ -3,6 +3,8 @@
 //! under a time limit, with rows paged by tollgate.
 mod authorizer;
 
+pub(crate) use authorizer::{allowed as allowed_in, ALLOWED_FUNCTIONS};
+
 use crate::store::getdata::{Page, QueryError, MAX_ANSWER_BYTES, MAX_PARAMS, MAX_VALUE_BYTES};
 use crate::store::StoreError;
 use authorizer::{prepare, sandbox};
