@@ -13,6 +13,7 @@ mod getdata;
 mod hostile;
 mod instances;
 mod limits;
+mod mounts;
 mod oauth2_client;
 mod ops;
 mod pg_faults;
