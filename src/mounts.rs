@@ -117,11 +117,21 @@ mod tests {
     #[test]
     fn a_mount_is_one_segment_and_a_database() {
         let m = parse_mount("/Jim_Test=test.db").unwrap();
-        assert_eq!((m.path.as_str(), m.db.as_path()), ("/Jim_Test", Path::new("test.db")));
+        assert_eq!(
+            (m.path.as_str(), m.db.as_path()),
+            ("/Jim_Test", Path::new("test.db"))
+        );
         assert_eq!(parse_mount("Jim_Live/=live.db").unwrap().path, "/Jim_Live");
         let pg = parse_mount("/P=postgres://u@h/db?sslmode=disable").unwrap();
         assert_eq!(pg.db, Path::new("postgres://u@h/db?sslmode=disable"));
-        for bad in ["test.db", "/=x.db", "/a/b=x.db", "/a b=x.db", "/a=", "/.well-known=x.db"] {
+        for bad in [
+            "test.db",
+            "/=x.db",
+            "/a/b=x.db",
+            "/a b=x.db",
+            "/a=",
+            "/.well-known=x.db",
+        ] {
             assert!(parse_mount(bad).is_err(), "{bad}");
         }
     }
@@ -135,13 +145,19 @@ mod tests {
         let e = check_distinct(&[m("/a=x.db"), m("/b=./x.db")]);
         assert!(e.is_ok() || e.unwrap_err().contains("x.db"));
         let e = check_distinct(&[m("/a=x.db"), m("/b=x.db")]).unwrap_err();
-        assert!(e.contains("/a") && e.contains("/b") && e.contains("x.db"), "{e}");
+        assert!(
+            e.contains("/a") && e.contains("/b") && e.contains("x.db"),
+            "{e}"
+        );
     }
 
     #[test]
     fn each_mount_has_its_own_issuer() {
         let mut s = Settings::for_db("unused.db");
-        s.mounts = vec![parse_mount("/T=t.db").unwrap(), parse_mount("/L=l.db").unwrap()];
+        s.mounts = vec![
+            parse_mount("/T=t.db").unwrap(),
+            parse_mount("/L=l.db").unwrap(),
+        ];
         s.issuer = Some("https://auth.example/".into());
         let per = split(&s).unwrap();
         assert_eq!(per[1].base_path, "/L");

@@ -167,9 +167,9 @@ pub fn announce(mounts: Vec<(Settings, SharedStore)>, addr: SocketAddr) {
                     }
                     blocks.push(render(settings, addr, &facts));
                 }
-                Err(e) => log::warn!(
-                    "{mount}cannot read the database for the start-up banner: {e}"
-                ),
+                Err(e) => {
+                    log::warn!("{mount}cannot read the database for the start-up banner: {e}")
+                }
             }
         }
         if log::log_enabled!(log::Level::Info) && !blocks.is_empty() {

@@ -177,9 +177,11 @@ impl ServeArgs {
             ));
         }
         if !normalize_base_path(&self.base_path)?.is_empty() {
-            return Err("--mount and --base-path cannot be used together: each mount's PATH is \
+            return Err(
+                "--mount and --base-path cannot be used together: each mount's PATH is \
                         its base path; drop --base-path and TOLLGATE_BASE_PATH"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         Ok(())
     }

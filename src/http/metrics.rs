@@ -97,7 +97,9 @@ impl Metrics {
 pub async fn exposition(mounts: &[&AppState]) -> Result<String, Problem> {
     let mut families: BTreeMap<String, MetricFamily> = BTreeMap::new();
     let mut add = |family: MetricFamily| match families.get_mut(family.name()) {
-        Some(same) => same.mut_metric().extend(family.get_metric().iter().cloned()),
+        Some(same) => same
+            .mut_metric()
+            .extend(family.get_metric().iter().cloned()),
         None => {
             families.insert(family.name().to_owned(), family);
         }

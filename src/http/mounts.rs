@@ -106,10 +106,7 @@ where
         > + 'static,
     B: actix_web::body::MessageBody + 'static,
 {
-    boxed::factory(
-        app.into_factory()
-            .map(ServiceResponse::map_into_boxed_body),
-    )
+    boxed::factory(app.into_factory().map(ServiceResponse::map_into_boxed_body))
 }
 
 /// The route table under the mount's path, over the mount's state.

@@ -231,4 +231,3 @@ async fn check_exposure(
         Err(Exposure::Demo(open.join(", ")))
     }
 }
-

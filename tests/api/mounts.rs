@@ -177,15 +177,28 @@ fn refused(args: &[&str]) -> String {
 
 #[test]
 fn a_mount_whose_database_is_missing_stops_the_start_naming_it() {
-    let e = refused(&["--mount", "/Jim_Test=test.db", "--mount", "/Jim_Live=gone.db"]);
+    let e = refused(&[
+        "--mount",
+        "/Jim_Test=test.db",
+        "--mount",
+        "/Jim_Live=gone.db",
+    ]);
     assert!(e.contains("/Jim_Live") && e.contains("gone.db"), "{e}");
 }
 
 #[test]
 fn an_unreachable_postgres_mount_stops_the_start_naming_it() {
     let url = "postgres://tollgate@127.0.0.1:1/nowhere";
-    let e = refused(&["--mount", "/Jim_Test=test.db", "--mount", &format!("/Jim_Live={url}")]);
-    assert!(e.contains("mount /Jim_Live") && e.contains("unreachable"), "{e}");
+    let e = refused(&[
+        "--mount",
+        "/Jim_Test=test.db",
+        "--mount",
+        &format!("/Jim_Live={url}"),
+    ]);
+    assert!(
+        e.contains("mount /Jim_Live") && e.contains("unreachable"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -196,10 +209,23 @@ fn mount_and_db_together_are_refused() {
 
 #[test]
 fn two_mounts_on_one_path_or_one_database_are_refused() {
-    let e = refused(&["--mount", "/Jim_Test=test.db", "--mount", "/Jim_Test=live.db"]);
+    let e = refused(&[
+        "--mount",
+        "/Jim_Test=test.db",
+        "--mount",
+        "/Jim_Test=live.db",
+    ]);
     assert!(e.contains("one path"), "{e}");
-    let e = refused(&["--mount", "/Jim_Test=test.db", "--mount", "/Jim_Live=./test.db"]);
-    assert!(e.contains("/Jim_Test") && e.contains("/Jim_Live") && e.contains("one mount"), "{e}");
+    let e = refused(&[
+        "--mount",
+        "/Jim_Test=test.db",
+        "--mount",
+        "/Jim_Live=./test.db",
+    ]);
+    assert!(
+        e.contains("/Jim_Test") && e.contains("/Jim_Live") && e.contains("one mount"),
+        "{e}"
+    );
     let e = refused(&["--mount", "Jim_Test"]);
     assert!(e.contains("PATH=DB"), "{e}");
 }
