@@ -159,17 +159,52 @@ crate::on_two_mounts! {
     }
 }
 
-/// `tollgate serve ARGS…` on a fresh directory holding `test.db` and `live.db`
-/// (demo data); must refuse to start. Returns its stderr.
-fn refused(args: &[&str]) -> String {
+/// `tollgate serve --listen 127.0.0.1:PORT ARGS…` in a fresh directory holding
+/// `test.db` and `live.db` (demo data), not yet started.
+fn serve_two(args: &[&str], port: u16) -> (tempfile::TempDir, std::process::Command) {
     let dir = tempfile::tempdir().unwrap();
     for f in ["test.db", "live.db"] {
         init_demo(dir.path(), &dir.path().join(f));
     }
     let mut cmd = binary(dir.path());
     cmd.arg("serve")
-        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(args);
+    (dir, cmd)
+}
+
+#[tokio::test]
+async fn the_binary_serves_the_mounts_of_tollgate_mounts_and_its_banner_lists_each() {
+    let port = free_port();
+    let (_dir, mut cmd) = serve_two(&[], port);
+    cmd.env("TOLLGATE_MOUNTS", "/Jim_Test=test.db,/Jim_Live=live.db");
+    let mut p = Proc::spawn(cmd);
+    p.wait_listening(port, std::time::Duration::from_secs(20));
+    let client = reqwest::Client::new();
+    for mount in ["/Jim_Test", "/Jim_Live"] {
+        let r = client
+            .post(format!("http://127.0.0.1:{port}{mount}/token"))
+            .basic_auth("demo", Some("demo-secret"))
+            .form(&[("grant_type", "client_credentials"), ("scope", "view")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{mount}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !p.stdout().contains("/Jim_Live/token") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let banner = p.stdout();
+    for mount in ["/Jim_Test", "/Jim_Live"] {
+        let line = format!("POST http://127.0.0.1:{port}{mount}/token");
+        assert!(banner.contains(&line), "{line} not in:\n{banner}");
+    }
+}
+
+/// `serve_two(args)`, which must refuse to start. Returns its stderr.
+fn refused(args: &[&str]) -> String {
+    let (_dir, cmd) = serve_two(args, free_port());
     let out = run_to_end(cmd);
     assert!(!out.status.success(), "{args:?} started");
     String::from_utf8(out.stderr).unwrap()
@@ -228,4 +263,6 @@ fn two_mounts_on_one_path_or_one_database_are_refused() {
     );
     let e = refused(&["--mount", "Jim_Test"]);
     assert!(e.contains("PATH=DB"), "{e}");
+    let e = refused(&["--mount", "/Jim_Test=test.db", "--base-path", "/Jim_Live"]);
+    assert!(e.contains("--mount and --base-path"), "{e}");
 }

@@ -9,13 +9,13 @@ use authorizer::{prepare, sandbox};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use r2d2::Pool;
-use scheduled_thread_pool::ScheduledThreadPool;
-use std::sync::Arc;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
+use scheduled_thread_pool::ScheduledThreadPool;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 impl From<rusqlite::Error> for QueryError {
