@@ -85,6 +85,9 @@ impl Application {
             addr: settings.listen.to_string(),
             source,
         })?;
+        // Port 0 picked a port: the issuers name the real one.
+        let mut settings = settings;
+        settings.listen = addr;
         let mounts = open::open_mounts(addr, &settings, &clock).await?;
         let admission = Admission::new(
             connection_limits(settings.connections),
