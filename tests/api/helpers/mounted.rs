@@ -13,6 +13,15 @@ use tollgate::store;
 /// The demo database under each `(path, engine)` of `mounts`, served by one server;
 /// None when a mount is on PostgreSQL and it is unreachable (and not required).
 pub async fn spawn_mounts(test: &str, mounts: &[(&str, Engine)]) -> Option<Vec<TestApp>> {
+    spawn_mounts_with(test, mounts, |_| {}).await
+}
+
+/// [`spawn_mounts`] with `tweak` applied to the server's settings.
+pub async fn spawn_mounts_with(
+    test: &str,
+    mounts: &[(&str, Engine)],
+    tweak: impl FnOnce(&mut Settings),
+) -> Option<Vec<TestApp>> {
     let clock = ManualClock::new(START);
     let mut parts = Vec::new();
     for (path, engine) in mounts {
@@ -40,6 +49,7 @@ pub async fn spawn_mounts(test: &str, mounts: &[(&str, Engine)]) -> Option<Vec<T
     settings.listen = "127.0.0.1:0".parse().unwrap();
     settings.workers = 1;
     settings.pbkdf2_iterations = TEST_ITERATIONS;
+    tweak(&mut settings);
     let app = Application::build(settings, Arc::new(clock.clone()))
         .await
         .expect("build app");
