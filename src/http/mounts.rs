@@ -37,11 +37,13 @@ struct Table {
 }
 
 impl Table {
-    fn new(mounts: &[State]) -> Self {
+    /// `base_paths`: each mount's, in order; the process's App comes after them.
+    fn new<'a>(base_paths: impl ExactSizeIterator<Item = &'a str>) -> Self {
+        let count = base_paths.len();
         let mut keys = HashMap::new();
         let mut root = None;
-        for (i, m) in mounts.iter().enumerate() {
-            match key(&m.settings.base_path) {
+        for (i, base) in base_paths.enumerate() {
+            match key(base) {
                 Some(k) => {
                     keys.insert(k.to_owned(), i);
                 }
@@ -50,8 +52,8 @@ impl Table {
         }
         Self {
             keys: Rc::new(keys),
-            fallback: root.unwrap_or(mounts.len()),
-            process: mounts.len(),
+            fallback: root.unwrap_or(count),
+            process: count,
         }
     }
 
@@ -84,7 +86,7 @@ fn key(base_path: &str) -> Option<&str> {
 
 /// One worker's service factory: an App per mount, and the process's App last.
 pub fn factory(mounts: Vec<State>) -> Mounts {
-    let table = Table::new(&mounts);
+    let table = Table::new(mounts.iter().map(|m| m.settings.base_path.as_str()));
     let mut apps: Vec<AppFactory> = mounts.iter().cloned().map(mount_app).collect();
     apps.push(process_app(mounts));
     Mounts { apps, table }
@@ -222,7 +224,43 @@ async fn get_metrics(process: web::Data<Process>) -> Result<HttpResponse, super:
 
 #[cfg(test)]
 mod tests {
-    use super::key;
+    use super::{key, Table};
+
+    #[test]
+    fn a_request_goes_to_the_mount_of_its_first_segment() {
+        let t = Table::new(["/Jim_Test", "/Jim_Live"].into_iter());
+        assert_eq!(t.pick("/Jim_Test/token"), 0);
+        assert_eq!(t.pick("/Jim_Live/api/v1/me"), 1);
+        assert_eq!(t.pick("/Jim_Live"), 1);
+        assert_eq!(
+            t.pick("/.well-known/oauth-authorization-server/Jim_Live"),
+            1
+        );
+        assert_eq!(t.pick("/Jim_Live/.well-known/jwks.json"), 1);
+        for process in [
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/token",
+            "/",
+            "/Jim_Other/token",
+        ] {
+            assert_eq!(t.pick(process), 2, "{process}");
+        }
+        assert_eq!(t.pick("/.well-known/oauth-authorization-server"), 2);
+    }
+
+    #[test]
+    fn without_mounts_the_root_takes_what_the_process_does_not() {
+        let t = Table::new([""].into_iter());
+        assert_eq!(t.pick("/token"), 0);
+        assert_eq!(t.pick("/.well-known/oauth-authorization-server"), 0);
+        assert_eq!(t.pick("/metrics"), 1);
+        let t = Table::new(["/a/b"].into_iter());
+        assert_eq!(t.pick("/a/b/token"), 0);
+        assert_eq!(t.pick("/.well-known/oauth-authorization-server/a/b"), 0);
+        assert_eq!(t.pick("/b/token"), 1);
+    }
 
     #[test]
     fn a_mount_is_keyed_by_its_first_segment() {
