@@ -34,6 +34,26 @@ fn of_mount(samples: &[Sample], name: &str, mount: &str, labels: &[(&str, &str)]
 
 const DEMO: (&str, &str) = ("demo", "demo-secret");
 
+/// The clients of the grants in a mount's audit trail (written in batches by its
+/// own flush), polled until `client` shows or 5 s pass.
+async fn audited_clients(app: &TestApp, client: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let rows = cli_json(app, &["audit", "--since", "3650d", "--json"]);
+        let clients: Vec<String> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["event"] == "grant.client_credentials")
+            .map(|r| s(&r["client_id"]))
+            .collect();
+        if clients.iter().any(|c| c == client) || std::time::Instant::now() > deadline {
+            return clients;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 crate::on_two_mounts! {
     async fn a_token_of_one_mount_is_unknown_at_the_other(a, b) {
         let t = a.grant_ok("demo", "demo-secret", Some("view")).await;
@@ -98,6 +118,13 @@ crate::on_two_mounts! {
         assert_eq!(a.me(&s(&ta["access_token"])).await.status(), 401);
         assert_eq!(b.me(&s(&tb["access_token"])).await.status(), 200);
         assert_eq!((a.seats_held(), b.seats_held()), (0, 1));
+    }
+
+    async fn each_mount_keeps_its_own_audit_trail(a, b) {
+        a.grant_ok("demo", "demo-secret", Some("view")).await;
+        b.grant_ok("viewer", "viewer-secret", Some("view")).await;
+        assert_eq!(audited_clients(&b, "viewer").await, ["viewer"]);
+        assert_eq!(audited_clients(&a, "demo").await, ["demo"]);
     }
 
     async fn metrics_carry_each_mounts_label(a, b) {
