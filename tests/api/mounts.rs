@@ -201,9 +201,9 @@ fn serve_two(args: &[&str], port: u16) -> (tempfile::TempDir, std::process::Comm
 }
 
 #[tokio::test]
-async fn the_binary_serves_the_mounts_of_tollgate_mounts_and_its_banner_lists_each() {
+async fn the_binary_serves_tollgate_mounts_lists_each_in_its_banner_and_closes_each() {
     let port = free_port();
-    let (_dir, mut cmd) = serve_two(&[], port);
+    let (dir, mut cmd) = serve_two(&[], port);
     cmd.env("TOLLGATE_MOUNTS", "/Jim_Test=test.db,/Jim_Live=live.db");
     let mut p = Proc::spawn(cmd);
     p.wait_listening(port, std::time::Duration::from_secs(20));
@@ -226,6 +226,13 @@ async fn the_binary_serves_the_mounts_of_tollgate_mounts_and_its_banner_lists_ea
     for mount in ["/Jim_Test", "/Jim_Live"] {
         let line = format!("POST http://127.0.0.1:{port}{mount}/token");
         assert!(banner.contains(&line), "{line} not in:\n{banner}");
+    }
+    // SIGTERM: every mount's store is closed, its WAL checkpointed into the file.
+    assert!(p.stop(std::time::Duration::from_secs(20)).success());
+    for db in ["test.db", "live.db"] {
+        let wal = dir.path().join(format!("{db}-wal"));
+        let len = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        assert_eq!(len, 0, "{db}: the WAL was checkpointed at shutdown");
     }
 }
 
