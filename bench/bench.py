@@ -56,6 +56,8 @@ def basic(client_id, secret):
 
 
 DEMO_AUTH = basic("demo", "demo-secret")
+# --mounts N: the path of the mount under load (/m0); "" with one database.
+PREFIX = ""
 
 
 class Fail(Exception):
@@ -71,7 +73,7 @@ class Client:
 
     def call(self, method, path, body=None, headers=None):
         try:
-            self.conn.request(method, path, body=body, headers=headers or {})
+            self.conn.request(method, PREFIX + path, body=body, headers=headers or {})
             r = self.conn.getresponse()
             data = r.read()
         except (http.client.HTTPException, OSError):
@@ -298,7 +300,8 @@ class Bench:
                 del env[k]
         for i, port in enumerate(self.ports):
             log = open(os.path.join(self.tmp, f"server{i or ''}.log"), "wb")
-            cmd = self.pin_servers[i] + [self.bin, "--db", self.db, "serve",
+            dbs = ["--db", self.db] if self.a.mounts == 1 else []
+            cmd = self.pin_servers[i] + [self.bin, *dbs, "serve", *self.mount_args(),
                                          "--listen", f"127.0.0.1:{port}", "--workers", str(self.a.workers),
                                          *self.a.server_arg]
             self.servers.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
@@ -317,6 +320,18 @@ class Bench:
                 if time.time() > deadline:
                     raise Fail("server did not answer /healthz within 30 s")
                 time.sleep(0.1)
+
+    def mount_args(self):
+        """--mounts N: the prepared database under /m0 (the one under load) and a copy of
+        it under each of /m1 … (idle)."""
+        if self.a.mounts == 1:
+            return []
+        args = ["--mount", f"/m0={self.db}"]
+        for i in range(1, self.a.mounts):
+            copy = os.path.join(self.tmp, f"bench-m{i}.db")
+            shutil.copy2(self.db, copy)
+            args += ["--mount", f"/m{i}={copy}"]
+        return args
 
     def stop(self):
         for server in self.servers:
@@ -354,12 +369,13 @@ class Bench:
             e = dict(os.environ)
             e.update({k: v for k, v in env.items() if v is not None})
             e["BENCH_OUT"] = outs[i]
+            e["BENCH_PREFIX"] = PREFIX
             if lines:
                 e["BENCH_LINES"] = lines[i]
             conns = connections // n + (1 if i < connections % n else 0)
             cmds.append(self.pin_client + ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s",
                                            f"--timeout={timeout_s}s", "-s", LUA,
-                                           f"http://127.0.0.1:{port}" + path])
+                                           f"http://127.0.0.1:{port}" + PREFIX + path])
             envs.append(e)
         pids = [s.pid for s in self.servers]
         t0_srv = sum(proc_ticks(p) for p in pids)
@@ -765,6 +781,9 @@ class Bench:
                                    + ", ".join(f"{n} {s:.1f} s" for s, n in r["other_cpu_top_s"][:3]) + ")"
                                    for r in disturbed) +
                          "; those numbers are disturbed, rerun on a quiet machine.")
+        if a.mounts > 1:
+            lines.append(f"  mounts: {a.mounts} SQLite databases in one process (--mount /m0 … /m{a.mounts - 1}), "
+                         "the load on /m0 alone, the others idle copies of it.")
         if a.instances > 1:
             lines.append(f"  instances: {a.instances} tollgate processes on one database, each with its own wrk "
                          f"(the {a.connections} connections split between them); req/s summed, p50/p99 the "
@@ -808,6 +827,7 @@ class Bench:
             "pg_targets": pg_targets,
             "pgbench": self.pgbench,
             "instances": a.instances,
+            "mounts": a.mounts,
             "elapsed_s": round(self.elapsed, 1),
             "table": text,
         }
@@ -1013,6 +1033,9 @@ def main():
                    help="tollgate processes on the one database (PostgreSQL only), each with its own wrk "
                         "and an equal share of --connections; servers on the CPUs of --server-cpu "
                         "(default then 0,1, one each), wrk and pgbench unpinned")
+    p.add_argument("--mounts", type=int, default=1,
+                   help="serve N SQLite databases in one process (--mount /m0=… /m1=…, each a copy of "
+                        "the prepared one) with the load on /m0 only: what idle extra mounts cost")
     p.add_argument("--no-pgbench", dest="pgbench", action="store_false",
                    help="on PostgreSQL, skip the pgbench reference")
     p.add_argument("--tmpdir", help="where the throw-away database goes (default: the system temp "
@@ -1027,6 +1050,10 @@ def main():
         a.postgres = PG_URL
     if a.instances < 1 or (a.instances > 1 and not a.postgres):
         sys.exit("bench: --instances N (N > 1) needs --engine postgres")
+    if a.mounts < 1 or (a.mounts > 1 and (a.postgres or a.instances > 1)):
+        sys.exit("bench: --mounts N (N > 1) needs the SQLite engine and one instance")
+    global PREFIX
+    PREFIX = "/m0" if a.mounts > 1 else ""
     if a.instances > 1:
         if a.server_cpu == "0":
             a.server_cpu = ",".join(str(i % 2) for i in range(a.instances))

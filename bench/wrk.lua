@@ -5,6 +5,7 @@
 --   BENCH_LINES   walk_auth: file of Authorization values, one per request, never reused
 --                 refresh, mixed: file of fresh refresh tokens to start the queue with
 --   BENCH_GRANT_AUTH, BENCH_BEARER, BENCH_READ_PATH     mixed: the three request kinds
+--   BENCH_PREFIX  the mount's path (bench.py --mounts) before /token and BENCH_READ_PATH
 --
 -- static mode defines no request()/response(), so wrk sends one pre-built request
 -- at full speed and counts HTTP status >= 400 in errors.status. The other modes
@@ -12,6 +13,7 @@
 
 local mode = os.getenv("BENCH_MODE") or "static"
 local out_path = os.getenv("BENCH_OUT")
+local prefix = os.getenv("BENCH_PREFIX") or ""
 
 wrk.method = os.getenv("BENCH_METHOD") or "GET"
 wrk.body = os.getenv("BENCH_BODY")
@@ -70,7 +72,7 @@ local function refresh_request()
     starved = starved + 1
     tok = "starved"
   end
-  return wrk.format("POST", "/token", refresh_headers,
+  return wrk.format("POST", prefix .. "/token", refresh_headers,
     "grant_type=refresh_token&refresh_token=" .. tok)
 end
 
@@ -119,7 +121,7 @@ elseif mode == "mixed" then
     }
     grant_headers = refresh_headers
     read_headers = { ["Authorization"] = os.getenv("BENCH_BEARER") }
-    read_path = os.getenv("BENCH_READ_PATH")
+    read_path = prefix .. os.getenv("BENCH_READ_PATH")
   end
   function request()
     n = n + 1
@@ -128,7 +130,7 @@ elseif mode == "mixed" then
       return refresh_request()
     elseif k <= 4 then
       sent_grant = sent_grant + 1
-      return wrk.format("POST", "/token", grant_headers,
+      return wrk.format("POST", prefix .. "/token", grant_headers,
         "grant_type=client_credentials&scope=view")
     else
       sent_read = sent_read + 1

@@ -18,6 +18,8 @@ pub struct TlsFiles {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub db: PathBuf,
+    /// API.md §12: `--mount PATH=DB`; empty serves `db` under `base_path` alone.
+    pub mounts: Vec<crate::mounts::Mount>,
     /// Create the file with the demo data if it does not exist.
     pub create_demo_if_missing: bool,
     pub listen: SocketAddr,
@@ -83,6 +85,7 @@ impl Settings {
     pub fn for_db(db: impl Into<PathBuf>) -> Self {
         Self {
             db: db.into(),
+            mounts: Vec::new(),
             create_demo_if_missing: false,
             listen: ([127, 0, 0, 1], 8080).into(),
             base_path: String::new(),

@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod http;
 pub mod log_limit;
 pub mod memory;
+pub mod mounts;
 pub mod oauth;
 pub mod sched;
 pub mod startup;

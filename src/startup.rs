@@ -1,24 +1,17 @@
 //! Builds the server on a listener: migrations, state, routes, TLS; runs it with the
-//! store's background maintenance (store/maintenance.rs).
+//! stores' background maintenance (store/maintenance.rs). Opening each mount's
+//! store and state is in startup/open.rs.
+mod open;
+
 use crate::clock::SharedClock;
-use crate::config::AccessTokenFormat;
 use crate::config::{ConnectionLimits, Settings, TlsFiles};
-use crate::crypto::{hash_password, verify_password};
 use crate::http::connections::{self, Admission};
-use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
-use crate::oauth::jwt::{Jwt, JwtSettings};
-use crate::oauth::pbkdf2_gate::Verifier;
-use crate::oauth::throttle::Throttle;
-use crate::oauth::verified::VerifiedCredentials;
-use crate::oauth::Authority;
 use crate::store::maintenance::{self, Sweep};
-use crate::store::postgres::{self, PostgresStore};
-use crate::store::sqlite::{self, demo, SqliteStore};
+use crate::store::sqlite::SqliteStore;
 use crate::store::{SharedStore, StoreError};
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, HttpServer};
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::net::{SocketAddr, TcpListener};
@@ -39,6 +32,14 @@ pub enum StartError {
     },
     #[error("database {path}: {source}")]
     Database { path: String, source: StoreError },
+    /// API.md §12: the mount whose database stopped the start, named.
+    #[error("mount {mount}: {source}")]
+    Mount {
+        mount: String,
+        source: Box<StartError>,
+    },
+    #[error("{0}")]
+    Mounts(String),
     #[error("TLS {path}: {reason}")]
     Tls { path: String, reason: String },
     #[error(
@@ -56,11 +57,9 @@ pub enum StartError {
 pub struct Application {
     port: u16,
     server: Server,
-    state: web::Data<AppState>,
+    /// API.md §12: one per mount, in the order given; one without `--mount`.
+    mounts: Vec<open::Served>,
     admission: Arc<Admission>,
-    /// The SQLite engine behind the store, for tests that reach under the surface;
-    /// None on PostgreSQL.
-    sqlite: Option<SqliteStore>,
 }
 
 impl Application {
@@ -78,90 +77,32 @@ impl Application {
         settings: Settings,
         clock: SharedClock,
     ) -> Result<Self, StartError> {
-        let db_err = database_error(&settings.db);
         let tls = settings.tls.as_ref().map(tls_config).transpose()?;
         if let Some(files) = &settings.tls {
             log::info!("HTTPS only, certificate {}", files.cert.display());
         }
-        let (store, sqlite): (SharedStore, _) = match crate::config::postgres_url(&settings.db) {
-            Some(url) => {
-                let options = postgres::Options {
-                    query_time_limit: settings.query_time_limit,
-                    ..postgres::Options::server((settings.workers * 4).max(4))
-                };
-                // Unreachable at start-up: refused at once with a message that says so
-                // (a supervisor restarts it); an outage once serving is answered 503.
-                let pg = PostgresStore::open(url, clock.clone(), &options)
-                    .await
-                    .map_err(|e| {
-                        if e.is_unavailable() {
-                            StoreError::Unavailable(format!(
-                                "PostgreSQL is unreachable ({e}); start it or correct \
-                                 --db/TOLLGATE_DB, then start tollgate again"
-                            ))
-                        } else {
-                            e
-                        }
-                    })
-                    .map_err(db_err)?;
-                (Arc::new(pg), None)
-            }
-            None => {
-                let sqlite = open_sqlite(&settings, &clock)?;
-                (Arc::new(sqlite.clone()), Some(sqlite))
-            }
-        };
         let addr = listener.local_addr().map_err(|source| StartError::Listen {
             addr: settings.listen.to_string(),
             source,
         })?;
-        check_exposure(addr, &settings, &*store)
-            .await
-            .map_err(|e| match e {
-                Exposure::Demo(users) => StartError::DemoCredentials { addr, users },
-                Exposure::Store(source) => db_err(source),
-            })?;
-        let port = addr.port();
-        // Port 0 picked a port: the issuer (and a JWT's `iss`) names the real one.
+        // Port 0 picked a port: the issuers name the real one.
         let mut settings = settings;
         settings.listen = addr;
-        let state = app_state(store, clock, &settings).await?;
+        let mounts = open::open_mounts(addr, &settings, &clock).await?;
         let admission = Admission::new(
             connection_limits(settings.connections),
             settings.trusted_proxies.clone(),
         );
-        let server = http_server(listener, state.clone(), admission.clone(), tls, &settings)?;
+        let states = mounts.iter().map(|m| m.state.clone()).collect();
+        let server = http_server(listener, states, admission.clone(), tls, &settings)
+            .inspect_err(|_| mounts.iter().for_each(|m| m.state.store.close()))?;
         Ok(Self {
-            port,
+            port: addr.port(),
             server,
-            state,
+            mounts,
             admission,
-            sqlite,
         })
     }
-}
-
-/// The SQLite file of `settings`, created with the demo data when it is missing and
-/// no file was named.
-fn open_sqlite(settings: &Settings, clock: &SharedClock) -> Result<SqliteStore, StartError> {
-    let db_err = database_error(&settings.db);
-    if settings.create_demo_if_missing && !settings.db.exists() {
-        log::info!(
-            "{} does not exist: creating it with the demo data",
-            settings.db.display()
-        );
-        let mut c = sqlite::open_migrated(&settings.db).map_err(db_err)?;
-        demo::seed(&mut c, settings.pbkdf2_iterations, clock.now()).map_err(db_err)?;
-    }
-    let options = sqlite::Options {
-        readers: (settings.workers * 2) as u32,
-        sandbox: settings.workers as u32 + 1,
-        data_db: settings.data_db.clone(),
-        query_time_limit: settings.query_time_limit,
-        create: true,
-        checkpointer: true,
-    };
-    SqliteStore::open(&settings.db, clock.clone(), &options).map_err(db_err)
 }
 
 impl Application {
@@ -169,124 +110,72 @@ impl Application {
         self.port
     }
 
-    /// The server's store.
+    /// The first mount's store (the only one without `--mount`).
     pub fn store(&self) -> SharedStore {
-        self.state.store.clone()
+        self.mounts[0].state.store.clone()
     }
 
-    /// The SQLite engine under the server's store (tests use it to hold the writer up).
-    /// Panics when the server runs on PostgreSQL.
+    /// API.md §12: each mount's settings (its path in `base_path`, its database in
+    /// `db`) and store, in the order given.
+    pub fn mounts(&self) -> Vec<(Settings, SharedStore)> {
+        self.mounts
+            .iter()
+            .map(|m| (m.state.settings.clone(), m.state.store.clone()))
+            .collect()
+    }
+
+    /// The SQLite engine under the first mount's store (tests use it to hold the
+    /// writer up). Panics when it runs on PostgreSQL.
     pub fn sqlite(&self) -> SqliteStore {
-        self.sqlite
-            .clone()
+        self.sqlite_engine()
             .expect("this server's store is not a SQLite engine")
     }
 
-    /// The SQLite engine under the server's store, if it is one.
+    /// The SQLite engine under the first mount's store, if it is one.
     pub fn sqlite_engine(&self) -> Option<SqliteStore> {
-        self.sqlite.clone()
+        self.mounts[0].sqlite.clone()
     }
 
-    /// Serves until the server stops (SIGINT/SIGTERM: graceful), then closes the store.
+    /// Serves until the server stops (SIGINT/SIGTERM: graceful), then closes every
+    /// mount's store. Each mount has its own sweep and audit flush.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let state = &self.state;
-        let sweep = Sweep {
-            interval: state.settings.sweep_interval,
-            grace: state.settings.sweep_grace,
-            audit_retention: state.settings.audit_retention,
-        };
-        let sweeper = tokio::spawn(maintenance::sweep_loop(state.store.clone(), sweep));
-        let auditor = tokio::spawn(maintenance::audit_loop(state.store.clone()));
-        let trimmer = tokio::spawn(memory_loop(self.admission.clone()));
+        let mut loops = Vec::new();
+        for m in &self.mounts {
+            let s = &m.state.settings;
+            let sweep = Sweep {
+                interval: s.sweep_interval,
+                grace: s.sweep_grace,
+                audit_retention: s.audit_retention,
+            };
+            let store = &m.state.store;
+            loops.push(tokio::spawn(maintenance::sweep_loop(store.clone(), sweep)));
+            loops.push(tokio::spawn(maintenance::audit_loop(store.clone())));
+        }
+        loops.push(tokio::spawn(memory_loop(self.admission.clone())));
         let result = self.server.await;
-        sweeper.abort();
-        auditor.abort();
-        trimmer.abort();
-        self.state.store.close();
+        loops.iter().for_each(|l| l.abort());
+        self.mounts.iter().for_each(|m| m.state.store.close());
         result
     }
 }
 
-/// Turns a failure of the database at `path` into the start-up error that names it.
-fn database_error(path: &Path) -> impl Fn(StoreError) -> StartError + Copy + '_ {
-    move |source| StartError::Database {
-        path: crate::config::db_label(path),
-        source,
-    }
-}
-
-/// The state every handler shares: the store, the clock, the grants' authority
-/// (decoy hash, verified credentials, throttle, PBKDF2 gate) and the metrics.
-async fn app_state(
-    store: SharedStore,
-    clock: SharedClock,
-    settings: &Settings,
-) -> Result<web::Data<AppState>, StartError> {
-    let db_err = database_error(&settings.db);
-    let decoy_iterations = store
-        .typical_iterations()
-        .await
-        .map_err(db_err)?
-        .unwrap_or(settings.pbkdf2_iterations);
-    let oauth = Authority {
-        store: store.clone(),
-        clock: clock.clone(),
-        verified: VerifiedCredentials::default(),
-        verifier: Arc::new(Verifier::new(
-            std::thread::available_parallelism().map_or(1, |n| n.get()),
-            settings.pbkdf2_queue_wait,
-        )),
-        throttle: Throttle::new(settings.throttle),
-        dummy_hash: hash_password("tollgate-dummy-secret", decoy_iterations),
-        access_ttl: settings.access_ttl,
-        refresh_ttl: settings.refresh_ttl,
-        jwt: Jwt::new(
-            store.clone(),
-            clock.clone(),
-            JwtSettings {
-                issue: settings.access_token_format == AccessTokenFormat::Jwt,
-                issuer: settings.issuer_url(),
-                audience: settings
-                    .audience
-                    .clone()
-                    .unwrap_or_else(|| settings.issuer_url()),
-                access_ttl: settings.access_ttl,
-            },
-        ),
-    };
-    oauth.jwt.ensure_key().await.map_err(db_err)?;
-    Ok(web::Data::new(AppState {
-        oauth,
-        store,
-        clock,
-        metrics: Metrics::new()?,
-        settings: settings.clone(),
-    }))
-}
-
-/// The HTTP server on `listener`, running: the route table over `data`, the access
-/// log, connection admission, the workers and their blocking pool, TLS if given.
+/// The HTTP server on `listener`, running: each mount's route table over its state
+/// (http/mounts.rs), the access log, connection admission, the workers and their
+/// blocking pool, TLS if given.
 fn http_server(
     listener: TcpListener,
-    data: web::Data<AppState>,
+    mounts: Vec<web::Data<AppState>>,
     admission: Arc<Admission>,
     tls: Option<rustls::ServerConfig>,
     settings: &Settings,
 ) -> Result<Server, StartError> {
-    let base = settings.base_path.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .wrap(from_fn(http::access_log::observe))
-            .configure(|cfg| http::routes(cfg, &base))
-            .default_service(web::to(http::not_found))
-    })
-    .on_connect(move |conn, ext| admission.on_connect(conn, ext))
-    .workers(settings.workers)
-    // SQLite calls and PBKDF2 run on this pool; waiting for the one writer must not
-    // grow it without bound (each idle thread keeps its stack).
-    .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
-    .shutdown_timeout(10);
+    let server = HttpServer::new(move || http::mounts::factory(mounts.clone()))
+        .on_connect(move |conn, ext| admission.on_connect(conn, ext))
+        .workers(settings.workers)
+        // SQLite calls and PBKDF2 run on this pool; waiting for the one writer must not
+        // grow it without bound (each idle thread keeps its stack).
+        .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
+        .shutdown_timeout(10);
     let server = match tls {
         Some(config) => server.listen_rustls_0_23(listener, config),
         None => server.listen(listener),
@@ -327,49 +216,6 @@ async fn memory_loop(admission: Arc<Admission>) {
         if admission.flood_passed() {
             let _ = tokio::task::spawn_blocking(crate::memory::give_back_freed_memory).await;
         }
-    }
-}
-
-/// What stops a server from listening where it was asked to.
-enum Exposure {
-    /// The demo users whose published secrets still work.
-    Demo(String),
-    Store(StoreError),
-}
-
-/// RFC 6749 §2.3.1 and §1.6: client secrets and tokens need TLS once they leave this
-/// machine, and the published demo secrets must not open a reachable server.
-async fn check_exposure(
-    addr: SocketAddr,
-    settings: &Settings,
-    store: &dyn crate::store::Store,
-) -> Result<(), Exposure> {
-    if addr.ip().is_loopback() {
-        return Ok(());
-    }
-    if settings.tls.is_none() {
-        log::warn!(
-            "listening on {addr} without TLS: OAuth client secrets and tokens travel in clear \
-             text, and RFC 6749 §2.3.1 requires TLS; pass --tls-cert and --tls-key, or listen \
-             on 127.0.0.1 behind a TLS-terminating proxy"
-        );
-    }
-    if settings.allow_demo_credentials {
-        return Ok(());
-    }
-    let mut open = Vec::new();
-    for (name, secret, _, _) in crate::store::demo::DEMO_USERS {
-        let record = store.find_client(name).await.map_err(Exposure::Store)?;
-        if record
-            .is_some_and(|r| r.api_user && r.enabled && verify_password(secret, &r.password_hash))
-        {
-            open.push(*name);
-        }
-    }
-    if open.is_empty() {
-        Ok(())
-    } else {
-        Err(Exposure::Demo(open.join(", ")))
     }
 }
 

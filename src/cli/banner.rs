@@ -148,22 +148,32 @@ pub fn warnings(facts: &Facts) -> Vec<String> {
     w
 }
 
-/// Reads the database and logs the warnings, then prints the banner to standard
-/// output: it is for the person who started the server, and it names the demo
-/// secrets, which stay out of the log. In a task of its own, so that the demo
-/// secrets' PBKDF2 checks do not hold up serving.
-pub fn announce(store: SharedStore, settings: Settings, addr: SocketAddr) {
+/// Reads each mount's database and logs the warnings, then prints the banner (one
+/// block per mount, API.md §12) to standard output: it is for the person who started
+/// the server, and it names the demo secrets, which stay out of the log. In a task of
+/// its own, so that the demo secrets' PBKDF2 checks do not hold up serving.
+pub fn announce(mounts: Vec<(Settings, SharedStore)>, addr: SocketAddr) {
     tokio::spawn(async move {
-        match Facts::read(&*store).await {
-            Ok(facts) => {
-                for w in warnings(&facts) {
-                    log::warn!("{w}");
+        let mut blocks = Vec::new();
+        for (settings, store) in &mounts {
+            let mount = match mounts.len() {
+                1 => String::new(),
+                _ => format!("mount {}: ", crate::mounts::label(&settings.base_path)),
+            };
+            match Facts::read(&**store).await {
+                Ok(facts) => {
+                    for w in warnings(&facts) {
+                        log::warn!("{mount}{w}");
+                    }
+                    blocks.push(render(settings, addr, &facts));
                 }
-                if log::log_enabled!(log::Level::Info) {
-                    super::output::out(&render(&settings, addr, &facts));
+                Err(e) => {
+                    log::warn!("{mount}cannot read the database for the start-up banner: {e}")
                 }
             }
-            Err(e) => log::warn!("cannot read the database for the start-up banner: {e}"),
+        }
+        if log::log_enabled!(log::Level::Info) && !blocks.is_empty() {
+            super::output::out(&blocks.join("\n"));
         }
     });
 }

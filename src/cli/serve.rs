@@ -29,6 +29,11 @@ pub struct ServeArgs {
     /// Prefix for every route, e.g. /Jim_Test.
     #[arg(long, env = "TOLLGATE_BASE_PATH", default_value = "")]
     pub base_path: String,
+    /// Serve a database under a path of its own: PATH=DB, DB a SQLite file or a
+    /// PostgreSQL URL (repeat; comma-separate in the environment). Not with --db.
+    #[arg(long = "mount", env = "TOLLGATE_MOUNTS", value_delimiter = ',', value_name = "PATH=DB",
+          value_parser = crate::mounts::parse_mount)]
+    pub mounts: Vec<crate::mounts::Mount>,
     /// Access token lifetime: seconds, or a number and a unit (30s, 5m, 12h, 7d).
     #[arg(long, env = "TOLLGATE_ACCESS_TTL", default_value = "300", value_name = "DURATION",
           value_parser = parse_duration)]
@@ -134,11 +139,14 @@ impl ServeArgs {
     /// `db` is the global `--db`; without it the default file is created with the
     /// demo data if it is missing.
     pub fn settings(&self, db: Option<PathBuf>, iterations: u32) -> Result<Settings, String> {
-        let explicit_db = db.is_some();
+        self.check_mounts(db.as_deref())?;
+        let explicit_db = db.is_some() || !self.mounts.is_empty();
         let mut s = Settings::for_db(db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB)));
         s.create_demo_if_missing = !explicit_db;
         s.listen = self.listen;
         s.base_path = normalize_base_path(&self.base_path)?;
+        s.mounts = self.mounts.clone();
+        crate::mounts::check_distinct(&s.mounts)?;
         s.issuer = check_issuer(self.issuer.clone())?;
         s.access_ttl = self.access_ttl;
         s.access_token_format = self.access_token_format;
@@ -169,13 +177,44 @@ impl ServeArgs {
         s.pbkdf2_queue_wait = std::time::Duration::from_millis(self.pbkdf2_queue_ms.into());
         Ok(s)
     }
+
+    /// API.md §12: `--mount` replaces the `--db` + `--base-path` shorthand.
+    fn check_mounts(&self, db: Option<&std::path::Path>) -> Result<(), String> {
+        if self.mounts.is_empty() {
+            return Ok(());
+        }
+        if let Some(db) = db {
+            return Err(format!(
+                "--mount and --db ({}) cannot be used together: with --mount every database \
+                 is named by its mount (--mount /Jim_Test=test.db); drop --db and TOLLGATE_DB",
+                crate::config::db_label(db)
+            ));
+        }
+        if !normalize_base_path(&self.base_path)?.is_empty() {
+            return Err(
+                "--mount and --base-path cannot be used together: each mount's PATH is \
+                        its base path; drop --base-path and TOLLGATE_BASE_PATH"
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
 }
 
 pub fn run(db: Option<PathBuf>, iterations: u32, a: &ServeArgs) -> Result<(), String> {
     let settings = a.settings(db, iterations)?;
-    if !settings.create_demo_if_missing && crate::config::postgres_url(&settings.db).is_none() {
-        // A named database must exist: a typo must not serve a new, empty one.
-        crate::store::sqlite::open_existing(&settings.db).map_err(super::err)?;
+    for mount in crate::mounts::split(&settings)? {
+        if !mount.create_demo_if_missing && crate::config::postgres_url(&mount.db).is_none() {
+            // A named database must exist: a typo must not serve a new, empty one.
+            crate::store::sqlite::open_existing(&mount.db).map_err(|e| {
+                let e = super::err(e);
+                if settings.mounts.is_empty() {
+                    e
+                } else {
+                    format!("mount {}: {e}", mount.base_path)
+                }
+            })?;
+        }
     }
     // Before any thread starts: every thread of the server inherits the policy.
     if a.scheduler == Scheduler::Batch {
@@ -188,19 +227,21 @@ pub fn run(db: Option<PathBuf>, iterations: u32, a: &ServeArgs) -> Result<(), St
         let app = Application::build(settings.clone(), Arc::new(SystemClock))
             .await
             .map_err(|e| e.to_string())?;
-        log::info!(
-            "tollgate serving {} on {}://{}{}",
-            crate::config::db_label(&settings.db),
-            if settings.tls.is_some() {
-                "https"
-            } else {
-                "http"
-            },
-            settings.listen,
-            settings.base_path
-        );
+        let scheme = if settings.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        for (mount, _) in app.mounts() {
+            log::info!(
+                "tollgate serving {} on {scheme}://{}{}",
+                crate::config::db_label(&mount.db),
+                settings.listen,
+                mount.base_path
+            );
+        }
         let addr = SocketAddr::new(settings.listen.ip(), app.port());
-        super::banner::announce(app.store(), settings.clone(), addr);
+        super::banner::announce(app.mounts(), addr);
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
 }

@@ -62,18 +62,23 @@ const WRITER_PROBE: std::time::Duration = std::time::Duration::from_secs(2);
 /// The database takes writes (answering within a bound, and writes are not
 /// failing) and answers a read.
 pub async fn get_readyz(state: State) -> HttpResponse {
-    let reads = state.store.check_ready(WRITER_PROBE).await;
-    match reads {
+    match readiness(&state).await {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ok"})),
-        Err(e) => {
-            if let Some(held) = NOT_READY.admit() {
-                log::warn!("readiness check failed: {e}{held}");
-            }
-            HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE)
-                .insert_header((actix_web::http::header::RETRY_AFTER, "5"))
-                .json(json!({"status": "database unavailable", "detail": e.to_string()}))
-        }
+        Err(detail) => HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE)
+            .insert_header((actix_web::http::header::RETRY_AFTER, "5"))
+            .json(json!({"status": "database unavailable", "detail": detail})),
     }
+}
+
+/// One mount's database, checked as [`get_readyz`] says; the failure as text.
+pub async fn readiness(state: &super::AppState) -> Result<(), String> {
+    state.store.check_ready(WRITER_PROBE).await.map_err(|e| {
+        if let Some(held) = NOT_READY.admit() {
+            let mount = crate::mounts::label(&state.settings.base_path);
+            log::warn!("readiness check failed (mount {mount}): {e}{held}");
+        }
+        e.to_string()
+    })
 }
 
 /// Readiness is asked every few seconds; a lasting failure is logged less often.

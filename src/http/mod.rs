@@ -13,6 +13,7 @@ pub mod home;
 pub mod me;
 pub mod meta;
 pub mod metrics;
+pub mod mounts;
 pub mod openapi;
 pub mod product_input;
 pub mod products;

@@ -15,9 +15,11 @@ use tollgate::startup::Application;
 use tollgate::store;
 
 mod child;
+mod mounted;
 mod postgres;
 mod server;
 pub use child::*;
+pub use mounted::*;
 pub use postgres::*;
 pub use server::*;
 

@@ -14,6 +14,7 @@ mod hostile;
 mod instances;
 mod jwt;
 mod limits;
+mod mounts;
 mod oauth2_client;
 mod ops;
 mod pg_faults;

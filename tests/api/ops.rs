@@ -2,7 +2,7 @@
 //! graceful shutdown, on the built binary started by the helpers' child harness.
 mod access_log;
 mod exposure;
-mod metrics;
+pub mod metrics;
 #[cfg(target_os = "linux")]
 mod scheduling;
 mod shutdown;

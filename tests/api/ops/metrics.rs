@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 
 type Labels = BTreeMap<String, String>;
 
-#[derive(Debug)]
-struct Sample {
-    name: String,
-    labels: Labels,
-    value: f64,
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub name: String,
+    pub labels: Labels,
+    pub value: f64,
 }
 
 fn valid_name(n: &str) -> bool {
@@ -49,7 +49,7 @@ fn parse_labels(mut rest: &str, line: &str) -> Labels {
 }
 
 /// Every line is `# HELP`, `# TYPE` or a sample of a family whose TYPE came first.
-fn parse_exposition(text: &str) -> Vec<Sample> {
+pub fn parse_exposition(text: &str) -> Vec<Sample> {
     let mut types: HashMap<String, String> = HashMap::new();
     let mut samples = Vec::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
@@ -92,12 +92,14 @@ fn parse_exposition(text: &str) -> Vec<Sample> {
     samples
 }
 
-fn find(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+/// The sample of `name` with exactly `labels`, the `mount` label aside (API.md §12:
+/// every per-mount series carries it).
+pub fn find(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     samples
         .iter()
         .find(|s| {
             s.name == name
-                && s.labels.len() == labels.len()
+                && s.labels.keys().filter(|k| *k != "mount").count() == labels.len()
                 && labels
                     .iter()
                     .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
