@@ -110,6 +110,11 @@ pub fn render(settings: &Settings, addr: SocketAddr, facts: &Facts) -> String {
             duration(settings.refresh_ttl)
         ),
     ];
+    if settings.access_token_format == crate::config::AccessTokenFormat::Jwt {
+        lines.push(format!(
+            "  access tokens    JWT (RFC 9068, ES256); public keys at {base}/.well-known/jwks.json"
+        ));
+    }
     for (name, secret, scopes) in &facts.demo {
         lines.push(format!(
             "  demo credential  client_id {name}, client_secret {secret} (scopes: {scopes})"
@@ -202,6 +207,17 @@ mod tests {
         assert_eq!(base_url(&s, any), "http://127.0.0.1:8082/Jim_Test");
         s.issuer = Some("https://auth.example/Jim_Test/".into());
         assert_eq!(base_url(&s, any), "https://auth.example/Jim_Test");
+    }
+
+    #[test]
+    fn jwt_mode_names_the_key_set() {
+        let mut s = Settings::for_db("x.db");
+        let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let facts = Facts::default();
+        assert!(!render(&s, addr, &facts).contains("jwks.json"));
+        s.access_token_format = crate::config::AccessTokenFormat::Jwt;
+        assert!(render(&s, addr, &facts)
+            .contains("public keys at http://127.0.0.1:8080/.well-known/jwks.json"));
     }
 
     #[test]
