@@ -31,6 +31,18 @@ async fn view_token(app: &TestApp) -> Value {
     app.grant_ok("demo", "demo-secret", Some("view")).await
 }
 
+async fn metadata(app: &TestApp) -> Value {
+    let url = app.url("/.well-known/oauth-authorization-server");
+    app.client
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn jwks(app: &TestApp) -> Value {
     let r = app
         .client
@@ -233,15 +245,7 @@ crate::on_both_engines! {
     }
 
     async fn the_metadata_names_the_jwks_and_caches_stay_shorter_than_a_token(app) {
-        let m: Value = app
-            .client
-            .get(app.url("/.well-known/oauth-authorization-server"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let m = metadata(&app).await;
         assert_eq!(m["jwks_uri"], json!(app.url("/.well-known/jwks.json")));
         let r = app
             .client
@@ -312,15 +316,7 @@ crate::on_both_engines! {
             .unwrap();
         assert_eq!(r.status(), 404);
         assert_eq!(r.headers()["content-type"], "application/problem+json");
-        let m: Value = app
-            .client
-            .get(app.url("/.well-known/oauth-authorization-server"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let m = metadata(&app).await;
         assert!(m.get("jwks_uri").is_none(), "{m}");
         let t = view_token(&app).await;
         assert_eq!(s(&t["access_token"]).matches('.').count(), 0);
