@@ -10,6 +10,7 @@
 //! queue and are written in batches.
 mod alone;
 mod batch;
+mod driver;
 mod getdata;
 mod keys;
 mod rows;
@@ -116,6 +117,9 @@ impl Options {
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// The grant batches' own connections, driven by the thread that runs the
+    /// batches (driver.rs); the requests' are driven by their HTTP workers.
+    batch_pool: Pool,
     config: tokio_postgres::Config,
     clock: SharedClock,
     audit: Arc<AuditQueue>,
@@ -123,6 +127,24 @@ pub struct PostgresStore {
     batch: Arc<batch::Batcher>,
     /// How long a request may wait for a connection ([`Options::wait`]).
     wait: Duration,
+}
+
+fn manager_config() -> ManagerConfig {
+    ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    }
+}
+
+/// A pool of `size` connections at most, each waited for (and made) within `wait`.
+fn build_pool(manager: Manager, size: usize, wait: Duration) -> Result<Pool, StoreError> {
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(wait))
+        .create_timeout(Some(wait))
+        .recycle_timeout(Some(wait))
+        .build()
+        .map_err(|e| StoreError::Invalid(format!("connection pool: {e}")))
 }
 
 /// Audit records per INSERT.
@@ -148,23 +170,19 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name("tollgate");
         }
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.connections.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(options.wait))
-            .create_timeout(Some(options.wait))
-            .recycle_timeout(Some(options.wait))
-            .build()
-            .map_err(|e| StoreError::Invalid(format!("connection pool: {e}")))?;
+        let pool = build_pool(
+            Manager::from_config(config.clone(), NoTls, manager_config()),
+            options.connections.max(1),
+            options.wait,
+        )?;
+        let batch_pool = build_pool(
+            Manager::from_connect(config.clone(), driver::OnDriver, manager_config()),
+            batch::CONCURRENT_BATCHES,
+            options.wait,
+        )?;
         let store = Self {
             pool,
+            batch_pool,
             config,
             clock,
             audit: Arc::new(AuditQueue::default()),

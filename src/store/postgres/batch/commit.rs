@@ -84,9 +84,9 @@ const READS: [&str; 6] = [
             s.revoked_at IS NOT NULL, s.licensed
      FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
      WHERE r.id = ANY($1) ORDER BY r.id FOR UPDATE",
-    "SELECT nextval(pg_get_serial_sequence('sessions', 'id')),
-            nextval(pg_get_serial_sequence('access_tokens', 'id')),
-            nextval(pg_get_serial_sequence('refresh_tokens', 'id'))
+    // The sequences by name: V4 rebuilt the token tables and theirs kept `_v4`.
+    "SELECT nextval('sessions_id_seq'), nextval('access_tokens_v4_id_seq'),
+            nextval('refresh_tokens_v4_id_seq')
      FROM generate_series(1, $1::bigint)",
     "SELECT seats, held_bound FROM licence WHERE id = 1 FOR UPDATE",
     // Only when the bound would not fit the batch: the exact count, which becomes
@@ -119,7 +119,7 @@ const WRITES: [&str; 6] = [
 /// failure the transaction is rolled back (or the connection dropped) before the
 /// connection goes back to the pool.
 pub(super) async fn commit_batch(pg: &PostgresStore, jobs: &[Job]) -> R<Vec<Decided>> {
-    let c = pg.pool.get().await?;
+    let c = pg.batch_pool.get().await?;
     let done = in_transaction(pg, &c, jobs).await;
     if done.is_err() && c.batch_execute("ROLLBACK").await.is_err() {
         drop(deadpool_postgres::Object::take(c));

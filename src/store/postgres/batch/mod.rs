@@ -19,6 +19,9 @@
 //! absent or too slow (see [`StoreError::is_unavailable`]), every grant of it is
 //! refused as unavailable at once. A grant waits for its batch no longer than a
 //! request waits for a pooled connection.
+//!
+//! The batches run on the thread that drives their connections (driver.rs), over a
+//! pool of their own with one connection per batch in flight.
 use super::PostgresStore;
 use crate::crypto::TokenKey;
 use crate::store::model::*;
@@ -126,7 +129,7 @@ enum Decided {
 }
 
 /// The handle of an instance's dispatcher; it starts on the first grant, on the
-/// runtime of that grant, and again if that runtime has gone.
+/// driving thread (driver.rs), and again if its runtime has gone.
 #[derive(Default)]
 pub(super) struct Batcher {
     jobs: Mutex<Option<mpsc::UnboundedSender<(Instant, Job)>>>,
@@ -144,7 +147,7 @@ impl Batcher {
             Some(s) => s.clone(),
             None => {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(dispatch(pg.clone(), rx));
+                super::driver::spawn(dispatch(pg.clone(), rx));
                 *jobs = Some(tx.clone());
                 tx
             }
