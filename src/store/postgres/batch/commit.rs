@@ -76,10 +76,13 @@ struct Seats {
 }
 
 /// The batch's statements, in the order a batch sends them.
-const READS: [&str; 6] = [
-    r#"SELECT id, "PASSWORD", apiuser, enabled FROM users WHERE id = ANY($1) ORDER BY id FOR SHARE"#,
-    r#"SELECT us.user_id, s.name, s.licensed FROM user_scopes us JOIN scopes s ON s.name = us.scope
-       WHERE us.user_id = ANY($1) ORDER BY us.user_id, s.name COLLATE "C""#,
+const READS: [&str; 5] = [
+    r#"SELECT u.id, u."PASSWORD", u.apiuser, u.enabled,
+              ARRAY(SELECT s.name FROM user_scopes us JOIN scopes s ON s.name = us.scope
+                    WHERE us.user_id = u.id ORDER BY s.name COLLATE "C"),
+              ARRAY(SELECT s.licensed FROM user_scopes us JOIN scopes s ON s.name = us.scope
+                    WHERE us.user_id = u.id ORDER BY s.name COLLATE "C")
+       FROM users u WHERE u.id = ANY($1) ORDER BY u.id FOR SHARE OF u"#,
     "SELECT r.id, r.hash, r.session_id, r.used_at IS NOT NULL, s.user_id, s.scope, s.expires_at,
             s.revoked_at IS NOT NULL, s.licensed
      FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
@@ -163,14 +166,13 @@ async fn in_transaction(
     }
     let begin = async { c.batch_execute("BEGIN").await };
     let users = async { c.query(&st[0], &[&client_ids]).await };
-    let scopes = async { c.query(&st[1], &[&client_ids]).await };
     let tokens = async {
         if token_ids.is_empty() {
             return Ok(Vec::new());
         }
-        c.query(&st[2], &[&token_ids]).await
+        c.query(&st[1], &[&token_ids]).await
     };
-    let ids = async { c.query(&st[3], &[&n]).await };
+    let ids = async { c.query(&st[2], &[&n]).await };
     // Every licensed grant of every instance queues on this row lock, which holds
     // the pool's size and an upper bound of the seats held: every licensed session
     // inserted adds to it (a trigger, migration V11), and sessions only leave.
@@ -178,7 +180,7 @@ async fn in_transaction(
         if !licensed {
             return Ok(None);
         }
-        c.query_one(&st[4], &[]).await.map(Some)
+        c.query_one(&st[3], &[]).await.map(Some)
     };
     let key_st = match jobs.iter().any(Job::signed) {
         true => Some(c.prepare_cached(CURRENT_KEY).await?),
@@ -190,8 +192,8 @@ async fn in_transaction(
             None => Ok(None),
         }
     };
-    let ((), users, scopes, tokens, ids, licence, key) =
-        tokio::try_join!(begin, users, scopes, tokens, ids, licence, key)?;
+    let ((), users, tokens, ids, licence, key) =
+        tokio::try_join!(begin, users, tokens, ids, licence, key)?;
     let mut seats = match licence {
         Some(row) => {
             let (total, bound): (i64, i64) = (row.get(0), row.get(1));
@@ -208,7 +210,7 @@ async fn in_transaction(
                 })
             } else {
                 // The count, under the lock, cannot go stale before the batch commits.
-                let counted = c.query_one(&st[5], &[&now]).await?;
+                let counted = c.query_one(&st[4], &[&now]).await?;
                 Some(Seats {
                     total,
                     held: counted.get(0),
@@ -219,25 +221,25 @@ async fn in_transaction(
         None => None,
     };
 
-    let mut current: HashMap<i64, ClientRecord> = users
+    let current: HashMap<i64, ClientRecord> = users
         .iter()
         .map(|r| {
             let id: i64 = r.get(0);
+            let names: Vec<String> = r.get(4);
+            let licensed: Vec<i32> = r.get(5);
             let rec = ClientRecord {
                 id,
                 password_hash: r.get(1),
                 api_user: r.get::<_, i32>(2) == 1,
                 enabled: r.get::<_, i32>(3) == 1,
-                scopes: Vec::new(),
+                scopes: names
+                    .into_iter()
+                    .zip(licensed.into_iter().map(|l| l == 1))
+                    .collect(),
             };
             (id, rec)
         })
         .collect();
-    for r in &scopes {
-        if let Some(rec) = current.get_mut(&r.get::<_, i64>(0)) {
-            rec.scopes.push((r.get(1), r.get::<_, i32>(2) == 1));
-        }
-    }
     let mut presented: HashMap<i64, Presented> = tokens
         .iter()
         .map(|r| {
@@ -347,14 +349,14 @@ async fn in_transaction(
             &now,
             &w.s_expires,
         ];
-        c.execute(&st[6], &p).await
+        c.execute(&st[5], &p).await
     };
     let refresh = async {
         if !pairs {
             return Ok(0);
         }
         let p: [&(dyn ToSql + Sync); 4] = [&w.t_refresh, &w.t_refresh_hash, &w.t_session, &now];
-        c.execute(&st[7], &p).await
+        c.execute(&st[6], &p).await
     };
     let access = async {
         if !pairs {
@@ -368,25 +370,25 @@ async fn in_transaction(
             &now,
             &w.t_access_expires,
         ];
-        c.execute(&st[8], &p).await
+        c.execute(&st[7], &p).await
     };
     let used = async {
         if !rotations {
             return Ok(0);
         }
-        c.execute(&st[9], &[&w.used, &now]).await
+        c.execute(&st[8], &[&w.used, &now]).await
     };
     let extend = async {
         if !rotations {
             return Ok(0);
         }
-        c.execute(&st[10], &[&extended.0, &extended.1]).await
+        c.execute(&st[9], &[&extended.0, &extended.1]).await
     };
     let revoke = async {
         if revoked.is_empty() {
             return Ok(0);
         }
-        c.execute(&st[11], &[&revoked, &now]).await
+        c.execute(&st[10], &[&revoked, &now]).await
     };
     let commit = async { c.batch_execute("COMMIT").await };
     tokio::try_join!(sessions, refresh, access, used, extend, revoke, commit)?;
