@@ -2,8 +2,8 @@
 //! moment share one transaction and one commit, as the SQLite writer's do.
 //!
 //! A dispatcher task takes every grant waiting (up to [`MAX_BATCH`]) and runs them
-//! as one batch; up to [`CONCURRENT_BATCHES`] batches are in flight, and grants that
-//! arrive meanwhile gather for the next. A batch reads what it needs in one pipelined
+//! as one batch; up to [`CONCURRENT_BATCHES`] batches are in flight (one: see there),
+//! and grants that arrive meanwhile gather for the next. A batch reads what it needs in one pipelined
 //! flight (the clients' rows FOR SHARE, the presented refresh tokens FOR UPDATE in id
 //! order, the licence row FOR UPDATE and the held-seat count once, row ids from the
 //! sequences), decides each grant in arrival order against that state, writes
@@ -39,8 +39,11 @@ type R<T> = Result<T, StoreError>;
 
 /// At most this many grants share one commit.
 pub(super) const MAX_BATCH: usize = 128;
-/// Batches of one instance in flight at once: while one commits, the next reads.
-pub(super) const CONCURRENT_BATCHES: usize = 2;
+/// Batches of one instance in flight at once. With one, the grants that arrive
+/// while a batch runs all go in the next, and the batches queue less on the
+/// licence row; two (one reading while the other commits) made smaller batches
+/// that cost PostgreSQL more per grant (bench/README.md).
+pub(super) const CONCURRENT_BATCHES: usize = 1;
 
 /// A grant waiting for its batch.
 pub(super) enum Job {
