@@ -191,6 +191,45 @@ fn oracle(app: &TestApp, sql: &str, params: &[&str]) -> Vec<Value> {
     .unwrap()
 }
 
+/// [`oracle`] on either engine: on PostgreSQL straight from the app's database,
+/// with the parameters as quoted literals.
+async fn oracle_on(app: &TestApp, sql: &str, params: &[&str]) -> Vec<Value> {
+    use tokio_postgres::types::Type;
+    let Some(pg) = &app.pg else {
+        return oracle(app, sql, params);
+    };
+    let mut sql = sql.to_owned();
+    for (i, p) in params.iter().enumerate().rev() {
+        sql = sql.replace(
+            &format!("?{}", i + 1),
+            &format!("'{}'", p.replace('\'', "''")),
+        );
+    }
+    let (c, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    let rows = c.query(sql.as_str(), &[]).await.unwrap();
+    drop(c);
+    let _ = conn.await;
+    rows.iter()
+        .map(|r| {
+            Value::Array(
+                r.columns()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, col)| match *col.type_() {
+                        Type::INT8 => json!(r.get::<_, Option<i64>>(i)),
+                        Type::INT4 => json!(r.get::<_, Option<i32>>(i)),
+                        Type::TEXT => json!(r.get::<_, Option<String>>(i)),
+                        ref t => panic!("the oracle reads no {t} here"),
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
 /// Every row of `table`, each as text, sorted.
 fn dump(app: &TestApp, table: &str) -> Vec<String> {
     let c = app.db();
@@ -323,91 +362,91 @@ async fn products_by_prefix_matches_case_insensitively_and_binds_parameters_as_v
     }
 }
 
-#[tokio::test]
-async fn paging_defaults_to_page_one_of_fifty() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let all = oracle(&app, LOW_STOCK_SQL, &["1000000"]);
-    assert!(all.len() > 4, "demo data has a few dozen products");
-    for path in both_routes("low-stock", "qp1=1000000") {
-        let doc = answer(&app, &path, &t).await;
-        assert_eq!(
-            (doc["pageno"].clone(), doc["pagesize"].clone()),
-            (json!(1), json!(50))
-        );
-        assert_eq!(rows(&doc), all.iter().take(50).cloned().collect::<Vec<_>>());
-    }
-    // pagesize alone keeps pageno 1; pageno alone keeps pagesize 50.
-    for path in both_routes("low-stock", "qp1=1000000&pagesize=3") {
-        let doc = answer(&app, &path, &t).await;
-        assert_eq!(
-            (doc["pageno"].clone(), doc["pagesize"].clone()),
-            (json!(1), json!(3))
-        );
-        assert_eq!(rows(&doc), all[..3].to_vec(), "{path}");
-    }
-    for path in both_routes("low-stock", "qp1=1000000&pageno=1") {
-        let doc = answer(&app, &path, &t).await;
-        assert_eq!(doc["pagesize"], 50, "{path}");
+crate::on_both_engines! {
+    async fn paging_defaults_to_page_one_of_fifty(app) {
+        let t = view_token(&app).await;
+        let all = oracle_on(&app, LOW_STOCK_SQL, &["1000000"]).await;
+        assert!(all.len() > 4, "demo data has a few dozen products");
+        for path in both_routes("low-stock", "qp1=1000000") {
+            let doc = answer(&app, &path, &t).await;
+            assert_eq!(
+                (doc["pageno"].clone(), doc["pagesize"].clone()),
+                (json!(1), json!(50))
+            );
+            assert_eq!(rows(&doc), all.iter().take(50).cloned().collect::<Vec<_>>());
+        }
+        // pagesize alone keeps pageno 1; pageno alone keeps pagesize 50.
+        for path in both_routes("low-stock", "qp1=1000000&pagesize=3") {
+            let doc = answer(&app, &path, &t).await;
+            assert_eq!(
+                (doc["pageno"].clone(), doc["pagesize"].clone()),
+                (json!(1), json!(3))
+            );
+            assert_eq!(rows(&doc), all[..3].to_vec(), "{path}");
+        }
+        for path in both_routes("low-stock", "qp1=1000000&pageno=1") {
+            let doc = answer(&app, &path, &t).await;
+            assert_eq!(doc["pagesize"], 50, "{path}");
+        }
     }
 }
 
-#[tokio::test]
-async fn each_page_continues_where_the_previous_one_stopped() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let all = oracle(&app, LOW_STOCK_SQL, &["1000"]);
-    assert!(all.len() > 8, "demo data");
-    for route in 0..2 {
-        let mut collected = Vec::new();
-        let mut pageno = 1;
-        loop {
-            let path = both_routes("low-stock", &format!("qp1=1000&pagesize=4&pageno={pageno}"))
-                [route]
-                .clone();
-            let doc = answer(&app, &path, &t).await;
-            assert_eq!(doc["pageno"], pageno, "{path}");
-            assert_eq!(doc["pagesize"], 4, "{path}");
-            let page = rows(&doc);
-            assert!(page.len() <= 4, "{path}");
-            if page.is_empty() {
-                break;
+crate::on_both_engines! {
+    async fn each_page_continues_where_the_previous_one_stopped(app) {
+        let t = view_token(&app).await;
+        let all = oracle_on(&app, LOW_STOCK_SQL, &["1000"]).await;
+        assert!(all.len() > 8, "demo data");
+        for route in 0..2 {
+            let mut collected = Vec::new();
+            let mut pageno = 1;
+            loop {
+                let path = both_routes("low-stock", &format!("qp1=1000&pagesize=4&pageno={pageno}"))
+                    [route]
+                    .clone();
+                let doc = answer(&app, &path, &t).await;
+                assert_eq!(doc["pageno"], pageno, "{path}");
+                assert_eq!(doc["pagesize"], 4, "{path}");
+                let page = rows(&doc);
+                assert!(page.len() <= 4, "{path}");
+                if page.is_empty() {
+                    break;
+                }
+                collected.extend(page);
+                pageno += 1;
+                assert!(pageno < 100, "paging never ends");
             }
-            collected.extend(page);
-            pageno += 1;
-            assert!(pageno < 100, "paging never ends");
+            assert_eq!(
+                collected, all,
+                "route {route}: the pages together are the whole answer"
+            );
         }
-        assert_eq!(
-            collected, all,
-            "route {route}: the pages together are the whole answer"
-        );
-    }
-    // products-by-prefix Hex: 6 rows as 4 + 2 + nothing.
-    for route in 0..2 {
-        let page = |n: u32| {
-            both_routes(
-                "products-by-prefix",
-                &format!("qp1=Hex&pagesize=4&pageno={n}"),
-            )[route]
-                .clone()
-        };
-        let expected = oracle(&app, BY_PREFIX_SQL, &["Hex"]);
-        assert_eq!(
-            rows(&answer(&app, &page(1), &t).await),
-            expected[..4].to_vec()
-        );
-        assert_eq!(
-            rows(&answer(&app, &page(2), &t).await),
-            expected[4..].to_vec()
-        );
-        let past = answer(&app, &page(3), &t).await;
-        assert_eq!(rows(&past), Vec::<Value>::new());
-        assert_eq!(
-            columns(&past).as_array().unwrap().len(),
-            3,
-            "columns even with no rows"
-        );
-        assert_eq!(past["pageno"], 3);
+        // products-by-prefix Hex: 6 rows as 4 + 2 + nothing.
+        for route in 0..2 {
+            let page = |n: u32| {
+                both_routes(
+                    "products-by-prefix",
+                    &format!("qp1=Hex&pagesize=4&pageno={n}"),
+                )[route]
+                    .clone()
+            };
+            let expected = oracle_on(&app, BY_PREFIX_SQL, &["Hex"]).await;
+            assert_eq!(
+                rows(&answer(&app, &page(1), &t).await),
+                expected[..4].to_vec()
+            );
+            assert_eq!(
+                rows(&answer(&app, &page(2), &t).await),
+                expected[4..].to_vec()
+            );
+            let past = answer(&app, &page(3), &t).await;
+            assert_eq!(rows(&past), Vec::<Value>::new());
+            assert_eq!(
+                columns(&past).as_array().unwrap().len(),
+                3,
+                "columns even with no rows"
+            );
+            assert_eq!(past["pageno"], 3);
+        }
     }
 }
 
@@ -425,22 +464,22 @@ crate::on_both_engines! {
     }
 }
 
-#[tokio::test]
-async fn pagesize_takes_one_to_five_hundred() {
-    let app = spawn_app().await;
-    let t = view_token(&app).await;
-    let all = oracle(&app, LOW_STOCK_SQL, &["1000000"]);
-    for path in both_routes("low-stock", "qp1=1000000&pagesize=1&pageno=2") {
-        assert_eq!(
-            rows(&answer(&app, &path, &t).await),
-            vec![all[1].clone()],
-            "{path}"
-        );
-    }
-    for path in both_routes("low-stock", "qp1=1000000&pagesize=500") {
-        let doc = answer(&app, &path, &t).await;
-        assert_eq!(doc["pagesize"], 500);
-        assert_eq!(rows(&doc), all, "{path}");
+crate::on_both_engines! {
+    async fn pagesize_takes_one_to_five_hundred(app) {
+        let t = view_token(&app).await;
+        let all = oracle_on(&app, LOW_STOCK_SQL, &["1000000"]).await;
+        for path in both_routes("low-stock", "qp1=1000000&pagesize=1&pageno=2") {
+            assert_eq!(
+                rows(&answer(&app, &path, &t).await),
+                vec![all[1].clone()],
+                "{path}"
+            );
+        }
+        for path in both_routes("low-stock", "qp1=1000000&pagesize=500") {
+            let doc = answer(&app, &path, &t).await;
+            assert_eq!(doc["pagesize"], 500);
+            assert_eq!(rows(&doc), all, "{path}");
+        }
     }
 }
 
