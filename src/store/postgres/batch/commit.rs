@@ -189,11 +189,16 @@ async fn in_transaction(
     let key = async {
         match &key_st {
             Some(st) => Ok(c.query_opt(st, &[]).await?.map(|r| r.get::<_, i64>(0))),
-            None => Ok(None),
+            None => Ok::<_, tokio_postgres::Error>(None),
         }
     };
-    let ((), users, tokens, ids, licence, key) =
-        tokio::try_join!(begin, users, tokens, ids, licence, key)?;
+    // Every statement of a flight is sent at its first poll; the answers are taken
+    // in the order sent, so that a failure is reported as itself, not as the
+    // aborted transaction the statements after it found.
+    let (began, users, tokens, ids, licence, key) =
+        tokio::join!(begin, users, tokens, ids, licence, key);
+    began?;
+    let (users, tokens, ids, licence, key) = (users?, tokens?, ids?, licence?, key?);
     let mut seats = match licence {
         Some(row) => {
             let (total, bound): (i64, i64) = (row.get(0), row.get(1));
@@ -391,7 +396,14 @@ async fn in_transaction(
         c.execute(&st[10], &[&revoked, &now]).await
     };
     let commit = async { c.batch_execute("COMMIT").await };
-    tokio::try_join!(sessions, refresh, access, used, extend, revoke, commit)?;
+    let written = tokio::join!(sessions, refresh, access, used, extend, revoke, commit);
+    written.0?;
+    written.1?;
+    written.2?;
+    written.3?;
+    written.4?;
+    written.5?;
+    written.6?;
     Ok(decided)
 }
 
