@@ -103,7 +103,7 @@ const READS: [&str; 5] = [
 /// Read only by a batch with a signed grant in it (API.md §10).
 pub(in crate::store::postgres) const CURRENT_KEY: &str =
     "SELECT id FROM signing_keys WHERE retired_at IS NULL";
-const WRITES: [&str; 6] = [
+pub(super) const WRITES: [&str; 6] = [
     "INSERT INTO sessions (id, user_id, scope, licensed, created_at, expires_at)
      SELECT i, u, s, l, $5, e
      FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::int[], $6::bigint[]) AS t(i, u, s, l, e)",
@@ -118,12 +118,17 @@ const WRITES: [&str; 6] = [
     "UPDATE sessions SET revoked_at = $2 WHERE id = ANY($1) AND revoked_at IS NULL",
 ];
 
-/// Runs `jobs` in one transaction; their outcomes, in order, once committed. On a
-/// failure the transaction is rolled back (or the connection dropped) before the
-/// connection goes back to the pool.
+/// Runs `jobs` in one transaction; their outcomes, in order, once committed: in one
+/// flight when it can (one_flight.rs), else reading first. On a failure the
+/// transaction is rolled back (or the connection dropped) before the connection
+/// goes back to the pool.
 pub(super) async fn commit_batch(pg: &PostgresStore, jobs: &[Job]) -> R<Vec<Decided>> {
     let c = pg.batch_pool.get().await?;
-    let done = in_transaction(pg, &c, jobs).await;
+    let done = match super::one_flight::try_one_flight(pg, &c, jobs).await {
+        Ok(Some(decided)) => Ok(decided),
+        Ok(None) => in_transaction(pg, &c, jobs).await,
+        Err(e) => Err(e),
+    };
     if done.is_err() && c.batch_execute("ROLLBACK").await.is_err() {
         drop(deadpool_postgres::Object::take(c));
     }
@@ -140,7 +145,8 @@ async fn in_transaction(
     c: &deadpool_postgres::Client,
     jobs: &[Job],
 ) -> R<Vec<Decided>> {
-    let n = jobs.len() as i64;
+    let n = jobs.len();
+    let to_read = pg.batch.ids_to_read(n) as i64;
     let mut client_ids: Vec<i64> = jobs.iter().map(|j| j.client().id).collect();
     client_ids.sort_unstable();
     client_ids.dedup();
@@ -172,7 +178,7 @@ async fn in_transaction(
         }
         c.query(&st[1], &[&token_ids]).await
     };
-    let ids = async { c.query(&st[2], &[&n]).await };
+    let ids = async { c.query(&st[2], &[&to_read]).await };
     // Every licensed grant of every instance queues on this row lock, which holds
     // the pool's size and an upper bound of the seats held: every licensed session
     // inserted adds to it (a trigger, migration V11), and sessions only leave.
@@ -199,6 +205,9 @@ async fn in_transaction(
         tokio::join!(begin, users, tokens, ids, licence, key);
     began?;
     let (users, tokens, ids, licence, key) = (users?, tokens?, ids?, licence?, key?);
+    // The sequences handed these out whatever becomes of the transaction.
+    pg.batch
+        .keep_ids(ids.iter().skip(n).map(|r| [r.get(0), r.get(1), r.get(2)]));
     let mut seats = match licence {
         Some(row) => {
             let (total, bound): (i64, i64) = (row.get(0), row.get(1));

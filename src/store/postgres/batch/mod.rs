@@ -8,7 +8,10 @@
 //! order, the licence row FOR UPDATE and the held-seat count once, row ids from the
 //! sequences), decides each grant in arrival order against that state, writes
 //! everything in a second flight of set-based statements, and commits. A grant is
-//! answered only after that commit.
+//! answered only after that commit. A batch that only opens sessions, once the
+//! instance holds row ids read ahead, goes in one flight instead: its outcome is
+//! known in advance if its clients' rows and the seat bound are as expected, and
+//! it sends those expectations with its writes and the commit (one_flight.rs).
 //!
 //! The rules of the one-grant path (surface.rs) hold: the licence row lock makes the
 //! count exact across instances; a stale client is answered None and nothing of it is
@@ -31,6 +34,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 mod commit;
+mod one_flight;
 
 use commit::commit_batch;
 pub(super) use commit::CURRENT_KEY;
@@ -136,7 +140,16 @@ enum Decided {
 #[derive(Default)]
 pub(super) struct Batcher {
     jobs: Mutex<Option<mpsc::UnboundedSender<(Instant, Job)>>>,
+    /// Row ids taken from the sequences ahead of need, each a session's, an access
+    /// token's and a refresh token's: a batch that has its ids before it starts can
+    /// send its writes with its expectations (one_flight.rs).
+    ids: Mutex<Vec<[i64; 3]>>,
+    /// Batches committed in one flight.
+    one_flights: std::sync::atomic::AtomicU64,
 }
+
+/// A batch that reads row ids takes this many more while the instance holds fewer.
+const IDS_AHEAD: usize = 4 * MAX_BATCH;
 
 fn stopped() -> StoreError {
     StoreError::Unavailable("the grant batcher has stopped".into())
@@ -156,6 +169,29 @@ impl Batcher {
             }
         };
         sender.send((Instant::now(), job)).map_err(|_| stopped())
+    }
+}
+
+impl Batcher {
+    /// `n` ids ahead of need, if the instance holds that many.
+    fn take_ids(&self, n: usize) -> Option<Vec<[i64; 3]>> {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        let left = ids.len().checked_sub(n)?;
+        Some(ids.split_off(left))
+    }
+
+    /// How many ids a batch reading `n` for itself reads in all.
+    fn ids_to_read(&self, n: usize) -> usize {
+        let held = self.ids.lock().unwrap_or_else(|e| e.into_inner()).len();
+        n + IDS_AHEAD.saturating_sub(held)
+    }
+
+    /// Keeps ids read ahead of need.
+    fn keep_ids(&self, more: impl Iterator<Item = [i64; 3]>) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(more);
     }
 }
 

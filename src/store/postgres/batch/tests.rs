@@ -5,6 +5,7 @@ use super::*;
 use crate::clock::ManualClock;
 use crate::store::postgres::Options;
 use crate::store::Store;
+use std::collections::HashSet;
 
 const START: i64 = 1_900_000_000;
 
@@ -216,4 +217,124 @@ async fn a_refresh_token_twice_in_one_batch_rotates_once_then_revokes() {
     let live = pg.live_sessions().await.unwrap();
     assert_eq!(live.len(), 1);
     assert_ne!(live[0].id, session_id);
+}
+
+/// Batches committed in one flight so far.
+fn one_flights(pg: &PostgresStore) -> u64 {
+    pg.batch
+        .one_flights
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Runs one grant the long way, which reads row ids ahead for the batches after it.
+async fn read_ids_ahead(pg: &PostgresStore, client: &ClientRecord) {
+    let (job, rx) = open(client, "view", false);
+    run_batch(pg, vec![job]).await;
+    assert!(matches!(
+        answer(rx).await.unwrap(),
+        Some(OpenOutcome::Opened { .. })
+    ));
+}
+
+/// A batch of new sessions, licensed and not, commits in one flight once the
+/// instance holds row ids: every grant is answered with its own ids, and what is
+/// stored is what was answered.
+#[tokio::test]
+async fn new_sessions_commit_in_one_flight_once_ids_are_held() {
+    let Some((_db, pg)) = store("one_flight").await else {
+        return;
+    };
+    pg.set_seats(5).await.unwrap();
+    let demo = pg.find_client("demo").await.unwrap().unwrap();
+    let viewer = pg.find_client("viewer").await.unwrap().unwrap();
+    read_ids_ahead(&pg, &demo).await;
+    let before = one_flights(&pg);
+    let mut jobs = Vec::new();
+    let mut rxs = Vec::new();
+    for (client, scope, licensed) in [
+        (&demo, "all view", true),
+        (&viewer, "view", false),
+        (&demo, "all", true),
+        (&demo, "view", false),
+    ] {
+        let (job, rx) = open(client, scope, licensed);
+        jobs.push(job);
+        rxs.push(rx);
+    }
+    run_batch(&pg, jobs).await;
+    assert_eq!(one_flights(&pg), before + 1);
+    let mut sessions = Vec::new();
+    let (mut access, mut refresh) = (HashSet::new(), HashSet::new());
+    for rx in rxs {
+        let Some(OpenOutcome::Opened { session_id, ids }) = answer(rx).await.unwrap() else {
+            panic!("not opened");
+        };
+        sessions.push(session_id);
+        assert!(access.insert(ids.access) && refresh.insert(ids.refresh));
+    }
+    let live = pg.live_sessions().await.unwrap();
+    assert_eq!(live.len(), 5, "{live:?}");
+    for id in &sessions {
+        assert!(live.iter().any(|s| s.id == *id), "session {id} not stored");
+    }
+    assert_eq!(pg.seats().await.unwrap().held, 2);
+}
+
+/// A client record changed since the grants saw it: the one-flight batch rolls
+/// back and runs the long way, where the stale grant is told so and nothing of it
+/// is written, and the others open.
+#[tokio::test]
+async fn a_stale_client_sends_a_one_flight_batch_the_long_way() {
+    let Some((_db, pg)) = store("one_flight_stale").await else {
+        return;
+    };
+    let demo = pg.find_client("demo").await.unwrap().unwrap();
+    read_ids_ahead(&pg, &demo).await;
+    let before = one_flights(&pg);
+    let mut stale_scopes = demo.clone();
+    stale_scopes.scopes.retain(|(name, _)| name == "view");
+    let mut stale_secret = demo.clone();
+    stale_secret.password_hash.push('x');
+    let (fresh, fresh_rx) = open(&demo, "view", false);
+    let (old, old_rx) = open(&stale_scopes, "view", false);
+    let (other, other_rx) = open(&stale_secret, "view", false);
+    run_batch(&pg, vec![fresh, old, other]).await;
+    assert_eq!(one_flights(&pg), before);
+    assert!(matches!(
+        answer(fresh_rx).await.unwrap(),
+        Some(OpenOutcome::Opened { .. })
+    ));
+    assert_eq!(answer(old_rx).await.unwrap(), None);
+    assert_eq!(answer(other_rx).await.unwrap(), None);
+    assert_eq!(pg.live_sessions().await.unwrap().len(), 2);
+}
+
+/// More licensed grants than the seat bound leaves room for: the one-flight batch
+/// rolls back, and the long way counts the seats exactly.
+#[tokio::test]
+async fn licensed_grants_over_the_bound_go_the_long_way_and_stay_exact() {
+    let Some((_db, pg)) = store("one_flight_seats").await else {
+        return;
+    };
+    pg.set_seats(2).await.unwrap();
+    let demo = pg.find_client("demo").await.unwrap().unwrap();
+    read_ids_ahead(&pg, &demo).await;
+    let before = one_flights(&pg);
+    let (jobs, rxs): (Vec<_>, Vec<_>) = (0..3).map(|_| open(&demo, "all", true)).unzip();
+    run_batch(&pg, jobs).await;
+    assert_eq!(one_flights(&pg), before);
+    let mut outcomes = Vec::new();
+    for rx in rxs {
+        outcomes.push(answer(rx).await.unwrap());
+    }
+    let opened = outcomes
+        .iter()
+        .filter(|o| matches!(o, Some(OpenOutcome::Opened { .. })))
+        .count();
+    assert_eq!(opened, 2, "{outcomes:?}");
+    assert!(
+        matches!(outcomes[2], Some(OpenOutcome::NoSeat { .. })),
+        "{outcomes:?}"
+    );
+    assert_eq!(pg.seats().await.unwrap().held, 2);
 }
