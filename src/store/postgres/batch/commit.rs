@@ -75,6 +75,19 @@ struct Seats {
     first_expiry: Option<i64>,
 }
 
+/// Where each statement of [`READS`] and [`WRITES`] is among the prepared ones.
+const USERS: usize = 0;
+const TOKENS: usize = 1;
+const IDS: usize = 2;
+const LICENCE: usize = 3;
+const COUNT: usize = 4;
+const SESSIONS: usize = READS.len();
+const REFRESH_TOKENS: usize = SESSIONS + 1;
+const ACCESS_TOKENS: usize = SESSIONS + 2;
+const USED: usize = SESSIONS + 3;
+const EXTEND: usize = SESSIONS + 4;
+const REVOKE: usize = SESSIONS + 5;
+
 /// The batch's statements, in the order a batch sends them.
 const READS: [&str; 5] = [
     r#"SELECT u.id, u."PASSWORD", u.apiuser, u.enabled,
@@ -146,7 +159,10 @@ async fn in_transaction(
     jobs: &[Job],
 ) -> R<Vec<Decided>> {
     let n = jobs.len();
-    let to_read = pg.batch.ids_to_read(n) as i64;
+    // The batch's row ids: those the instance holds if it holds enough, else read
+    // with the batch's reads; and more ahead when the instance holds few.
+    let held = pg.batch.take_ids(n);
+    let to_read = (if held.is_some() { 0 } else { n } + pg.batch.ids_wanted_ahead()) as i64;
     let mut client_ids: Vec<i64> = jobs.iter().map(|j| j.client().id).collect();
     client_ids.sort_unstable();
     client_ids.dedup();
@@ -171,14 +187,19 @@ async fn in_transaction(
         st.push(c.prepare_cached(sql).await?);
     }
     let begin = async { c.batch_execute("BEGIN").await };
-    let users = async { c.query(&st[0], &[&client_ids]).await };
+    let users = async { c.query(&st[USERS], &[&client_ids]).await };
     let tokens = async {
         if token_ids.is_empty() {
             return Ok(Vec::new());
         }
-        c.query(&st[1], &[&token_ids]).await
+        c.query(&st[TOKENS], &[&token_ids]).await
     };
-    let ids = async { c.query(&st[2], &[&to_read]).await };
+    let ids = async {
+        if to_read == 0 {
+            return Ok(Vec::new());
+        }
+        c.query(&st[IDS], &[&to_read]).await
+    };
     // Every licensed grant of every instance queues on this row lock, which holds
     // the pool's size and an upper bound of the seats held: every licensed session
     // inserted adds to it (a trigger, migration V11), and sessions only leave.
@@ -186,7 +207,7 @@ async fn in_transaction(
         if !licensed {
             return Ok(None);
         }
-        c.query_one(&st[3], &[]).await.map(Some)
+        c.query_one(&st[LICENCE], &[]).await.map(Some)
     };
     let key_st = match jobs.iter().any(Job::signed) {
         true => Some(c.prepare_cached(CURRENT_KEY).await?),
@@ -206,8 +227,12 @@ async fn in_transaction(
     began?;
     let (users, tokens, ids, licence, key) = (users?, tokens?, ids?, licence?, key?);
     // The sequences handed these out whatever becomes of the transaction.
-    pg.batch
-        .keep_ids(ids.iter().skip(n).map(|r| [r.get(0), r.get(1), r.get(2)]));
+    let mut read = ids.iter().map(|r| [r.get(0), r.get(1), r.get(2)]);
+    let ids: Vec<[i64; 3]> = match held {
+        Some(held) => held,
+        None => read.by_ref().take(n).collect(),
+    };
+    pg.batch.keep_ids(read);
     let mut seats = match licence {
         Some(row) => {
             let (total, bound): (i64, i64) = (row.get(0), row.get(1));
@@ -224,7 +249,7 @@ async fn in_transaction(
                 })
             } else {
                 // The count, under the lock, cannot go stale before the batch commits.
-                let counted = c.query_one(&st[4], &[&now]).await?;
+                let counted = c.query_one(&st[COUNT], &[&now]).await?;
                 Some(Seats {
                     total,
                     held: counted.get(0),
@@ -272,8 +297,8 @@ async fn in_transaction(
             )
         })
         .collect();
-    let mut session_ids = ids.iter().map(|r| r.get::<_, i64>(0));
-    let mut pair_ids = ids.iter().map(|r| (r.get::<_, i64>(1), r.get::<_, i64>(2)));
+    let mut session_ids = ids.iter().map(|[session, _, _]| *session);
+    let mut pair_ids = ids.iter().map(|[_, access, refresh]| (*access, *refresh));
 
     let mut w = Writes {
         key,
@@ -363,14 +388,14 @@ async fn in_transaction(
             &now,
             &w.s_expires,
         ];
-        c.execute(&st[5], &p).await
+        c.execute(&st[SESSIONS], &p).await
     };
     let refresh = async {
         if !pairs {
             return Ok(0);
         }
         let p: [&(dyn ToSql + Sync); 4] = [&w.t_refresh, &w.t_refresh_hash, &w.t_session, &now];
-        c.execute(&st[6], &p).await
+        c.execute(&st[REFRESH_TOKENS], &p).await
     };
     let access = async {
         if !pairs {
@@ -384,25 +409,25 @@ async fn in_transaction(
             &now,
             &w.t_access_expires,
         ];
-        c.execute(&st[7], &p).await
+        c.execute(&st[ACCESS_TOKENS], &p).await
     };
     let used = async {
         if !rotations {
             return Ok(0);
         }
-        c.execute(&st[8], &[&w.used, &now]).await
+        c.execute(&st[USED], &[&w.used, &now]).await
     };
     let extend = async {
         if !rotations {
             return Ok(0);
         }
-        c.execute(&st[9], &[&extended.0, &extended.1]).await
+        c.execute(&st[EXTEND], &[&extended.0, &extended.1]).await
     };
     let revoke = async {
         if revoked.is_empty() {
             return Ok(0);
         }
-        c.execute(&st[10], &[&revoked, &now]).await
+        c.execute(&st[REVOKE], &[&revoked, &now]).await
     };
     let commit = async { c.batch_execute("COMMIT").await };
     let written = tokio::join!(sessions, refresh, access, used, extend, revoke, commit);

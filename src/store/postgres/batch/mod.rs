@@ -148,7 +148,7 @@ pub(super) struct Batcher {
     one_flights: std::sync::atomic::AtomicU64,
 }
 
-/// A batch that reads row ids takes this many more while the instance holds fewer.
+/// Row ids an instance reads ahead of need, at most.
 const IDS_AHEAD: usize = 4 * MAX_BATCH;
 
 fn stopped() -> StoreError {
@@ -180,10 +180,15 @@ impl Batcher {
         Some(ids.split_off(left))
     }
 
-    /// How many ids a batch reading `n` for itself reads in all.
-    fn ids_to_read(&self, n: usize) -> usize {
+    /// How many ids a batch reads ahead of need: none while the instance holds at
+    /// least a full batch's, else enough to hold [`IDS_AHEAD`].
+    fn ids_wanted_ahead(&self) -> usize {
         let held = self.ids.lock().unwrap_or_else(|e| e.into_inner()).len();
-        n + IDS_AHEAD.saturating_sub(held)
+        if held >= MAX_BATCH {
+            0
+        } else {
+            IDS_AHEAD - held
+        }
     }
 
     /// Keeps ids read ahead of need.

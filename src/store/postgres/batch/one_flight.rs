@@ -62,6 +62,7 @@ pub(super) async fn try_one_flight(
     let Some(ids) = pg.batch.take_ids(jobs.len()) else {
         return Ok(None);
     };
+    let taken = ids.clone();
     let now = pg.now();
 
     // Every distinct client record the grants saw, in id order.
@@ -159,6 +160,8 @@ pub(super) async fn try_one_flight(
             // The transaction is aborted; the COMMIT sent with it rolled it back.
             Err(e) if e.code().map(SqlState::code) == Some(UNEXPECTED) => {
                 commit?;
+                // Unused: the long way may take them.
+                pg.batch.keep_ids(taken.into_iter());
                 return Ok(None);
             }
             Err(e) => return Err(e.into()),

@@ -338,3 +338,59 @@ async fn licensed_grants_over_the_bound_go_the_long_way_and_stay_exact() {
     );
     assert_eq!(pg.seats().await.unwrap().held, 2);
 }
+
+fn ids_held(pg: &PostgresStore) -> usize {
+    pg.batch.ids.lock().unwrap().len()
+}
+
+/// A batch that goes the long way takes its row ids from those the instance
+/// holds, and reads more only when it holds fewer than a full batch's.
+#[tokio::test]
+async fn the_long_way_takes_held_ids_and_reads_ahead_only_when_few() {
+    let Some((_db, pg)) = store("ids_ahead").await else {
+        return;
+    };
+    let demo = pg.find_client("demo").await.unwrap().unwrap();
+    assert_eq!(ids_held(&pg), 0);
+    read_ids_ahead(&pg, &demo).await;
+    assert_eq!(ids_held(&pg), IDS_AHEAD);
+    let refresh = |presented: TokenKey| {
+        let (reply, rx) = oneshot::channel();
+        let job = Job::Refresh {
+            client: demo.clone(),
+            presented,
+            tokens: tokens(),
+            narrow: Box::new(|s: &str| Ok(s.to_owned())),
+            reply,
+        };
+        (job, rx)
+    };
+    let t = tokens();
+    let Some(OpenOutcome::Opened { ids, .. }) = pg
+        .open_session(&demo, "view".into(), false, t)
+        .await
+        .unwrap()
+    else {
+        panic!("no session");
+    };
+    assert_eq!(ids_held(&pg), IDS_AHEAD - 1);
+    let (job, rx) = refresh(TokenKey {
+        id: Some(ids.refresh),
+        hash: t.refresh_hash,
+    });
+    run_batch(&pg, vec![job]).await;
+    let Some(RefreshOutcome::Rotated { ids: rotated, .. }) = answer(rx).await.unwrap() else {
+        panic!("not rotated");
+    };
+    assert_eq!(ids_held(&pg), IDS_AHEAD - 2);
+    // Fewer than a full batch's held: the next batch reads up to IDS_AHEAD again.
+    pg.batch.take_ids(IDS_AHEAD - 2 - (MAX_BATCH - 1)).unwrap();
+    assert_eq!(ids_held(&pg), MAX_BATCH - 1);
+    let (job, rx) = refresh(TokenKey {
+        id: Some(rotated.refresh),
+        hash: tokens().refresh_hash,
+    });
+    run_batch(&pg, vec![job]).await;
+    assert_eq!(answer(rx).await.unwrap(), Some(RefreshOutcome::Invalid));
+    assert_eq!(ids_held(&pg), IDS_AHEAD);
+}
