@@ -531,6 +531,38 @@ crate::on_both_engines! {
     }
 }
 
+crate::on_both_engines! {
+    async fn one_product_with_a_dead_token_is_invalid_token_whether_or_not_it_exists(app) {
+        let unknown = "bm90LWEtcmVhbC10b2tlbi1hdC1hbGwtMDEyMzQ1Njc4OQ";
+        assert_invalid_token(&app.get_with(&sku_path("NUT-M6"), unknown).await);
+        assert_invalid_token(&app.get_with(&sku_path("NO-SUCH-SKU"), unknown).await);
+
+        // Revoked: the session ends with its refresh token (RFC 7009 §2.1).
+        let g = app.grant_ok("viewer", "viewer-secret", None).await;
+        let t = s(&g["access_token"]);
+        assert_eq!(app.get_with(&sku_path("NUT-M6"), &t).await.status(), 200);
+        let r = app
+            .client
+            .post(app.url("/revoke"))
+            .basic_auth("viewer", Some("viewer-secret"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!("token={}", s(&g["refresh_token"])))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_invalid_token(&app.get_with(&sku_path("NUT-M6"), &t).await);
+        assert_invalid_token(&app.get_with(&sku_path("NO-SUCH-SKU"), &t).await);
+
+        // Expired.
+        let t = view_token(&app).await;
+        assert_eq!(app.get_with(&sku_path("NUT-M6"), &t).await.status(), 200);
+        app.clock.advance(301);
+        assert_invalid_token(&app.get_with(&sku_path("NUT-M6"), &t).await);
+        assert_invalid_token(&app.get_with(&sku_path("NO-SUCH-SKU"), &t).await);
+    }
+}
+
 // ---- writes ----
 
 crate::on_both_engines! {

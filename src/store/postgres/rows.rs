@@ -7,6 +7,7 @@ use crate::store::getdata::{Page, QueryError};
 use crate::store::model::*;
 use crate::store::StoreError;
 use deadpool_postgres::GenericClient;
+use std::sync::LazyLock;
 use std::time::Duration;
 use tokio_postgres::Row;
 
@@ -15,13 +16,18 @@ type R<T> = Result<T, StoreError>;
 pub(super) const PRODUCT_COLUMNS: &str = "sku, name, description, price_cents, stock, updated_at";
 
 pub(super) fn product(r: &Row) -> Product {
+    product_at(r, 0)
+}
+
+/// The product whose [`PRODUCT_COLUMNS`] start at column `at`.
+fn product_at(r: &Row, at: usize) -> Product {
     Product {
-        sku: r.get(0),
-        name: r.get(1),
-        description: r.get(2),
-        price_cents: r.get(3),
-        stock: r.get(4),
-        updated_at: r.get(5),
+        sku: r.get(at),
+        name: r.get(at + 1),
+        description: r.get(at + 2),
+        price_cents: r.get(at + 3),
+        stock: r.get(at + 4),
+        updated_at: r.get(at + 5),
     }
 }
 
@@ -183,26 +189,74 @@ pub(super) async fn find_any<C: GenericClient>(
     Ok(None)
 }
 
+/// What [`access`] reads of an access token `a`, its session `s` and its client
+/// `u` ([`ACCESS_FROM`]); `$3` is now.
+const ACCESS_COLUMNS: &str = "u.nickname, a.scope, a.expires_at, a.issued_at, s.id, s.expires_at,
+    s.licensed, a.revoked_at IS NOT NULL, a.expires_at <= $3, s.id IS NULL,
+    s.revoked_at IS NOT NULL, coalesce(s.expires_at <= $3, true), coalesce(u.enabled, 0) = 0";
+const ACCESS_FROM: &str = "FROM access_tokens a
+    LEFT JOIN sessions s ON s.id = a.session_id
+    LEFT JOIN users u ON u.id = s.user_id";
+/// How many columns [`ACCESS_COLUMNS`] has.
+const ACCESS_WIDTH: usize = 13;
+
+static FIND_ACCESS: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {ACCESS_COLUMNS} {ACCESS_FROM} WHERE a.id = $1 AND a.hash = $2")
+});
+
+/// The token's row and the product's in one statement: a Bearer GET of a product
+/// is one round trip.
+static ACCESS_AND_PRODUCT: LazyLock<String> = LazyLock::new(|| {
+    let product: Vec<String> = PRODUCT_COLUMNS
+        .split(", ")
+        .map(|c| format!("p.{c}"))
+        .collect();
+    format!(
+        "SELECT {ACCESS_COLUMNS}, {} {ACCESS_FROM} LEFT JOIN products p ON p.sku = $4
+         WHERE a.id = $1 AND a.hash = $2",
+        product.join(", ")
+    )
+});
+
+const UNKNOWN: &str = "the access token is unknown";
+
 /// A live access token's grant, or why the token is not live (store/sqlite/access.rs).
 pub(super) async fn find_access<C: GenericClient>(c: &C, key: &TokenKey, now: i64) -> R<Access> {
     let Some(id) = key.id else {
-        return Ok(Err("the access token is unknown"));
+        return Ok(Err(UNKNOWN));
     };
-    let st = c
-        .prepare_cached(
-            "SELECT u.nickname, a.scope, a.expires_at, a.issued_at, s.id, s.expires_at, s.licensed,
-                    a.revoked_at IS NOT NULL, a.expires_at <= $3, s.id IS NULL,
-                    s.revoked_at IS NOT NULL, coalesce(s.expires_at <= $3, true),
-                    coalesce(u.enabled, 0) = 0
-             FROM access_tokens a
-             LEFT JOIN sessions s ON s.id = a.session_id
-             LEFT JOIN users u ON u.id = s.user_id
-             WHERE a.id = $1 AND a.hash = $2",
-        )
-        .await?;
-    let Some(r) = c.query_opt(&st, &[&id, &&key.hash[..], &now]).await? else {
-        return Ok(Err("the access token is unknown"));
+    let st = c.prepare_cached(&FIND_ACCESS).await?;
+    Ok(
+        match c.query_opt(&st, &[&id, &&key.hash[..], &now]).await? {
+            Some(r) => access(&r),
+            None => Err(UNKNOWN),
+        },
+    )
+}
+
+/// [`find_access`], and the product `sku` if the token is live.
+pub(super) async fn access_and_product<C: GenericClient>(
+    c: &C,
+    key: &TokenKey,
+    sku: &str,
+    now: i64,
+) -> R<(Access, Option<Product>)> {
+    let Some(id) = key.id else {
+        return Ok((Err(UNKNOWN), None));
     };
+    let st = c.prepare_cached(&ACCESS_AND_PRODUCT).await?;
+    let Some(r) = c.query_opt(&st, &[&id, &&key.hash[..], &now, &sku]).await? else {
+        return Ok((Err(UNKNOWN), None));
+    };
+    let access = access(&r);
+    let product = match (&access, r.get::<_, Option<String>>(ACCESS_WIDTH)) {
+        (Ok(_), Some(_)) => Some(product_at(&r, ACCESS_WIDTH)),
+        _ => None,
+    };
+    Ok((access, product))
+}
+
+fn access(r: &Row) -> Access {
     let why: [bool; 6] = [
         r.get(7),
         r.get(8),
@@ -211,7 +265,7 @@ pub(super) async fn find_access<C: GenericClient>(c: &C, key: &TokenKey, now: i6
         r.get(11),
         r.get(12),
     ];
-    Ok(match why {
+    match why {
         [false, false, false, false, false, false] => Ok(AccessGrant {
             client_id: r.get(0),
             scope: r.get(1),
@@ -229,7 +283,7 @@ pub(super) async fn find_access<C: GenericClient>(c: &C, key: &TokenKey, now: i6
         [_, true, ..] => Err("the access token expired; refresh it or request a new one"),
         [_, _, _, _, true, _] => Err("the access token's session expired; request a new token"),
         _ => Err("the access token's client is disabled"),
-    })
+    }
 }
 
 /// Ends a session if it was live-or-expired but not revoked; whether it was.

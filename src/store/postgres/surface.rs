@@ -250,12 +250,8 @@ impl Store for PostgresStore {
 
     async fn product_for(&self, key: TokenKey, sku: String) -> R<(Access, R<Option<Product>>)> {
         let c = self.pool.get().await?;
-        let access = find_access(&c, &key, self.now()).await?;
-        let product = match access {
-            Ok(_) => get_product(&c, &sku, false).await,
-            Err(_) => Ok(None),
-        };
-        Ok((access, product))
+        let (access, product) = access_and_product(&c, &key, &sku, self.now()).await?;
+        Ok((access, Ok(product)))
     }
 
     async fn list_products(
