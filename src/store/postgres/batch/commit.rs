@@ -1,79 +1,13 @@
 //! One batch's transaction: read in one flight, decide each grant in arrival
-//! order, write in a second flight, commit.
+//! order (decide.rs), write in a second flight, commit.
+use super::decide::{push_hashes, refresh, Presented, Seats, Writes};
 use super::{Decided, Job, R};
-use crate::crypto::TokenKey;
 use crate::store::model::*;
 use crate::store::postgres::rows::flag;
 use crate::store::postgres::PostgresStore;
 use crate::store::StoreError;
-use std::collections::{HashMap, HashSet};
-use subtle::ConstantTimeEq;
+use std::collections::HashMap;
 use tokio_postgres::types::ToSql;
-
-/// A presented refresh token's row, as the batch found it and then changed it.
-struct Presented {
-    hash: Vec<u8>,
-    session_id: i64,
-    used: bool,
-    user_id: i64,
-    scope: String,
-    expires_at: i64,
-    revoked: bool,
-    licensed: bool,
-}
-
-/// What the batch writes.
-#[derive(Default)]
-struct Writes {
-    /// The signing key current in the batch's transaction, for signed access tokens.
-    key: Option<i64>,
-    // sessions
-    s_id: Vec<i64>,
-    s_user: Vec<i64>,
-    s_scope: Vec<String>,
-    s_licensed: Vec<i32>,
-    s_expires: Vec<i64>,
-    // token pairs
-    t_session: Vec<i64>,
-    t_scope: Vec<String>,
-    t_access: Vec<i64>,
-    t_access_hash: Vec<Vec<u8>>,
-    t_access_expires: Vec<i64>,
-    t_refresh: Vec<i64>,
-    t_refresh_hash: Vec<Vec<u8>>,
-    // refreshes
-    used: Vec<i64>,
-    extended: HashMap<i64, i64>,
-    revoked: HashSet<i64>,
-}
-
-impl Writes {
-    fn pair(
-        &mut self,
-        ids: &mut impl Iterator<Item = (i64, i64)>,
-        t: &NewTokens,
-        now: i64,
-    ) -> R<TokenIds> {
-        let (access, refresh) = ids
-            .next()
-            .ok_or_else(|| StoreError::Invalid("too few row ids for a batch".into()))?;
-        self.t_access.push(access);
-        self.t_refresh.push(refresh);
-        Ok(TokenIds {
-            access,
-            refresh,
-            issued_at: now,
-            key: if t.signed { self.key } else { None },
-        })
-    }
-}
-
-/// Held seats as the batch's grants change them.
-struct Seats {
-    total: i64,
-    held: i64,
-    first_expiry: Option<i64>,
-}
 
 /// Where each statement of [`READS`] and [`WRITES`] is among the prepared ones.
 const USERS: usize = 0;
@@ -439,69 +373,4 @@ async fn in_transaction(
     written.5?;
     written.6?;
     Ok(decided)
-}
-
-fn push_hashes(w: &mut Writes, session_id: i64, scope: String, t: &NewTokens, now: i64) {
-    w.t_session.push(session_id);
-    w.t_scope.push(scope);
-    w.t_access_hash.push(t.access_hash.to_vec());
-    w.t_refresh_hash.push(t.refresh_hash.to_vec());
-    w.t_access_expires.push(now + t.access_ttl);
-}
-
-/// One refresh, decided against the batch's view of its token and session
-/// (surface.rs `refresh_one` is the same rule alone).
-#[allow(clippy::too_many_arguments)]
-fn refresh(
-    w: &mut Writes,
-    presented: &mut HashMap<i64, Presented>,
-    pair_ids: &mut impl Iterator<Item = (i64, i64)>,
-    seats: Option<&mut Seats>,
-    client: &ClientRecord,
-    key: &TokenKey,
-    tokens: &NewTokens,
-    narrow: &Narrow,
-    now: i64,
-) -> R<RefreshOutcome> {
-    let Some(token_id) = key.id else {
-        return Ok(RefreshOutcome::Invalid);
-    };
-    let Some(p) = presented.get(&token_id) else {
-        return Ok(RefreshOutcome::Invalid);
-    };
-    if !bool::from(p.hash.as_slice().ct_eq(&key.hash[..])) {
-        return Ok(RefreshOutcome::Invalid);
-    }
-    let session_id = p.session_id;
-    // The session as this batch left it (a token of the same session may come first).
-    let session_revoked = p.revoked || w.revoked.contains(&session_id);
-    // Another client's token is left alone: it proves nothing about its owner.
-    if p.user_id != client.id || session_revoked || p.expires_at <= now {
-        return Ok(RefreshOutcome::Invalid);
-    }
-    if p.used {
-        w.revoked.insert(session_id);
-        if let (true, Some(s)) = (p.licensed, seats) {
-            s.held -= 1;
-        }
-        return Ok(RefreshOutcome::Reused);
-    }
-    let access_scope = match narrow(&p.scope) {
-        Ok(s) => s,
-        Err(why) => return Ok(RefreshOutcome::Refused(why)),
-    };
-    let expires = now + tokens.refresh_ttl;
-    if let Some(p) = presented.get_mut(&token_id) {
-        p.used = true;
-        p.expires_at = expires;
-    }
-    w.used.push(token_id);
-    w.extended.insert(session_id, expires);
-    let ids = w.pair(pair_ids, tokens, now)?;
-    push_hashes(w, session_id, access_scope.clone(), tokens, now);
-    Ok(RefreshOutcome::Rotated {
-        session_id,
-        scope: access_scope,
-        ids,
-    })
 }

@@ -34,6 +34,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 mod commit;
+mod decide;
 mod one_flight;
 
 use commit::commit_batch;
