@@ -1,9 +1,8 @@
 //! One batch's transaction: read in one flight, decide each grant in arrival
 //! order (decide.rs), write in a second flight, commit.
-use super::decide::{push_hashes, refresh, Presented, Seats, Writes};
+use super::decide::{refresh, Presented, Seats, Writes};
 use super::{Decided, Job, R};
 use crate::store::model::*;
-use crate::store::postgres::rows::flag;
 use crate::store::postgres::PostgresStore;
 use crate::store::StoreError;
 use std::collections::HashMap;
@@ -64,6 +63,35 @@ pub(super) const WRITES: [&str; 6] = [
      WHERE s.id = t.i",
     "UPDATE sessions SET revoked_at = $2 WHERE id = ANY($1) AND revoked_at IS NULL",
 ];
+
+/// The parameters of `WRITES[0]`: the sessions `w` opens.
+pub(super) fn new_sessions<'a>(w: &'a Writes, now: &'a i64) -> [&'a (dyn ToSql + Sync); 6] {
+    [
+        &w.s_id,
+        &w.s_user,
+        &w.s_scope,
+        &w.s_licensed,
+        now,
+        &w.s_expires,
+    ]
+}
+
+/// The parameters of `WRITES[1]`: the refresh tokens `w` issues.
+pub(super) fn new_refresh_tokens<'a>(w: &'a Writes, now: &'a i64) -> [&'a (dyn ToSql + Sync); 4] {
+    [&w.t_refresh, &w.t_refresh_hash, &w.t_session, now]
+}
+
+/// The parameters of `WRITES[2]`: the access tokens `w` issues.
+pub(super) fn new_access_tokens<'a>(w: &'a Writes, now: &'a i64) -> [&'a (dyn ToSql + Sync); 6] {
+    [
+        &w.t_access,
+        &w.t_access_hash,
+        &w.t_session,
+        &w.t_scope,
+        now,
+        &w.t_access_expires,
+    ]
+}
 
 /// Runs `jobs` in one transaction; their outcomes, in order, once committed: in one
 /// flight when it can (one_flight.rs), else reading first. On a failure the
@@ -273,14 +301,15 @@ async fn in_transaction(
                 let session_id = session_ids
                     .next()
                     .ok_or_else(|| StoreError::Invalid("too few row ids for a batch".into()))?;
-                w.s_id.push(session_id);
-                w.s_user.push(client.id);
-                w.s_scope.push(scope.clone());
-                w.s_licensed.push(flag(*licensed));
-                w.s_expires.push(now + tokens.refresh_ttl);
-                let ids = w.pair(&mut pair_ids, tokens, now)?;
-                push_hashes(&mut w, session_id, scope.clone(), tokens, now);
-                Decided::Open(Some(OpenOutcome::Opened { session_id, ids }))
+                Decided::Open(Some(w.open(
+                    session_id,
+                    &mut pair_ids,
+                    client.id,
+                    scope,
+                    *licensed,
+                    tokens,
+                    now,
+                )?))
             }
             Job::Refresh {
                 client,
@@ -314,36 +343,21 @@ async fn in_transaction(
         if !opens {
             return Ok(0);
         }
-        let p: [&(dyn ToSql + Sync); 6] = [
-            &w.s_id,
-            &w.s_user,
-            &w.s_scope,
-            &w.s_licensed,
-            &now,
-            &w.s_expires,
-        ];
-        c.execute(&st[SESSIONS], &p).await
+        c.execute(&st[SESSIONS], &new_sessions(&w, &now)).await
     };
     let refresh = async {
         if !pairs {
             return Ok(0);
         }
-        let p: [&(dyn ToSql + Sync); 4] = [&w.t_refresh, &w.t_refresh_hash, &w.t_session, &now];
-        c.execute(&st[REFRESH_TOKENS], &p).await
+        c.execute(&st[REFRESH_TOKENS], &new_refresh_tokens(&w, &now))
+            .await
     };
     let access = async {
         if !pairs {
             return Ok(0);
         }
-        let p: [&(dyn ToSql + Sync); 6] = [
-            &w.t_access,
-            &w.t_access_hash,
-            &w.t_session,
-            &w.t_scope,
-            &now,
-            &w.t_access_expires,
-        ];
-        c.execute(&st[ACCESS_TOKENS], &p).await
+        c.execute(&st[ACCESS_TOKENS], &new_access_tokens(&w, &now))
+            .await
     };
     let used = async {
         if !rotations {

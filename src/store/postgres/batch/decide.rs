@@ -4,6 +4,7 @@
 use super::R;
 use crate::crypto::TokenKey;
 use crate::store::model::*;
+use crate::store::postgres::rows::flag;
 use crate::store::StoreError;
 use std::collections::{HashMap, HashSet};
 use subtle::ConstantTimeEq;
@@ -46,6 +47,28 @@ pub(super) struct Writes {
 }
 
 impl Writes {
+    /// A new session for `client` and its first token pair.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn open(
+        &mut self,
+        session_id: i64,
+        pair_ids: &mut impl Iterator<Item = (i64, i64)>,
+        client: i64,
+        scope: &str,
+        licensed: bool,
+        tokens: &NewTokens,
+        now: i64,
+    ) -> R<OpenOutcome> {
+        self.s_id.push(session_id);
+        self.s_user.push(client);
+        self.s_scope.push(scope.to_owned());
+        self.s_licensed.push(flag(licensed));
+        self.s_expires.push(now + tokens.refresh_ttl);
+        let ids = self.pair(pair_ids, tokens, now)?;
+        push_hashes(self, session_id, scope.to_owned(), tokens, now);
+        Ok(OpenOutcome::Opened { session_id, ids })
+    }
+
     pub(super) fn pair(
         &mut self,
         ids: &mut impl Iterator<Item = (i64, i64)>,
@@ -74,7 +97,7 @@ pub(super) struct Seats {
 }
 
 /// Queues a new token pair's hashes and the access token's expiry for `session_id`.
-pub(super) fn push_hashes(w: &mut Writes, session_id: i64, scope: String, t: &NewTokens, now: i64) {
+fn push_hashes(w: &mut Writes, session_id: i64, scope: String, t: &NewTokens, now: i64) {
     w.t_session.push(session_id);
     w.t_scope.push(scope);
     w.t_access_hash.push(t.access_hash.to_vec());

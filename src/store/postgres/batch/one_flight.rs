@@ -7,6 +7,8 @@
 //! (migration V15), which aborts the transaction, so that the writes after it do
 //! nothing and `COMMIT` rolls back; the batch then runs the long way (commit.rs),
 //! which reads first and decides each grant.
+use super::commit::{new_access_tokens, new_refresh_tokens, new_sessions};
+use super::decide::Writes;
 use super::{Decided, Job, R};
 use crate::store::model::*;
 use crate::store::postgres::rows::flag;
@@ -62,7 +64,6 @@ pub(super) async fn try_one_flight(
     let Some(ids) = pg.batch.take_ids(jobs.len()) else {
         return Ok(None);
     };
-    let taken = ids.clone();
     let now = pg.now();
 
     // Every distinct client record the grants saw, in id order.
@@ -75,10 +76,11 @@ pub(super) async fn try_one_flight(
     let c_en: Vec<i32> = clients.iter().map(|c| flag(c.enabled)).collect();
     let c_sc: Vec<String> = clients.iter().map(|c| scopes_text(c)).collect();
 
-    let mut s = Sessions::default();
+    let mut w = Writes::default();
+    let mut pair_ids = ids.iter().map(|[_, access, refresh]| (*access, *refresh));
     let mut decided = Vec::with_capacity(jobs.len());
     let mut wanted: i64 = 0;
-    for (job, [session_id, access, refresh]) in jobs.iter().zip(ids) {
+    for (job, [session_id, _, _]) in jobs.iter().zip(&ids) {
         let Job::Open {
             client,
             scope,
@@ -90,25 +92,16 @@ pub(super) async fn try_one_flight(
             return Ok(None);
         };
         wanted += i64::from(*licensed);
-        s.id.push(session_id);
-        s.user.push(client.id);
-        s.scope.push(scope.clone());
-        s.licensed.push(flag(*licensed));
-        s.expires.push(now + tokens.refresh_ttl);
-        s.access.push(access);
-        s.access_hash.push(tokens.access_hash.to_vec());
-        s.access_expires.push(now + tokens.access_ttl);
-        s.refresh.push(refresh);
-        s.refresh_hash.push(tokens.refresh_hash.to_vec());
-        decided.push(Decided::Open(Some(OpenOutcome::Opened {
-            session_id,
-            ids: TokenIds {
-                access,
-                refresh,
-                issued_at: now,
-                key: None,
-            },
-        })));
+        let opened = w.open(
+            *session_id,
+            &mut pair_ids,
+            client.id,
+            scope,
+            *licensed,
+            tokens,
+            now,
+        )?;
+        decided.push(Decided::Open(Some(opened)));
     }
 
     let clients_st = c.prepare_cached(CLIENTS_AS_SEEN).await?;
@@ -129,25 +122,9 @@ pub(super) async fn try_one_flight(
         }
         c.execute(&seats_st, &[&wanted]).await
     };
-    let sessions = async {
-        let p: [&(dyn ToSql + Sync); 6] = [&s.id, &s.user, &s.scope, &s.licensed, &now, &s.expires];
-        c.execute(&sessions_st, &p).await
-    };
-    let refresh = async {
-        let p: [&(dyn ToSql + Sync); 4] = [&s.refresh, &s.refresh_hash, &s.id, &now];
-        c.execute(&refresh_st, &p).await
-    };
-    let access = async {
-        let p: [&(dyn ToSql + Sync); 6] = [
-            &s.access,
-            &s.access_hash,
-            &s.id,
-            &s.scope,
-            &now,
-            &s.access_expires,
-        ];
-        c.execute(&access_st, &p).await
-    };
+    let sessions = async { c.execute(&sessions_st, &new_sessions(&w, &now)).await };
+    let refresh = async { c.execute(&refresh_st, &new_refresh_tokens(&w, &now)).await };
+    let access = async { c.execute(&access_st, &new_access_tokens(&w, &now)).await };
     let commit = async { c.batch_execute("COMMIT").await };
     // Answers are taken in the order sent (commit.rs): the first failure is the one
     // reported, not the aborted transaction the statements after it found.
@@ -161,7 +138,7 @@ pub(super) async fn try_one_flight(
             Err(e) if e.code().map(SqlState::code) == Some(UNEXPECTED) => {
                 commit?;
                 // Unused: the long way may take them.
-                pg.batch.keep_ids(taken.into_iter());
+                pg.batch.keep_ids(ids.into_iter());
                 return Ok(None);
             }
             Err(e) => return Err(e.into()),
@@ -177,18 +154,3 @@ pub(super) async fn try_one_flight(
 
 /// SQLSTATE of `tollgate_expect` (migration V15).
 const UNEXPECTED: &str = "TG001";
-
-/// The rows a one-flight batch writes, one per grant.
-#[derive(Default)]
-struct Sessions {
-    id: Vec<i64>,
-    user: Vec<i64>,
-    scope: Vec<String>,
-    licensed: Vec<i32>,
-    expires: Vec<i64>,
-    access: Vec<i64>,
-    access_hash: Vec<Vec<u8>>,
-    access_expires: Vec<i64>,
-    refresh: Vec<i64>,
-    refresh_hash: Vec<Vec<u8>>,
-}
