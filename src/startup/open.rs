@@ -100,7 +100,7 @@ async fn open_store(
         Some(url) => {
             let options = postgres::Options {
                 query_time_limit: settings.query_time_limit,
-                ..postgres::Options::server((settings.workers * 4).max(4))
+                ..postgres::Options::server(settings.workers)
             };
             // Unreachable at start-up: refused at once with a message that says so
             // (a supervisor restarts it); an outage once serving is answered 503.

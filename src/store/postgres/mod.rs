@@ -15,6 +15,7 @@ mod getdata;
 mod keys;
 mod rows;
 mod scripts;
+mod shared;
 mod surface;
 
 use crate::clock::SharedClock;
@@ -79,6 +80,9 @@ fn batch_config(config: &tokio_postgres::Config) -> tokio_postgres::Config {
 pub struct Options {
     /// Connections in the pool at most.
     pub connections: usize,
+    /// Threads whose one-statement reads share a connection of their own (the HTTP
+    /// workers; shared.rs), beside the pool's.
+    pub readers: usize,
     /// How long a request waits for a connection (or for one to be made) before it
     /// is refused as unavailable: a slow or absent database cannot pile up waiters.
     pub wait: Duration,
@@ -102,6 +106,7 @@ impl Options {
     pub fn command() -> Self {
         Self {
             connections: 2,
+            readers: 1,
             wait: Duration::from_secs(5),
             migrate: false,
             create: false,
@@ -110,12 +115,14 @@ impl Options {
         }
     }
 
-    /// The server's: `connections` at most, a request waits up to two seconds for one
-    /// and a statement runs up to three: a request is answered within about five
-    /// seconds however slow the database.
-    pub fn server(connections: usize) -> Self {
+    /// The server's with `workers` HTTP workers: four pooled connections per worker
+    /// and one each that its reads share; a request waits up to two seconds for a
+    /// connection and a statement runs up to three: a request is answered within
+    /// about five seconds however slow the database.
+    pub fn server(workers: usize) -> Self {
         Self {
-            connections,
+            connections: workers.max(1) * 4,
+            readers: workers.max(1),
             wait: Duration::from_secs(2),
             migrate: true,
             create: false,
@@ -129,6 +136,8 @@ impl Options {
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// The HTTP workers' shared connections for one-statement reads (shared.rs).
+    shared: Arc<shared::Shared>,
     /// The grant batches' own connections, driven by the thread that runs the
     /// batches (driver.rs); the requests' are driven by their HTTP workers.
     batch_pool: Pool,
@@ -187,6 +196,14 @@ impl PostgresStore {
             options.connections.max(1),
             options.wait,
         )?;
+        let shared = shared::Shared::new(
+            build_pool(
+                Manager::from_config(config.clone(), NoTls, manager_config()),
+                options.readers.max(1),
+                options.wait,
+            )?,
+            options.wait,
+        );
         let batch_pool = build_pool(
             Manager::from_connect(batch_config(&config), driver::OnDriver, manager_config()),
             batch::CONCURRENT_BATCHES,
@@ -194,6 +211,7 @@ impl PostgresStore {
         )?;
         let store = Self {
             pool,
+            shared: Arc::new(shared),
             batch_pool,
             config,
             clock,

@@ -24,6 +24,15 @@ impl PostgresStore {
         self.clock.now()
     }
 
+    /// A connection for one statement outside a transaction: the calling worker's
+    /// shared one (shared.rs), else one of the pool's.
+    async fn reader(&self) -> R<super::shared::Reader> {
+        match self.shared.reader().await? {
+            Some(r) => Ok(r),
+            None => Ok(super::shared::Reader::Own(Box::new(self.pool.get().await?))),
+        }
+    }
+
     /// Writes `rows` in one INSERT.
     async fn insert_audit<C: tokio_postgres::GenericClient>(c: &C, rows: &[AuditRecord]) -> R<()> {
         let at: Vec<i64> = rows.iter().map(|r| r.at).collect();
@@ -244,13 +253,13 @@ impl Store for PostgresStore {
     }
 
     async fn find_access(&self, key: TokenKey) -> R<Access> {
-        let c = self.pool.get().await?;
-        find_access(&c, &key, self.now()).await
+        let c = self.reader().await?;
+        find_access(&*c, &key, self.now()).await
     }
 
     async fn product_for(&self, key: TokenKey, sku: String) -> R<(Access, R<Option<Product>>)> {
-        let c = self.pool.get().await?;
-        let (access, product) = access_and_product(&c, &key, &sku, self.now()).await?;
+        let c = self.reader().await?;
+        let (access, product) = access_and_product(&*c, &key, &sku, self.now()).await?;
         Ok((access, Ok(product)))
     }
 

@@ -71,7 +71,7 @@ async fn store(test: &str) -> Option<(Db, PostgresStore)> {
     PostgresStore::init(&url, clock.clone(), Some(1_000))
         .await
         .unwrap();
-    let pg = PostgresStore::open(&url, clock, &Options::server(4))
+    let pg = PostgresStore::open(&url, clock, &Options::server(1))
         .await
         .unwrap();
     Some((db, pg))
