@@ -8,6 +8,11 @@
 //! query as it is issued and matches the answers in order), so that one backend
 //! per worker answers them back to back.
 //!
+//! Only statements that stand alone go over it: the Bearer token check, the GET
+//! of one product, introspection's lookups. Nothing that opens a transaction
+//! (other requests' reads would run inside it), and nothing that
+//! may run long (every read queued behind it would wait).
+//!
 //! The connection is made on the worker's runtime, which then drives its socket,
 //! and made again (within the pool's wait) once it is closed: by PostgreSQL going
 //! away, or by the runtime that drove it ending. A thread that finds every shared

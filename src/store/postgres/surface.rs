@@ -248,8 +248,8 @@ impl Store for PostgresStore {
     }
 
     async fn find_token(&self, key: TokenKey, hint: Option<TokenKind>) -> R<Option<FoundToken>> {
-        let c = self.pool.get().await?;
-        find_any(&c, &key, hint, self.now()).await
+        let c = self.reader().await?;
+        find_any(&*c, &key, hint, self.now()).await
     }
 
     async fn find_access(&self, key: TokenKey) -> R<Access> {
