@@ -25,7 +25,8 @@ impl PostgresStore {
     }
 
     /// A connection for one statement outside a transaction: the calling worker's
-    /// shared one (shared.rs), else one of the pool's.
+    /// shared one (shared.rs), else one of the pool's. Taken, and read over, within
+    /// `self.shared.within`'s bound.
     async fn reader(&self) -> R<super::shared::Reader> {
         match self.shared.reader().await? {
             Some(r) => Ok(r),
@@ -248,18 +249,31 @@ impl Store for PostgresStore {
     }
 
     async fn find_token(&self, key: TokenKey, hint: Option<TokenKind>) -> R<Option<FoundToken>> {
-        let c = self.reader().await?;
-        find_any(&*c, &key, hint, self.now()).await
+        self.shared
+            .within(async {
+                let c = self.reader().await?;
+                find_any(&*c, &key, hint, self.now()).await
+            })
+            .await
     }
 
     async fn find_access(&self, key: TokenKey) -> R<Access> {
-        let c = self.reader().await?;
-        find_access(&*c, &key, self.now()).await
+        self.shared
+            .within(async {
+                let c = self.reader().await?;
+                find_access(&*c, &key, self.now()).await
+            })
+            .await
     }
 
     async fn product_for(&self, key: TokenKey, sku: String) -> R<(Access, R<Option<Product>>)> {
-        let c = self.reader().await?;
-        let (access, product) = access_and_product(&*c, &key, &sku, self.now()).await?;
+        let (access, product) = self
+            .shared
+            .within(async {
+                let c = self.reader().await?;
+                access_and_product(&*c, &key, &sku, self.now()).await
+            })
+            .await?;
         Ok((access, Ok(product)))
     }
 

@@ -41,8 +41,7 @@ impl Drop for Db {
 }
 
 async fn store(test: &str) -> Option<(Db, PostgresStore)> {
-    let admin = std::env::var("TOLLGATE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = crate::store::postgres::testing::url();
     let name = format!("tollgate_batch_{}_{}", std::process::id(), test);
     let created = async {
         let mut config: tokio_postgres::Config = admin.parse()?;
@@ -54,11 +53,7 @@ async fn store(test: &str) -> Option<(Db, PostgresStore)> {
         c.batch_execute(&format!("CREATE DATABASE {name}")).await
     };
     if let Err(e) = created.await {
-        assert!(
-            std::env::var("TOLLGATE_TEST_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-            "PostgreSQL is required but: {e}"
-        );
-        eprintln!("SKIPPED {test}: PostgreSQL is unreachable ({e})");
+        crate::store::postgres::testing::skip(test, &e);
         return None;
     }
     let db = Db {
