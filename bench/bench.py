@@ -580,6 +580,10 @@ class Bench:
         res["loadgen_cpu_pct"] = 100 * r["loadgen_cpu_s"] / dur if dur else 0
         res["other_cpu_pct"] = 100 * r["other_cpu_s"] / dur if dur else 0
         res["other_cpu_top_s"] = r["other_top"]  # (CPU seconds, command) of other processes seen
+        # The whole machine: server, load generator and everything else (PostgreSQL).
+        machine_s = r["server_cpu_s"] + r["loadgen_cpu_s"] + r["other_cpu_s"]
+        res["machine_busy_pct"] = 100 * machine_s / dur if dur else 0
+        res["machine_cpu_us_per_req"] = 1e6 * machine_s / r["requests"] if r["requests"] else None
         if r.get("sent") and any(r["sent"].values()):
             res["sent"] = r["sent"]
         if res["non2xx"]:
@@ -633,9 +637,10 @@ class Bench:
                 if self.pg_admin and a.pgbench:
                     print(f"  [round {rnd}/{a.rounds}] pgbench -c{a.connections} one-row INSERT ...",
                           file=sys.stderr, flush=True)
-                    tps, lat, p99 = run_pgbench(self.pgb_url, a.connections, a.duration, self.pgb_script,
-                                                self.pin_client)
-                    pgb = {"round": rnd, "tps": tps, "latency_avg_ms": lat, "p99_ms": p99}
+                    tps, lat, p99, cores = run_pgbench(self.pgb_url, a.connections, a.duration,
+                                                       self.pgb_script, self.pin_client)
+                    pgb = {"round": rnd, "tps": tps, "latency_avg_ms": lat, "p99_ms": p99,
+                           "machine_busy_pct": 100 * cores, "machine_cpu_us_per_tx": 1e6 * cores / tps}
                     self.pgbench.append(pgb)
                 for num, key, title, method in self.SCENARIOS:
                     if wanted and str(num) not in wanted and key not in wanted:
@@ -760,6 +765,17 @@ class Bench:
                          "same server, before each round): " + ", ".join(
                              f"round {x['round']}: {x['tps']:,.0f} tps (avg {x['latency_avg_ms']:.2f} ms, "
                              f"p99 {x['p99_ms']:.2f} ms)" for x in self.pgbench))
+            lines.append("machine CPU (every process: user, system, interrupts): pgbench kept "
+                         + ", ".join(f"{x['machine_busy_pct']:.0f} %" for x in self.pgbench)
+                         + " busy, " + ", ".join(f"{x['machine_cpu_us_per_tx']:.0f}" for x in self.pgbench)
+                         + " µs a transaction; " + "; ".join(
+                             f"{r['key']} {r['machine_busy_pct']:.0f} % busy, "
+                             f"{r['machine_cpu_us_per_req']:.0f} µs a grant (server "
+                             f"{r['server_cpu_us_per_req']:.0f}, load generator "
+                             f"{1e4 * r['loadgen_cpu_pct'] / r['rps']:.0f}, other "
+                             f"{1e4 * r['other_cpu_pct'] / r['rps']:.0f})"
+                             for r in self.results if r["key"] in GRANT_SCENARIOS
+                             and r.get("machine_cpu_us_per_req") and r.get("rps")))
             lines.append("targets (issue 17, PostgreSQL: grant req/s over pgbench tps of the same round; "
                          "the median round's):")
             for x in pg_targets:
@@ -880,13 +896,17 @@ def pgbench_bin():
 
 def run_pgbench(url, clients, seconds, script, pin):
     """pgbench's one-row INSERT transactions at `clients` connections: the physical
-    reference for the grants on this machine. (tps, average latency ms, p99 ms)."""
+    reference for the grants on this machine. (tps, average latency ms, p99 ms, cores
+    the whole machine kept busy meanwhile)."""
     tmp = tempfile.mkdtemp(prefix="tollgate-pgbench-")
     try:
         log_prefix = os.path.join(tmp, "tx")
         cmd = pin + [pgbench_bin(), "-n", "-f", script, "-T", str(seconds), "-c", str(clients), "-j", "1",
                      "-l", "--log-prefix", log_prefix, url]
+        t0 = system_busy_ticks()
+        w0 = time.monotonic()
         p = subprocess.run(cmd, capture_output=True, text=True)
+        busy_cores = (system_busy_ticks() - t0) / CLK_TCK / (time.monotonic() - w0)
         if p.returncode != 0:
             raise Fail(f"pgbench failed ({p.returncode}): {(p.stdout + p.stderr)[-2000:]}")
         tps = lat = None
@@ -907,7 +927,7 @@ def run_pgbench(url, clients, seconds, script, pin):
         p99 = lats[int(0.99 * (len(lats) - 1))] / 1000 if lats else None
         if tps is None:
             raise Fail(f"pgbench printed no tps: {p.stdout[-2000:]}")
-        return tps, lat, p99
+        return tps, lat, p99, busy_cores
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
