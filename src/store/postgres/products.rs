@@ -62,12 +62,10 @@ pub(super) async fn add_product(pg: &PostgresStore, p: Product) -> R<bool> {
 pub(super) async fn put_product(pg: &PostgresStore, p: Product, cond: Option<IfMatch>) -> R<Write> {
     let mut c = pg.pool.get().await?;
     let tx = c.transaction().await?;
-    let current = get_product(&tx, &p.sku, true).await?;
-    if let Some(cond) = &cond {
-        if !cond.passes(current.as_ref()) {
-            return Ok(Write::PreconditionFailed(current.map(|c| c.etag())));
-        }
-    }
+    let current = match current_unless_refused(&tx, &p.sku, cond).await? {
+        Ok(current) => current,
+        Err(refused) => return Ok(refused),
+    };
     tx.execute(
         &format!(
             "INSERT INTO products ({PRODUCT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
@@ -99,12 +97,10 @@ pub(super) async fn delete_product(
 ) -> R<Write> {
     let mut c = pg.pool.get().await?;
     let tx = c.transaction().await?;
-    let current = get_product(&tx, &sku, true).await?;
-    if let Some(cond) = &cond {
-        if !cond.passes(current.as_ref()) {
-            return Ok(Write::PreconditionFailed(current.map(|c| c.etag())));
-        }
-    }
+    let current = match current_unless_refused(&tx, &sku, cond).await? {
+        Ok(current) => current,
+        Err(refused) => return Ok(refused),
+    };
     if current.is_none() {
         return Ok(Write::NotFound);
     }
@@ -112,4 +108,20 @@ pub(super) async fn delete_product(
         .await?;
     tx.commit().await?;
     Ok(Write::Deleted)
+}
+
+/// The product's row, locked until the transaction ends, or the answer when `cond`
+/// does not hold for it.
+async fn current_unless_refused<C: deadpool_postgres::GenericClient>(
+    tx: &C,
+    sku: &str,
+    cond: Option<IfMatch>,
+) -> R<Result<Option<Product>, Write>> {
+    let current = get_product(tx, sku, true).await?;
+    match cond {
+        Some(cond) if !cond.passes(current.as_ref()) => {
+            Ok(Err(Write::PreconditionFailed(current.map(|c| c.etag()))))
+        }
+        _ => Ok(Ok(current)),
+    }
 }

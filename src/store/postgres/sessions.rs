@@ -1,6 +1,6 @@
 //! Seats and sessions on PostgreSQL: the licence's count, the live sessions, revocation.
 use super::rows::*;
-use super::PostgresStore;
+use super::{PostgresStore, SWEEP_STEP};
 use crate::crypto::TokenKey;
 use crate::store::model::*;
 use crate::store::StoreError;
@@ -92,4 +92,51 @@ pub(super) async fn revoke_sessions(pg: &PostgresStore, user_id: Option<i64>) ->
         &[&pg.now(), &user_id],
     )
     .await? as usize)
+}
+
+/// One step of the sweep: at most [`SWEEP_STEP`] rows of each kind gone past `grace`
+/// (the audit trail past `audit_retention`); whether a step left more to do.
+pub(super) async fn sweep_step(
+    pg: &PostgresStore,
+    grace: i64,
+    audit_retention: i64,
+) -> R<(usize, bool)> {
+    let now = pg.now();
+    let cutoff = now - grace;
+    let mut c = pg.pool.get().await?;
+    let tx = c.transaction().await?;
+    let sessions = tx
+        .execute(
+            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
+                 WHERE expires_at < $1 OR revoked_at < $1 ORDER BY id LIMIT $2)",
+            &[&cutoff, &SWEEP_STEP],
+        )
+        .await?;
+    let access = tx
+        .execute(
+            "DELETE FROM access_tokens WHERE id IN (SELECT a.id FROM access_tokens a
+                 LEFT JOIN sessions s ON s.id = a.session_id
+                 WHERE a.issued_at < $1 AND (s.id IS NULL OR a.expires_at < $1 OR a.revoked_at < $1)
+                 ORDER BY a.id LIMIT $2)",
+            &[&cutoff, &SWEEP_STEP],
+        )
+        .await?;
+    let refresh = tx
+        .execute(
+            "DELETE FROM refresh_tokens WHERE id IN (SELECT r.id FROM refresh_tokens r
+                 LEFT JOIN sessions s ON s.id = r.session_id
+                 WHERE r.issued_at < $1 AND s.id IS NULL ORDER BY r.id LIMIT $2)",
+            &[&cutoff, &SWEEP_STEP],
+        )
+        .await?;
+    let pruned = tx
+        .execute(
+            "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < $1 ORDER BY at LIMIT $2)",
+            &[&(now - audit_retention), &SWEEP_STEP],
+        )
+        .await?;
+    tx.commit().await?;
+    let step = SWEEP_STEP as u64;
+    let more = [sessions, access, refresh, pruned].contains(&step);
+    Ok(((sessions + access + refresh + pruned) as usize, more))
 }

@@ -10,7 +10,7 @@
 use super::batch::{self, Job};
 use super::rows::*;
 use super::{audit, getdata, products, queries, sessions, users};
-use super::{PostgresStore, AUDIT_BATCH, SWEEP_STEP};
+use super::{PostgresStore, AUDIT_BATCH};
 use crate::crypto::TokenKey;
 use crate::store::getdata::{Page, QueryError};
 use crate::store::model::*;
@@ -83,44 +83,7 @@ impl Store for PostgresStore {
     }
 
     async fn sweep_step(&self, grace: i64, audit_retention: i64) -> R<(usize, bool)> {
-        let now = self.now();
-        let cutoff = now - grace;
-        let mut c = self.pool.get().await?;
-        let tx = c.transaction().await?;
-        let sessions = tx
-            .execute(
-                "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
-                     WHERE expires_at < $1 OR revoked_at < $1 ORDER BY id LIMIT $2)",
-                &[&cutoff, &SWEEP_STEP],
-            )
-            .await?;
-        let access = tx
-            .execute(
-                "DELETE FROM access_tokens WHERE id IN (SELECT a.id FROM access_tokens a
-                     LEFT JOIN sessions s ON s.id = a.session_id
-                     WHERE a.issued_at < $1 AND (s.id IS NULL OR a.expires_at < $1 OR a.revoked_at < $1)
-                     ORDER BY a.id LIMIT $2)",
-                &[&cutoff, &SWEEP_STEP],
-            )
-            .await?;
-        let refresh = tx
-            .execute(
-                "DELETE FROM refresh_tokens WHERE id IN (SELECT r.id FROM refresh_tokens r
-                     LEFT JOIN sessions s ON s.id = r.session_id
-                     WHERE r.issued_at < $1 AND s.id IS NULL ORDER BY r.id LIMIT $2)",
-                &[&cutoff, &SWEEP_STEP],
-            )
-            .await?;
-        let pruned = tx
-            .execute(
-                "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < $1 ORDER BY at LIMIT $2)",
-                &[&(now - audit_retention), &SWEEP_STEP],
-            )
-            .await?;
-        tx.commit().await?;
-        let step = SWEEP_STEP as u64;
-        let more = [sessions, access, refresh, pruned].contains(&step);
-        Ok(((sessions + access + refresh + pruned) as usize, more))
+        sessions::sweep_step(self, grace, audit_retention).await
     }
 
     fn close(&self) {
