@@ -1,8 +1,9 @@
-//! PostgreSQL faults (API.md §9): the database stopped and started under load (on a
-//! throw-away cluster of the test's own), one of several instances killed (kill -9)
-//! under load, a database unreachable at start-up, and a database too slow to answer
-//! (a lock held on the licence row): every request is answered within a bound, and
-//! the server recovers by itself.
+//! PostgreSQL faults (API.md §9): the database stopped and started under load, and
+//! crashed under load (each on a throw-away cluster of the test's own), one of
+//! several instances killed (kill -9) under load, a database unreachable at
+//! start-up, and a database too slow to answer (a lock held on the licence row):
+//! every request is answered within a bound, nothing answered 200 is lost, and the
+//! server recovers by itself.
 //!
 //! Without PostgreSQL (or, for the own cluster, without `initdb`/`pg_ctl` and an
 //! unprivileged user to run them) these tests say they were skipped, and fail
@@ -438,6 +439,83 @@ async fn postgres_stopped_and_started_under_load() {
         "database stopped 3 s under load: {tally:?}; after its return a grant answered 200 \
          after {grant_ok:?}, /readyz 200 after {ready_ok:?}"
     );
+    server.kill_9();
+}
+
+/// PostgreSQL crashes (an immediate stop: what its WAL buffers held and the disk did
+/// not is gone) while licensed grants run: once it has started again, every access
+/// token answered 200 before the crash is honoured, and holds its seat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_crash_loses_no_grant_answered_200() {
+    let test = "pg_faults::a_database_crash_loses_no_grant_answered_200";
+    let Some(mut cluster) = Cluster::start_new(test) else {
+        return;
+    };
+    let url = cluster.url();
+    init_demo(&url);
+    crate::helpers::pg_exec(&url, "UPDATE licence SET seats = 1000000").unwrap();
+    let mut server = serve(&url);
+    let base = server.base.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (base, stop) = (base.clone(), stop.clone());
+            tokio::spawn(async move {
+                let c = client();
+                let mut ok = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(s) = licensed_grant(&c, &base).await {
+                        if s.status == 200 {
+                            ok.push(s.body["access_token"].as_str().unwrap().to_owned());
+                        }
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::task::block_in_place(|| cluster.stop_immediate());
+    stop.store(true, Ordering::Relaxed);
+    let mut tokens = Vec::new();
+    for t in tasks {
+        tokens.extend(t.await.unwrap());
+    }
+    assert!(!tokens.is_empty());
+
+    tokio::task::block_in_place(|| cluster.start());
+    let c = client();
+    let back = Instant::now();
+    while readyz(&c, &base).await != 200 && back.elapsed() < Duration::from_secs(8) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let held: usize = crate::helpers::pg_exec(
+        &url,
+        &format!(
+            "SELECT count(*) FROM sessions WHERE licensed = 1 AND revoked_at IS NULL AND expires_at > {}",
+            now()
+        ),
+    )
+    .unwrap()[0][0]
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let stderr = server.stderr();
+    assert!(
+        held >= tokens.len(),
+        "after the crash {held} seats held, {} grants answered 200\n{stderr}",
+        tokens.len()
+    );
+    for (i, access) in tokens.iter().enumerate() {
+        let s = me(&c, &base, access).await.unwrap();
+        assert_eq!(s.status, 200, "token {i} of {}: {s:?}", tokens.len());
+    }
+    eprintln!(
+        "database crash under load: {} grants answered 200, {held} seats held after it",
+        tokens.len()
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
     server.kill_9();
 }
 

@@ -213,7 +213,7 @@ impl PostgresStore {
         );
         let batch_pool = build_pool(
             Manager::from_connect(batch_config(&config), driver::OnDriver, manager_config()),
-            batch::CONCURRENT_BATCHES,
+            batch::CONNECTIONS,
             options.wait,
         )?;
         let store = Self {

@@ -97,11 +97,16 @@ pub(super) fn new_access_tokens<'a>(w: &'a Writes, now: &'a i64) -> [&'a (dyn To
 /// flight when it can (one_flight.rs), else reading first. On a failure the
 /// transaction is rolled back (or the connection dropped) before the connection
 /// goes back to the pool.
-pub(super) async fn commit_batch(pg: &PostgresStore, jobs: &[Job]) -> R<Vec<Decided>> {
+pub(super) async fn commit_batch(
+    pg: &PostgresStore,
+    jobs: &[Job],
+    durable: bool,
+) -> R<Vec<Decided>> {
     let c = pg.batch_pool.get().await?;
-    let done = match super::one_flight::try_one_flight(pg, &c, jobs).await {
+    let begin = super::durable::begin(durable);
+    let done = match super::one_flight::try_one_flight(pg, &c, jobs, begin).await {
         Ok(Some(decided)) => Ok(decided),
-        Ok(None) => in_transaction(pg, &c, jobs).await,
+        Ok(None) => in_transaction(pg, &c, jobs, begin).await,
         Err(e) => Err(e),
     };
     if done.is_err() && c.batch_execute("ROLLBACK").await.is_err() {
@@ -119,6 +124,7 @@ async fn in_transaction(
     pg: &PostgresStore,
     c: &deadpool_postgres::Client,
     jobs: &[Job],
+    begin: &str,
 ) -> R<Vec<Decided>> {
     let n = jobs.len();
     // The batch's row ids: those the instance holds if it holds enough, else read
@@ -148,7 +154,7 @@ async fn in_transaction(
     for sql in READS.iter().chain(WRITES.iter()) {
         st.push(c.prepare_cached(sql).await?);
     }
-    let begin = async { c.batch_execute("BEGIN").await };
+    let begin = async { c.batch_execute(begin).await };
     let users = async { c.query(&st[USERS], &[&client_ids]).await };
     let tokens = async {
         if token_ids.is_empty() {

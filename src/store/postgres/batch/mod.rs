@@ -2,16 +2,17 @@
 //! moment share one transaction and one commit, as the SQLite writer's do.
 //!
 //! A dispatcher task takes every grant waiting (up to [`MAX_BATCH`]) and runs them
-//! as one batch; up to [`CONCURRENT_BATCHES`] batches are in flight (one: see there),
-//! and grants that arrive meanwhile gather for the next. A batch reads what it needs in one pipelined
-//! flight (the clients' rows FOR SHARE, the presented refresh tokens FOR UPDATE in id
-//! order, the licence row FOR UPDATE and the held-seat count once, row ids from the
+//! as one batch; one batch is in flight at a time (see [`CONNECTIONS`]), and grants
+//! that arrive meanwhile gather for the next. A batch reads what it needs in one
+//! pipelined flight (the clients' rows FOR SHARE, the presented refresh tokens FOR
+//! UPDATE in id order, the licence row FOR UPDATE and the held-seat count once, row ids from the
 //! sequences), decides each grant in arrival order against that state, writes
 //! everything in a second flight of set-based statements, and commits. A grant is
-//! answered only after that commit. A batch that only opens sessions, once the
-//! instance holds row ids read ahead, goes in one flight instead: its outcome is
-//! known in advance if its clients' rows and the seat bound are as expected, and
-//! it sends those expectations with its writes and the commit (one_flight.rs).
+//! answered only once that commit is durable (durable.rs). A batch that only opens
+//! sessions, once the instance holds row ids read ahead, goes in one flight
+//! instead: its outcome is known in advance if its clients' rows and the seat bound
+//! are as expected, and it sends those expectations with its writes and the commit
+//! (one_flight.rs).
 //!
 //! The rules of the one-grant path (surface.rs) hold: the licence row lock makes the
 //! count exact across instances; a stale client is answered None and nothing of it is
@@ -24,17 +25,18 @@
 //! request waits for a pooled connection.
 //!
 //! The batches run on the thread that drives their connections (driver.rs), over a
-//! pool of their own with one connection per batch in flight.
+//! pool of their own.
 use super::PostgresStore;
 use crate::crypto::TokenKey;
 use crate::store::model::*;
 use crate::store::StoreError;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 
 mod commit;
 mod decide;
+mod durable;
 mod one_flight;
 
 use commit::commit_batch;
@@ -44,11 +46,12 @@ type R<T> = Result<T, StoreError>;
 
 /// At most this many grants share one commit.
 pub(super) const MAX_BATCH: usize = 128;
-/// Batches of one instance in flight at once. With one, the grants that arrive
-/// while a batch runs all go in the next, and the batches queue less on the
-/// licence row; two (one reading while the other commits) made smaller batches
+/// The batches' connections: one batch of an instance is in flight at a time, and
+/// a flush (durable.rs) runs only between batches. With one, the grants that arrive
+/// while a batch runs all go in the next, and the batches queue less on the licence
+/// row; two in flight (one reading while the other commits) made smaller batches
 /// that cost PostgreSQL more per grant (bench/README.md).
-pub(super) const CONCURRENT_BATCHES: usize = 1;
+pub(super) const CONNECTIONS: usize = 1;
 
 /// A grant waiting for its batch.
 pub(super) enum Job {
@@ -207,12 +210,22 @@ pub(super) async fn answer<T>(rx: oneshot::Receiver<R<T>>) -> R<T> {
 }
 
 async fn dispatch(pg: PostgresStore, mut rx: mpsc::UnboundedReceiver<(Instant, Job)>) {
-    let slots = Arc::new(Semaphore::new(CONCURRENT_BATCHES));
+    // Batches committed without waiting for the disk, not yet answered (durable.rs).
+    let mut unflushed: Vec<durable::Committed> = Vec::new();
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
+        let first = if unflushed.is_empty() {
+            rx.recv().await
+        } else {
+            match rx.try_recv() {
+                Ok(job) => Some(job),
+                // No batch follows at once to carry their flush: one of their own.
+                Err(_) => {
+                    durable::flush_and_answer(&pg, std::mem::take(&mut unflushed)).await;
+                    continue;
+                }
+            }
         };
-        let Some(first) = rx.recv().await else { return };
+        let Some(first) = first else { return };
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         let mut next = Some(first);
         while let Some((queued, job)) = next.take() {
@@ -233,11 +246,11 @@ async fn dispatch(pg: PostgresStore, mut rx: mpsc::UnboundedReceiver<(Instant, J
         if jobs.is_empty() {
             continue;
         }
-        let pg = pg.clone();
-        tokio::spawn(async move {
-            run_batch(&pg, jobs).await;
-            drop(slot);
-        });
+        // A batch waits for the disk when it carries earlier batches' flush, and when
+        // it is one grant alone: no grant is waiting to follow it, and a flush of
+        // its own would be a second transaction.
+        let durable = unflushed.len() >= durable::UNFLUSHED_AT_MOST || jobs.len() == 1;
+        run_batch(&pg, jobs, durable, &mut unflushed).await;
     }
 }
 
@@ -245,15 +258,24 @@ async fn dispatch(pg: PostgresStore, mut rx: mpsc::UnboundedReceiver<(Instant, J
 static BATCH_FAULTS: crate::log_limit::Limited =
     crate::log_limit::Limited::new(std::time::Duration::from_secs(10));
 
-async fn run_batch(pg: &PostgresStore, jobs: Vec<Job>) {
+/// Runs one batch. Its grants are answered once its commit is durable: at once
+/// when it waited for the disk (with those of `unflushed`), else later (durable.rs).
+async fn run_batch(
+    pg: &PostgresStore,
+    jobs: Vec<Job>,
+    durable: bool,
+    unflushed: &mut Vec<durable::Committed>,
+) {
     let started = std::time::Instant::now();
-    let committed = commit_batch(pg, &jobs).await;
+    let committed = commit_batch(pg, &jobs, durable).await;
     log::trace!("batch of {} grants in {:?}", jobs.len(), started.elapsed());
     match committed {
         Ok(decided) => {
-            for (job, d) in jobs.into_iter().zip(decided) {
-                job.answer(d);
+            unflushed.push(durable::Committed { jobs, decided });
+            if durable {
+                durable::answer(std::mem::take(unflushed));
             }
+            return;
         }
         // Nothing to gain from running each alone: the database is absent or too
         // slow (a statement timed out, a lock was lost to a deadlock).
@@ -273,6 +295,10 @@ async fn run_batch(pg: &PostgresStore, jobs: Vec<Job>) {
             let alone = jobs.into_iter().map(|j| j.run_alone(pg));
             futures_util::future::join_all(alone).await;
         }
+    }
+    // The batches before this one still wait for their flush.
+    if !unflushed.is_empty() {
+        durable::flush_and_answer(pg, std::mem::take(unflushed)).await;
     }
 }
 

@@ -54,6 +54,7 @@ pub(super) async fn try_one_flight(
     pg: &PostgresStore,
     c: &deadpool_postgres::Client,
     jobs: &[Job],
+    begin: &str,
 ) -> R<Option<Vec<Decided>>> {
     if jobs
         .iter()
@@ -111,7 +112,7 @@ pub(super) async fn try_one_flight(
         c.prepare_cached(super::commit::WRITES[1]).await?,
         c.prepare_cached(super::commit::WRITES[2]).await?,
     ];
-    let begin = async { c.batch_execute("BEGIN").await };
+    let begin = async { c.batch_execute(begin).await };
     let clients = async {
         let p: [&(dyn ToSql + Sync); 5] = [&c_id, &c_pw, &c_api, &c_en, &c_sc];
         c.execute(&clients_st, &p).await

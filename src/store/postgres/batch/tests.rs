@@ -6,6 +6,7 @@ use crate::clock::ManualClock;
 use crate::store::postgres::Options;
 use crate::store::Store;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 const START: i64 = 1_900_000_000;
 
@@ -82,6 +83,29 @@ fn tokens() -> NewTokens {
     }
 }
 
+/// Runs one batch that waits for the disk, as a lone batch of the dispatcher does.
+async fn run(pg: &PostgresStore, jobs: Vec<Job>) {
+    let mut unflushed = Vec::new();
+    run_batch(pg, jobs, true, &mut unflushed).await;
+    assert!(unflushed.is_empty());
+}
+
+/// A write that fails: any session of scope "boom".
+async fn boom_on_scope_boom(pg: &PostgresStore) {
+    pg.pool
+        .get()
+        .await
+        .unwrap()
+        .batch_execute(
+            "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                 IF NEW.scope = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW;
+             END $$;
+             CREATE TRIGGER boom BEFORE INSERT ON sessions FOR EACH ROW EXECUTE FUNCTION boom();",
+        )
+        .await
+        .unwrap();
+}
+
 fn open(
     client: &ClientRecord,
     scope: &str,
@@ -108,19 +132,7 @@ async fn a_failing_grant_sinks_only_itself_and_seats_stay_exact() {
         return;
     };
     pg.set_seats(3).await.unwrap();
-    // A write that fails: any session of scope "boom".
-    pg.pool
-        .get()
-        .await
-        .unwrap()
-        .batch_execute(
-            "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-                 IF NEW.scope = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW;
-             END $$;
-             CREATE TRIGGER boom BEFORE INSERT ON sessions FOR EACH ROW EXECUTE FUNCTION boom();",
-        )
-        .await
-        .unwrap();
+    boom_on_scope_boom(&pg).await;
     let demo = pg.find_client("demo").await.unwrap().unwrap();
     let mut stale = demo.clone();
     stale.enabled = !stale.enabled;
@@ -136,11 +148,11 @@ async fn a_failing_grant_sinks_only_itself_and_seats_stay_exact() {
             let (job, stale_rx) = open(&stale, "all view", true);
             jobs.push(job);
             good.push(stale_rx);
-            run_batch(&pg, std::mem::take(&mut jobs)).await;
+            run(&pg, std::mem::take(&mut jobs)).await;
             assert!(answer(bad).await.is_err());
         }
     }
-    run_batch(&pg, jobs).await;
+    run(&pg, jobs).await;
     let mut outcomes = Vec::new();
     for rx in good {
         outcomes.push(answer(rx).await.unwrap());
@@ -195,7 +207,7 @@ async fn a_refresh_token_twice_in_one_batch_rotates_once_then_revokes() {
     // A licensed grant after them in the same batch: the reuse freed the only seat.
     let (job, after) = open(&demo, "all view", true);
     jobs.push(job);
-    run_batch(&pg, jobs).await;
+    run(&pg, jobs).await;
     let mut outcomes = Vec::new();
     for rx in rxs {
         outcomes.push(answer(rx).await.unwrap().unwrap());
@@ -224,7 +236,7 @@ fn one_flights(pg: &PostgresStore) -> u64 {
 /// Runs one grant the long way, which reads row ids ahead for the batches after it.
 async fn read_ids_ahead(pg: &PostgresStore, client: &ClientRecord) {
     let (job, rx) = open(client, "view", false);
-    run_batch(pg, vec![job]).await;
+    run(pg, vec![job]).await;
     assert!(matches!(
         answer(rx).await.unwrap(),
         Some(OpenOutcome::Opened { .. })
@@ -256,7 +268,7 @@ async fn new_sessions_commit_in_one_flight_once_ids_are_held() {
         jobs.push(job);
         rxs.push(rx);
     }
-    run_batch(&pg, jobs).await;
+    run(&pg, jobs).await;
     assert_eq!(one_flights(&pg), before + 1);
     let mut sessions = Vec::new();
     let (mut access, mut refresh) = (HashSet::new(), HashSet::new());
@@ -293,7 +305,7 @@ async fn a_stale_client_sends_a_one_flight_batch_the_long_way() {
     let (fresh, fresh_rx) = open(&demo, "view", false);
     let (old, old_rx) = open(&stale_scopes, "view", false);
     let (other, other_rx) = open(&stale_secret, "view", false);
-    run_batch(&pg, vec![fresh, old, other]).await;
+    run(&pg, vec![fresh, old, other]).await;
     assert_eq!(one_flights(&pg), before);
     assert!(matches!(
         answer(fresh_rx).await.unwrap(),
@@ -316,7 +328,7 @@ async fn licensed_grants_over_the_bound_go_the_long_way_and_stay_exact() {
     read_ids_ahead(&pg, &demo).await;
     let before = one_flights(&pg);
     let (jobs, rxs): (Vec<_>, Vec<_>) = (0..3).map(|_| open(&demo, "all", true)).unzip();
-    run_batch(&pg, jobs).await;
+    run(&pg, jobs).await;
     assert_eq!(one_flights(&pg), before);
     let mut outcomes = Vec::new();
     for rx in rxs {
@@ -373,7 +385,7 @@ async fn the_long_way_takes_held_ids_and_reads_ahead_only_when_few() {
         id: Some(ids.refresh),
         hash: t.refresh_hash,
     });
-    run_batch(&pg, vec![job]).await;
+    run(&pg, vec![job]).await;
     let Some(RefreshOutcome::Rotated { ids: rotated, .. }) = answer(rx).await.unwrap() else {
         panic!("not rotated");
     };
@@ -385,7 +397,41 @@ async fn the_long_way_takes_held_ids_and_reads_ahead_only_when_few() {
         id: Some(rotated.refresh),
         hash: tokens().refresh_hash,
     });
-    run_batch(&pg, vec![job]).await;
+    run(&pg, vec![job]).await;
     assert_eq!(answer(rx).await.unwrap(), Some(RefreshOutcome::Invalid));
     assert_eq!(ids_held(&pg), IDS_AHEAD);
+}
+
+/// A batch that commits without waiting for the disk is not answered until a later
+/// commit that waits has returned: the next batch's, or, when that one fails, a
+/// flush of its own.
+#[tokio::test]
+async fn a_batch_that_did_not_wait_for_the_disk_is_answered_after_a_later_flush() {
+    let Some((_db, pg)) = store("unflushed").await else {
+        return;
+    };
+    boom_on_scope_boom(&pg).await;
+    let demo = pg.find_client("demo").await.unwrap().unwrap();
+    let opened = |o: R<Option<OpenOutcome>>| matches!(o, Ok(Some(OpenOutcome::Opened { .. })));
+    let mut unflushed = Vec::new();
+
+    let (job, mut first) = open(&demo, "view", false);
+    run_batch(&pg, vec![job], false, &mut unflushed).await;
+    assert_eq!(unflushed.len(), 1);
+    assert!(first.try_recv().is_err(), "answered before a flush");
+    assert_eq!(pg.live_sessions().await.unwrap().len(), 1, "not committed");
+    let (job, second) = open(&demo, "view", false);
+    run_batch(&pg, vec![job], true, &mut unflushed).await;
+    assert!(unflushed.is_empty());
+    assert!(opened(answer(first).await) && opened(answer(second).await));
+
+    let (job, mut third) = open(&demo, "view", false);
+    run_batch(&pg, vec![job], false, &mut unflushed).await;
+    assert!(third.try_recv().is_err(), "answered before a flush");
+    let (job, bad) = open(&demo, "boom", false);
+    run_batch(&pg, vec![job], true, &mut unflushed).await;
+    assert!(unflushed.is_empty());
+    assert!(answer(bad).await.is_err());
+    assert!(opened(answer(third).await));
+    assert_eq!(pg.live_sessions().await.unwrap().len(), 3);
 }
