@@ -358,6 +358,17 @@ fn load(base: &str, tasks: usize, stop: &Arc<AtomicBool>) -> Load {
     (tally, faults, handles)
 }
 
+/// A throw-away cluster of the test's own with the demo database, seats enough for
+/// any load, and a server on it; None (the test skipped) without one.
+fn serving_own_cluster(test: &str) -> Option<(Cluster, String, Server)> {
+    let cluster = Cluster::start_new(test)?;
+    let url = cluster.url();
+    init_demo(&url);
+    crate::helpers::pg_exec(&url, "UPDATE licence SET seats = 1000000").unwrap();
+    let server = serve(&url);
+    Some((cluster, url, server))
+}
+
 // ---------------------------------------------------------------- the tests
 
 /// PostgreSQL stopped (immediate) and started again while a load runs: only
@@ -366,13 +377,9 @@ fn load(base: &str, tasks: usize, stop: &Arc<AtomicBool>) -> Load {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_and_started_under_load() {
     let test = "pg_faults::postgres_stopped_and_started_under_load";
-    let Some(mut cluster) = Cluster::start_new(test) else {
+    let Some((mut cluster, _, mut server)) = serving_own_cluster(test) else {
         return;
     };
-    let url = cluster.url();
-    init_demo(&url);
-    crate::helpers::pg_exec(&url, "UPDATE licence SET seats = 1000000").unwrap();
-    let mut server = serve(&url);
     let base = server.base.clone();
     let c = client();
     assert_eq!(readyz(&c, &base).await, 200);
@@ -448,13 +455,9 @@ async fn postgres_stopped_and_started_under_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_crash_loses_no_grant_answered_200() {
     let test = "pg_faults::a_database_crash_loses_no_grant_answered_200";
-    let Some(mut cluster) = Cluster::start_new(test) else {
+    let Some((mut cluster, url, mut server)) = serving_own_cluster(test) else {
         return;
     };
-    let url = cluster.url();
-    init_demo(&url);
-    crate::helpers::pg_exec(&url, "UPDATE licence SET seats = 1000000").unwrap();
-    let mut server = serve(&url);
     let base = server.base.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let tasks: Vec<_> = (0..8)

@@ -82,3 +82,6 @@ async fn flush(pg: &PostgresStore) -> R<()> {
     c.execute(&st, &[]).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

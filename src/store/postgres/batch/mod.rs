@@ -312,4 +312,6 @@ fn no_connection(e: &StoreError) -> bool {
 }
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod tests;
