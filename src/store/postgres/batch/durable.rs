@@ -1,9 +1,9 @@
 //! A batch is answered once its commit is durable, but not every batch waits for
 //! the disk while holding its locks.
 //!
-//! When more grants are already waiting for a batch after it, a batch commits with
-//! `synchronous_commit` off: `COMMIT` returns once the commit record is in
-//! PostgreSQL's WAL buffers, its row locks (the licence row above all) are
+//! A batch of more than one grant, with no earlier batch waiting to be answered,
+//! commits with `synchronous_commit` off: `COMMIT` returns once the commit record
+//! is in PostgreSQL's WAL buffers, its row locks (the licence row above all) are
 //! released, and its grants are not answered yet. The next batch then commits as
 //! the database is configured to (on by default, or a synchronous standby's
 //! setting) and answers both: its commit record comes after the earlier one's in
