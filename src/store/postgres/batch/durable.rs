@@ -12,7 +12,8 @@
 //! serves two batches. When no batch follows at once, or one fails, a flush of
 //! their own answers the batches still waiting: a transaction that writes one empty
 //! transactional logical decoding message (prefix `tollgate`), since PostgreSQL
-//! does not flush at the commit of a transaction that wrote nothing.
+//! does not flush at the commit of a transaction that wrote nothing; where the
+//! connecting user may not, one that rewrites the licence row as it is.
 //!
 //! What another instance may see before the flush, and then lose to a crash of the
 //! database, is only what no client has been told of: a grant answered 200 never
@@ -21,6 +22,8 @@
 use super::{Decided, Job, R};
 use crate::store::postgres::PostgresStore;
 use crate::store::StoreError;
+use std::sync::atomic::Ordering;
+use tokio_postgres::error::SqlState;
 
 /// Batches that commit without waiting for the disk before one that waits.
 pub(super) const UNFLUSHED_AT_MOST: usize = 1;
@@ -75,12 +78,43 @@ pub(super) async fn flush_and_answer(pg: &PostgresStore, batches: Vec<Committed>
     }
 }
 
+/// The flush where the connecting user may not run [`FLUSH`]: a write that
+/// changes nothing, on a row every instance may write, held locked only until the
+/// flush's commit.
+const FLUSH_BY_LICENCE: &str = "UPDATE licence SET seats = seats WHERE id = 1";
+
 /// Commits a transaction that writes, as the database is configured to commit.
 async fn flush(pg: &PostgresStore) -> R<()> {
     let c = pg.batch_pool.get().await?;
-    let st = c.prepare_cached(FLUSH).await?;
+    if !pg.batch.flush_by_licence.load(Ordering::Relaxed) {
+        let written = match c.prepare_cached(FLUSH).await {
+            Ok(st) => c.execute(&st, &[]).await,
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(_) => return Ok(()),
+            Err(e) if not_allowed(&e) => {
+                log::warn!(
+                    "the database user may not run pg_logical_emit_message ({e}); \
+                     grants are flushed by rewriting the licence row instead"
+                );
+                pg.batch.flush_by_licence.store(true, Ordering::Relaxed);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let st = c.prepare_cached(FLUSH_BY_LICENCE).await?;
     c.execute(&st, &[]).await?;
     Ok(())
+}
+
+/// The function is there but not for this user (a site that revoked it), or not
+/// there at all.
+fn not_allowed(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(&SqlState::INSUFFICIENT_PRIVILEGE) | Some(&SqlState::UNDEFINED_FUNCTION)
+    )
 }
 
 #[cfg(test)]

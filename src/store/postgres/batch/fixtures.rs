@@ -39,6 +39,32 @@ impl Drop for Db {
     }
 }
 
+impl Db {
+    /// The database's connection string for `user` instead of the admin's.
+    pub(super) fn url_as(&self, user: &str) -> String {
+        let admin: tokio_postgres::Config = self.admin.parse().unwrap();
+        let host = match &admin.get_hosts()[0] {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        };
+        let port = admin.get_ports().first().copied().unwrap_or(5432);
+        format!("host={host} port={port} user={user} dbname={}", self.name)
+    }
+
+    /// Runs `sql` on the admin's database (roles are the cluster's).
+    pub(super) async fn admin_exec(&self, sql: &str) {
+        let (c, conn) = self
+            .admin
+            .parse::<tokio_postgres::Config>()
+            .unwrap()
+            .connect(tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        c.batch_execute(sql).await.unwrap();
+    }
+}
+
 pub(super) async fn store(test: &str) -> Option<(Db, PostgresStore)> {
     let admin = crate::store::postgres::testing::url();
     let name = format!("tollgate_batch_{}_{}", std::process::id(), test);

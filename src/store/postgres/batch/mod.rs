@@ -150,6 +150,9 @@ pub(super) struct Batcher {
     ids: Mutex<Vec<[i64; 3]>>,
     /// Batches committed in one flight.
     one_flights: std::sync::atomic::AtomicU64,
+    /// The connecting user may not write a logical decoding message: flushes
+    /// rewrite the licence row instead (durable.rs).
+    flush_by_licence: std::sync::atomic::AtomicBool,
 }
 
 /// Row ids an instance reads ahead of need, at most.
